@@ -1,0 +1,25 @@
+# Two entry points for users (see README): `make demo` and `make test`.
+PY ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test install clean bench
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+
+demo: install
+	$(BIN)/cartwin demo --out demo-output
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/cartwin bench
+
+clean:
+	rm -rf $(VENV) demo-output
