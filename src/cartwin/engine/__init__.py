@@ -1,0 +1,28 @@
+"""Engine layer: solves any :class:`~cartwin.model.base.Model` for a batch of patients.
+
+Owns numerical integration, events (doses, decision points) and per-patient solve status.
+May import :mod:`cartwin.foundation` and :mod:`cartwin.model`.
+
+The pieces are separate, small and swappable, joined by one call (diffrax style)::
+
+    solution = simulate(model, params, solver=Rosenbrock4(), saveat=SaveAt(days=...),
+                        controller=StepController(rtol=1e-6), schedule=Schedule(doses=...),
+                        decisions=DecisionPoints(every_days=1.0, policy=...))
+"""
+
+from cartwin.engine.control import SaveAt, StepController
+from cartwin.engine.events import DecisionPoints, Dose, Schedule
+from cartwin.engine.simulate import Solution, simulate
+from cartwin.engine.solvers import Rosenbrock4, ScipyReference
+
+__all__ = [
+    "DecisionPoints",
+    "Dose",
+    "Rosenbrock4",
+    "SaveAt",
+    "Schedule",
+    "ScipyReference",
+    "Solution",
+    "StepController",
+    "simulate",
+]

@@ -1,0 +1,360 @@
+"""The cartwin composite CAR-T patient model (``CarTPatientModel``, version 1).
+
+Sub-models, each from a published model (full equations and the parameter table with sources
+are in docs/model.md, generated from this file's table):
+
+* **Host lymphocytes and homeostatic space** — Kimmel et al. 2021 (Proc R Soc B 288:20210229):
+  Gompertz competition of normal T cells ``N`` and CAR-T cells for a shared niche; after
+  lymphodepletion the free niche drives CAR-T expansion (the "homeostatic boost").
+* **CAR-T phenotypes** — effector ``E``, memory ``M`` and exhausted ``X`` cells (cells/µL blood),
+  after Kirouac et al. 2023 (Nat Biotechnol, memory/effector/exhausted toggle) and Stein et al.
+  2019 (contraction rate alpha, effector-to-memory fraction F_B, terminal rate beta). Antigen
+  drives saturating proliferation (``s = A/(K_A + A)``), memory activation and exhaustion.
+* **Tumour** — antigen-positive ``T+`` and antigen-negative ``T-`` cells sharing a logistic
+  capacity; CAR-T kill ``T+`` with Kimmel's saturating rate ``gamma_B T+ E/(k_B + E)``.
+  A tumour below one cell is set to zero at the next decision point (eradication).
+* **Normal target cells** — B cells (CD19 products) or plasma cells (BCMA products) with
+  constant marrow production and turnover (Hosseini et al. 2020 npj Syst Biol Appl 6:28 for
+  the turnover rate); killed by CAR-T while they persist (B-cell aplasia).
+* **Cytokines** — IFN-γ from antigen-engaged effectors activates myeloid cells, which (with
+  damage signals from tumour killing) release IL-6: the macrophage amplification of Santurio et
+  al. 2025 (PLoS Comput Biol) with the IL-6 half-life of Hosseini et al. 2020 (20 min).
+  IL-6 signalling drives fever and CRP; tocilizumab blocks IL-6R, which lowers signalling and
+  the receptor-mediated IL-6 clearance, so serum IL-6 rises (Nishimoto et al. 2008 Blood
+  112:3959). An endothelial-activation state driven by serum IL-6 and IFN-γ, with slower
+  kinetics, drives ICANS (Gust et al. 2017 Cancer Discov 7:1404).
+* **Drugs** — tocilizumab two-compartment PK with Michaelis-Menten elimination (Frey et al.
+  2010 J Clin Pharmacol 50:754), dexamethasone two-compartment PK (Krzyzanski et al. 2021
+  J Pharmacokinet Pharmacodyn 48:261), fludarabine (F-ara-A) three-compartment PK
+  (Langenhorst et al. 2019 Clin Pharmacokinet 58:627) and a one-compartment cyclophosphamide
+  exposure (de Jonge et al. 2005 Clin Pharmacokinet 44:1135); their combined exposure depletes
+  lymphocytes.
+* **Serum M-protein** (myeloma) — production proportional to tumour, IgG half-life elimination
+  (the biomarker form of Singh et al. 2021 CPT PSP 10:362).
+
+Units: cells/µL of blood for lymphocytes (whole body = x 5e8 µL, Kimmel's bridge), cells for
+tumour, pg/mL for cytokines, mg/L for CRP, mg for drug amounts, days for time.
+
+Parameters marked *assumption* in the source column have no published value for CAR-T; they
+were set from the cited physiology and are the first candidates for calibration.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from importlib import resources
+
+import numpy as np
+
+from cartwin.foundation.units import BODY_LYMPHOID_VOLUME_UL, CELLS_PER_UG_GDNA
+from cartwin.model.base import Model, Observable, State, params_from_rows
+
+LN2 = math.log(2.0)
+
+KIMMEL = "Kimmel 2021 Proc R Soc B 288:20210229 (Table 1 / BIOMD0000001041)"
+STEIN = "Stein 2019 CPT PSP 8:285, Table 1"
+KIROUAC = "Kirouac 2023 Nat Biotechnol (doi 10.1038/s41587-023-01687-x), CR-class median via mstadt/CART2"
+HOSSEINI = "Hosseini 2020 npj Syst Biol Appl 6:28, supplementary table"
+FREY = "Frey 2010 J Clin Pharmacol 50:754 (tocilizumab popPK)"
+KRZ = "Krzyzanski 2021 J Pharmacokinet Pharmacodyn 48:261 (dexamethasone popPK; hourly values x24)"
+LANG = "Langenhorst 2019 Clin Pharmacokinet 58:627 (F-ara-A popPK; hourly values x24)"
+CALIB = "calibrated: scripts/calibrate_model_v1.py to Kimmel 2021 axi-cel medians (model/data/calibration_v1.json)"
+
+
+def _calibrated() -> dict[str, float]:
+    # Written by scripts/calibrate_model_v1.py together with its targets and fit quality.
+    text = resources.files("cartwin.model").joinpath("data/calibration_v1.json").read_text()
+    return json.loads(text)["parameters"]
+
+
+_CAL = _calibrated()
+ASSUME = "assumption"
+
+
+class CarTPatientModel(Model):
+    """Composite CAR-T patient model; see the module docstring and docs/model.md.
+
+    Example
+    -------
+    >>> from cartwin.model import CarTPatientModel
+    >>> model = CarTPatientModel()
+    >>> len(model.states)
+    21
+    """
+
+    name = "cartwin-cart"
+    version = "1"
+    citation = "cartwin composite model v1 (docs/model.md)"
+
+    states = (
+        State("host_t", "cells/uL", "host (non-CAR) T lymphocytes in blood", initial=500.0),
+        State("car_effector", "cells/uL", "effector CAR-T cells"),
+        State("car_memory", "cells/uL", "memory CAR-T cells"),
+        State("car_exhausted", "cells/uL", "exhausted CAR-T cells"),
+        State("tumour_pos", "cells", "antigen-positive tumour cells", initial=1e10, extinction_below=1.0),
+        State("tumour_neg", "cells", "antigen-negative tumour cells", initial=0.0, extinction_below=1.0),
+        State("normal_target", "cells/uL", "normal target-bearing cells (B cells / plasma cells)", initial=150.0),
+        State("ifng", "pg/mL", "serum IFN-gamma", initial=2.0),
+        State("myeloid_activation", "1", "fraction of activated monocytes/macrophages"),
+        State("il6", "pg/mL", "serum IL-6", initial=5.0),
+        State("endothelial_activation", "1", "endothelial activation (ICANS driver)"),
+        State("crp", "mg/L", "C-reactive protein", initial=5.0),
+        State("toci_central", "mg", "tocilizumab, central compartment"),
+        State("toci_peripheral", "mg", "tocilizumab, peripheral compartment"),
+        State("dex_central", "mg", "dexamethasone, central compartment"),
+        State("dex_peripheral", "mg", "dexamethasone, peripheral compartment"),
+        State("flu_central", "mg", "fludarabine (F-ara-A), central"),
+        State("flu_peripheral1", "mg", "fludarabine (F-ara-A), shallow peripheral"),
+        State("flu_peripheral2", "mg", "fludarabine (F-ara-A), deep peripheral"),
+        State("cyclophosphamide", "mg", "cyclophosphamide, body"),
+        State("m_protein", "g/dL", "serum monoclonal protein (myeloma)"),
+    )
+
+    parameter_table = params_from_rows(
+        [
+            # --- host lymphocytes and homeostatic niche (Kimmel 2021) ---------------------
+            ("r_N_per_day", 0.17, "1/day", 0.0, 5.0, KIMMEL, "host T-cell Gompertz growth rate"),
+            ("K_N_cells_per_ul", 500.0, "cells/uL", 1.0, 1e4, KIMMEL, "host T-cell carrying capacity"),
+            ("K_C_cells_per_ul", 139.0, "cells/uL", 1.0, 1e4, KIMMEL, "CAR-T niche capacity"),
+            ("rho_C_per_day", 0.0251, "1/day", 0.0, 5.0, KIMMEL, "CAR-T baseline homeostatic rate"),
+            ("a_homeostatic", 0.423, "1", 1e-6, 100.0, KIMMEL, "shape of density-dependent rate"),
+            ("b_homeostatic_per_day", 0.525, "1/day", 0.0, 10.0, KIMMEL, "amplitude of density-dependent rate"),
+            ("homeostatic_scale", _CAL["homeostatic_scale"], "1", 0.0, 5.0, CALIB, "share of Kimmel's homeostatic drive kept beside antigen drive"),
+            # --- CAR-T phenotypes ---------------------------------------------------------
+            ("k_prolif_per_day", _CAL["k_prolif_per_day"], "1/day", 0.0, 10.0, CALIB, "maximal antigen-driven effector proliferation"),
+            ("K_antigen_cells_per_ul", 50.0, "cells/uL", 1e-3, 1e6, ASSUME + " (half-saturation at ~1e10 tumour cells = Kimmel k_B scale x bridge)", "antigen half-saturation (blood-equivalent cells/uL)"),
+            ("k_memory_activation_per_day", 0.5, "1/day", 0.0, 10.0, KIROUAC + " (mu_m ~0.3-0.9)", "memory -> effector activation on antigen"),
+            ("d_effector_per_day", _CAL["d_effector_per_day"], "1/day", 0.0, 10.0, CALIB + "; start: Stein 2019 alpha 0.16", "effector death (contraction)"),
+            ("k_effector_to_memory_per_day", _CAL["k_effector_to_memory_per_day"], "1/day", 0.0, 1.0, CALIB + "; start: Stein 2019 F_B (alpha - beta)", "effector -> memory differentiation"),
+            ("d_memory_per_day", 0.0032, "1/day", 0.0, 1.0, STEIN + " (beta)", "memory death"),
+            ("k_exhaustion_per_day", 0.05, "1/day", 0.0, 10.0, ASSUME + " (Kirouac k_ex range 0.001-1)", "antigen-driven exhaustion"),
+            ("d_exhausted_per_day", 0.1, "1/day", 0.0, 10.0, ASSUME + " (Kirouac d_x range 0.001-1)", "exhausted-cell death"),
+            ("k_rejection_per_day", 0.0, "1/day", 0.0, 10.0, "0 for autologous; allogeneic/NK products set it (journey.products)", "host rejection of infused cells"),
+            ("dex_prolif_imax", 0.3, "1", 0.0, 1.0, ASSUME + " (Stein 2019 found F_ster ~ 1 in B-ALL; partial effect)", "max inhibition of proliferation by dexamethasone"),
+            # --- tumour -----------------------------------------------------------------
+            ("r_tumour_per_day", 0.02, "1/day", 0.0, 2.0, KIMMEL + " (r_B range 0.01-0.5)", "antigen-positive tumour growth rate"),
+            ("r_tumour_neg_per_day", 0.02, "1/day", 0.0, 2.0, ASSUME + " (same as antigen-positive)", "antigen-negative tumour growth rate"),
+            ("tumour_capacity_cells", 1e12, "cells", 1e6, 1e14, ASSUME + " (~1 kg of tumour)", "logistic tumour capacity"),
+            ("gamma_kill_per_day", 1.15, "1/day", 0.0, 20.0, KIMMEL + " (gamma_B)", "maximal CAR-T kill rate"),
+            ("k_kill_cells_per_ul", 4.05, "cells/uL", 1e-6, 1e4, KIMMEL + " (k_B)", "effector half-saturation of killing"),
+            ("tumour_baseline_cells", 1e10, "cells", 1.0, 1e14, "set per patient (indication baseline)", "tumour at the start of lymphodepletion (reference for M-protein)"),
+            # --- normal target cells ------------------------------------------------------
+            ("normal_target_baseline_per_ul", 150.0, "cells/uL", 0.0, 5000.0, "Morbach 2010 Clin Exp Immunol 162:271 (adult CD19+ B cells 100-500/uL)", "normal target cells at steady state"),
+            ("d_normal_target_per_day", 0.02, "1/day", 1e-4, 5.0, HOSSEINI + " (kBapop)", "normal target-cell turnover"),
+            ("k_kill_normal_cells_per_ul", 0.05, "cells/uL", 1e-6, 1e4, ASSUME + " (blood/marrow B cells are fully accessible)", "CAR-T half-saturation for killing normal target cells"),
+            ("memory_kill_weight", 1.0, "1", 0.0, 1.0, ASSUME, "killing weight of memory CAR-T relative to effectors (normal cells)"),
+            # --- cytokines ---------------------------------------------------------------
+            ("ifng_baseline_pg_per_ml", 2.0, "pg/mL", 0.0, 1e3, ASSUME + " (healthy serum IFN-g < 5 pg/mL)", "baseline IFN-gamma"),
+            ("ifng_half_life_day", 4.0 / 24.0, "day", 1e-3, 10.0, ASSUME + " (plasma half-life of hours)", "IFN-gamma half-life"),
+            ("p_ifng_pg_per_ml_per_cell_ul_day", 20.0, "pg/mL/day per cells/uL", 0.0, 1e6, ASSUME + " (typical peak IFN-g ~10-100 pg/mL)", "IFN-gamma release per antigen-engaged effector"),
+            ("K_ifng_myeloid_pg_per_ml", 50.0, "pg/mL", 1e-3, 1e6, ASSUME, "IFN-gamma half-activation of myeloid cells"),
+            ("k_myeloid_on_per_day", 1.5, "1/day", 0.0, 100.0, ASSUME + " (Santurio 2025 macrophage activation)", "myeloid activation rate"),
+            ("k_myeloid_off_per_day", 0.5, "1/day", 0.0, 100.0, ASSUME, "myeloid deactivation rate"),
+            ("K_damage_cells_per_day", 2e9, "cells/day", 1.0, 1e14, ASSUME + " (Santurio 2025: DAMPs from killed tumour)", "tumour kill flux giving half-maximal damage signal"),
+            ("damage_weight", 1.0, "1", 0.0, 10.0, ASSUME, "weight of damage signals vs IFN-gamma on myeloid activation"),
+            ("il6_baseline_pg_per_ml", 5.0, "pg/mL", 0.0, 1e3, "healthy serum IL-6 < 7 pg/mL (clinical reference range)", "baseline IL-6"),
+            ("il6_half_life_day", 20.0 / 1440.0, "day", 1e-4, 1.0, HOSSEINI + " (thalfIL6 20 min)", "IL-6 half-life without tocilizumab"),
+            ("p_il6_myeloid_pg_per_ml_day", 2.0e4, "pg/mL/day", 0.0, 1e8, ASSUME + " (typical peak IL-6 ~10^2 pg/mL, severe CRS ~10^3-10^4)", "IL-6 release at full myeloid activation"),
+            ("il6_receptor_clearance_fraction", 0.75, "1", 0.0, 1.0, ASSUME + " (Nishimoto 2008: serum IL-6 rises several-fold on tocilizumab)", "share of IL-6 clearance through IL-6R"),
+            ("EC50_il6_signal_pg_per_ml", 40.0, "pg/mL", 1e-3, 1e5, ASSUME, "IL-6 giving half-maximal inflammatory signalling"),
+            ("crp_half_life_day", 19.0 / 24.0, "day", 0.01, 10.0, "Pepys & Hirschfield 2003 J Clin Invest 111:1805 (CRP t1/2 19 h)", "CRP half-life"),
+            ("crp_max_mg_per_l", 300.0, "mg/L", 1.0, 2000.0, ASSUME + " (CRP in severe CRS 200-400 mg/L)", "CRP at full IL-6 signalling"),
+            ("k_endothelial_on_per_day", 0.6, "1/day", 0.0, 100.0, ASSUME + " (Gust 2017: endothelial activation lags CRS)", "endothelial activation rate"),
+            ("k_endothelial_off_per_day", 0.35, "1/day", 0.0, 100.0, ASSUME, "endothelial recovery rate"),
+            ("K_il6_endothelial_pg_per_ml", 300.0, "pg/mL", 1e-3, 1e6, ASSUME, "serum IL-6 half-activating endothelium"),
+            ("dex_cytokine_imax", 0.9, "1", 0.0, 1.0, ASSUME, "max inhibition of cytokine release/endothelial activation by dexamethasone"),
+            ("IC50_dex_ng_per_ml", 2.0, "ng/mL", 1e-3, 1e4, ASSUME + " (glucocorticoid IC50 ~ nM for T-cell cytokines)", "dexamethasone half-inhibitory concentration"),
+            # --- drugs ------------------------------------------------------------------
+            ("toci_CL_l_per_day", 0.3, "L/day", 1e-3, 10.0, FREY, "tocilizumab linear clearance"),
+            ("toci_V1_l", 3.5, "L", 0.1, 50.0, FREY, "tocilizumab central volume"),
+            ("toci_Q_l_per_day", 0.2, "L/day", 1e-3, 10.0, FREY, "tocilizumab intercompartmental clearance"),
+            ("toci_V2_l", 2.9, "L", 0.1, 50.0, FREY, "tocilizumab peripheral volume"),
+            ("toci_Vmax_mg_per_day", 7.5, "mg/day", 0.0, 100.0, FREY, "tocilizumab saturable elimination capacity"),
+            ("toci_Km_ug_per_ml", 2.7, "ug/mL", 1e-3, 100.0, FREY, "tocilizumab saturable elimination Km"),
+            ("toci_EC50_ug_per_ml", 1.0, "ug/mL", 1e-4, 100.0, ASSUME + " (Nishimoto 2008: sIL-6R saturated above ~1 ug/mL)", "tocilizumab concentration blocking half of IL-6R"),
+            ("dex_CL_l_per_day", 9.29 * 24, "L/day", 1.0, 2000.0, KRZ, "dexamethasone clearance"),
+            ("dex_Vc_l", 51.3, "L", 1.0, 500.0, KRZ, "dexamethasone central volume"),
+            ("dex_Q_l_per_day", 0.538 * 24, "L/day", 0.0, 1000.0, KRZ, "dexamethasone intercompartmental clearance"),
+            ("dex_Vp_l", 5.06, "L", 0.1, 500.0, KRZ, "dexamethasone peripheral volume"),
+            ("flu_CL_l_per_day", (3.2 + 0.78 * 6.0) * 24, "L/day", 1.0, 2000.0, LANG + " (eGFR 100 mL/min = 6 L/h, 70 kg)", "F-ara-A clearance"),
+            ("flu_V1_l", 39.0, "L", 1.0, 500.0, LANG, "F-ara-A central volume"),
+            ("flu_V2_l", 20.0, "L", 1.0, 500.0, LANG, "F-ara-A shallow peripheral volume"),
+            ("flu_V3_l", 50.0, "L", 1.0, 500.0, LANG, "F-ara-A deep peripheral volume"),
+            ("flu_Q2_l_per_day", 8.6 * 24, "L/day", 0.0, 2000.0, LANG, "F-ara-A clearance to shallow compartment"),
+            ("flu_Q3_l_per_day", 3.8 * 24, "L/day", 0.0, 2000.0, LANG, "F-ara-A clearance to deep compartment"),
+            ("cy_half_life_day", 7.0 / 24.0, "day", 0.01, 5.0, "de Jonge 2005 Clin Pharmacokinet 44:1135 (t1/2 3-12 h)", "cyclophosphamide half-life"),
+            ("cy_V_l", 0.7 * 70, "L", 1.0, 500.0, "de Jonge 2005 (Vd ~0.7 L/kg, 70 kg)", "cyclophosphamide volume"),
+            ("flu_EC_mg_per_l", 0.5, "mg/L", 1e-4, 100.0, ASSUME + " (F-ara-A peak ~1 mg/L after 30 mg/m2)", "F-ara-A concentration scaling lymphotoxicity"),
+            ("cy_EC_mg_per_l", 20.0, "mg/L", 1e-4, 1e4, ASSUME + " (Cmax ~30-50 mg/L after 500 mg/m2)", "cyclophosphamide concentration scaling lymphotoxicity"),
+            ("k_lymphodepletion_per_day", _CAL["k_lymphodepletion_per_day"], "1/day", 0.0, 100.0, CALIB + " (host T cells 500 -> ~6 cells/uL at day 0, Kimmel N0)", "lymphocyte kill rate per unit LD exposure"),
+            ("tumour_ld_sensitivity", 0.05, "1", 0.0, 1.0, ASSUME, "tumour kill by LD relative to lymphocytes"),
+            # --- observation bridges ------------------------------------------------------
+            ("vector_copies_per_cell", 2.0, "copies/cell", 0.1, 20.0, "FDA labels: tisa-cel/axi-cel VCN ~1-3 copies per transduced cell", "transgene copies per CAR-T cell"),
+            ("other_leukocytes_per_ul", 2500.0, "cells/uL", 10.0, 1e5, ASSUME + " (neutrophils+monocytes after recovery)", "leukocytes other than lymphocytes in blood"),
+            ("m_protein_baseline_g_per_dl", 0.0, "g/dL", 0.0, 20.0, "set per patient (myeloma only)", "serum M-protein at baseline"),
+            ("m_protein_half_life_day", 21.0, "day", 1.0, 100.0, "IgG half-life ~21 days (Morell 1970 J Clin Invest 49:673)", "M-protein half-life"),
+        ]
+    )
+
+    observables_spec = (
+        Observable("car_t_per_ul", "cells/uL", "CAR-T cells in blood (E + M + X)"),
+        Observable("car_effector_per_ul", "cells/uL", "effector CAR-T"),
+        Observable("car_memory_per_ul", "cells/uL", "memory CAR-T"),
+        Observable("car_exhausted_per_ul", "cells/uL", "exhausted CAR-T"),
+        Observable("transgene_copies_per_ug", "copies/ug gDNA", "blood transgene level (qPCR)"),
+        Observable("host_t_cells_per_ul", "cells/uL", "host T lymphocytes"),
+        Observable("tumor_cells", "cells", "total tumour cells"),
+        Observable("tumor_antigen_neg_cells", "cells", "antigen-negative tumour cells"),
+        Observable("b_cells_per_ul", "cells/uL", "normal target-bearing cells (B cells for CD19)"),
+        Observable("il6_pg_per_ml", "pg/mL", "serum IL-6"),
+        Observable("ifng_pg_per_ml", "pg/mL", "serum IFN-gamma"),
+        Observable("crp_mg_per_l", "mg/L", "C-reactive protein"),
+        Observable("fever_driver", "1", "IL-6 signalling through unblocked IL-6R (0-1)"),
+        Observable("icans_driver", "1", "endothelial activation (0-1)"),
+        Observable("tocilizumab_ug_per_ml", "ug/mL", "serum tocilizumab"),
+        Observable("dexamethasone_ng_per_ml", "ng/mL", "plasma dexamethasone"),
+        Observable("m_protein_g_per_dl", "g/dL", "serum M-protein"),
+    )
+
+    # ------------------------------------------------------------------------------------
+    def rhs(self, t, y, p, xp=np):
+        (n, e, m, x, tp, tn, bn, ifng, mac, il6, endo, crp,
+         tc, tpe, dc, dpe, f1, f2, f3, cy, mprot) = y
+
+        # Drug concentrations and effects.
+        toci = tc / p.toci_V1_l  # mg/L == ug/mL
+        blockade = toci / (toci + p.toci_EC50_ug_per_ml)
+        dex = 1000.0 * dc / p.dex_Vc_l  # ng/mL
+        dex_effect = dex / (dex + p.IC50_dex_ng_per_ml)
+        ld_exposure = f1 / p.flu_V1_l / p.flu_EC_mg_per_l + cy / p.cy_V_l / p.cy_EC_mg_per_l
+        ld_kill = p.k_lymphodepletion_per_day * ld_exposure
+
+        # Homeostatic niche (Kimmel 2021).
+        car = e + m + x
+        total = xp.maximum(n + car, 1e-12)
+        dev = total - p.K_N_cells_per_ul
+        r_c = p.rho_C_per_day + p.b_homeostatic_per_day * dev * dev / (
+            p.a_homeostatic * total * total + dev * dev
+        )
+        homeostatic = -p.homeostatic_scale * r_c * xp.log(total / p.K_C_cells_per_ul)
+
+        # Antigen stimulation (tumour bridged to blood-equivalent cells/uL, plus normal targets).
+        antigen = tp / BODY_LYMPHOID_VOLUME_UL + bn
+        stim = antigen / (p.K_antigen_cells_per_ul + antigen)
+
+        prolif = p.k_prolif_per_day * stim * (1.0 - p.dex_prolif_imax * dex_effect)
+        activation = p.k_memory_activation_per_day * stim
+        exhaustion = p.k_exhaustion_per_day * stim
+        rej = p.k_rejection_per_day
+
+        dn = -p.r_N_per_day * n * xp.log(total / p.K_N_cells_per_ul) - ld_kill * n
+        de = (
+            (homeostatic + prolif - p.d_effector_per_day - p.k_effector_to_memory_per_day - exhaustion - ld_kill - rej) * e
+            + activation * m
+        )
+        dm = (homeostatic - activation - p.d_memory_per_day - ld_kill - rej) * m + p.k_effector_to_memory_per_day * e
+        dx = exhaustion * e - (p.d_exhausted_per_day + rej) * x
+
+        # Tumour.
+        kill_rate = p.gamma_kill_per_day * e / (p.k_kill_cells_per_ul + e)
+        crowding = 1.0 - (tp + tn) / p.tumour_capacity_cells
+        ld_tumour = p.tumour_ld_sensitivity * ld_kill
+        dtp = (p.r_tumour_per_day * crowding - kill_rate - ld_tumour) * tp
+        dtn = (p.r_tumour_neg_per_day * crowding - ld_tumour) * tn
+
+        # Normal target cells: marrow production, turnover, CAR-T killing.
+        killers = e + p.memory_kill_weight * m
+        normal_kill = p.gamma_kill_per_day * killers / (p.k_kill_normal_cells_per_ul + killers)
+        dbn = p.d_normal_target_per_day * (p.normal_target_baseline_per_ul - bn) - (normal_kill + ld_kill) * bn
+
+        # Cytokines.
+        cyto_scale = 1.0 - p.dex_cytokine_imax * dex_effect
+        k_ifng = LN2 / p.ifng_half_life_day
+        difng = k_ifng * (p.ifng_baseline_pg_per_ml - ifng) + p.p_ifng_pg_per_ml_per_cell_ul_day * stim * e * cyto_scale
+        kill_flux = kill_rate * tp
+        damage = kill_flux / (kill_flux + p.K_damage_cells_per_day)
+        # Drives use cytokine excess over baseline: at baseline the cascade is at rest.
+        ifng_excess = xp.maximum(ifng - p.ifng_baseline_pg_per_ml, 0.0)
+        il6_excess = xp.maximum(il6 - p.il6_baseline_pg_per_ml, 0.0)
+        ifng_drive = ifng_excess / (ifng_excess + p.K_ifng_myeloid_pg_per_ml)
+        drive = ifng_drive + p.damage_weight * damage
+        dmac = p.k_myeloid_on_per_day * drive * cyto_scale * (1.0 - mac) - p.k_myeloid_off_per_day * mac
+        k_il6 = LN2 / p.il6_half_life_day
+        clearance = k_il6 * (1.0 - p.il6_receptor_clearance_fraction * blockade)
+        dil6 = (
+            k_il6 * p.il6_baseline_pg_per_ml
+            + p.p_il6_myeloid_pg_per_ml_day * mac * cyto_scale
+            - clearance * il6
+        )
+        signal = il6 / (il6 + p.EC50_il6_signal_pg_per_ml) * (1.0 - blockade)
+        k_crp = LN2 / p.crp_half_life_day
+        dcrp = k_crp * (p.crp_max_mg_per_l * signal - crp)
+        endo_drive = il6_excess / (il6_excess + p.K_il6_endothelial_pg_per_ml) + ifng_drive
+        dendo = p.k_endothelial_on_per_day * endo_drive * cyto_scale * (1.0 - endo) - p.k_endothelial_off_per_day * endo
+
+        # Drugs.
+        dtc = (
+            -(p.toci_CL_l_per_day + p.toci_Q_l_per_day) / p.toci_V1_l * tc
+            - p.toci_Vmax_mg_per_day * toci / (p.toci_Km_ug_per_ml + toci)
+            + p.toci_Q_l_per_day / p.toci_V2_l * tpe
+        )
+        dtpe = p.toci_Q_l_per_day / p.toci_V1_l * tc - p.toci_Q_l_per_day / p.toci_V2_l * tpe
+        ddc = -(p.dex_CL_l_per_day + p.dex_Q_l_per_day) / p.dex_Vc_l * dc + p.dex_Q_l_per_day / p.dex_Vp_l * dpe
+        ddpe = p.dex_Q_l_per_day / p.dex_Vc_l * dc - p.dex_Q_l_per_day / p.dex_Vp_l * dpe
+        df1 = (
+            -(p.flu_CL_l_per_day + p.flu_Q2_l_per_day + p.flu_Q3_l_per_day) / p.flu_V1_l * f1
+            + p.flu_Q2_l_per_day / p.flu_V2_l * f2
+            + p.flu_Q3_l_per_day / p.flu_V3_l * f3
+        )
+        df2 = p.flu_Q2_l_per_day / p.flu_V1_l * f1 - p.flu_Q2_l_per_day / p.flu_V2_l * f2
+        df3 = p.flu_Q3_l_per_day / p.flu_V1_l * f1 - p.flu_Q3_l_per_day / p.flu_V3_l * f3
+        dcy = -LN2 / p.cy_half_life_day * cy
+
+        # M-protein follows tumour with IgG turnover.
+        k_m = LN2 / p.m_protein_half_life_day
+        dmprot = k_m * (p.m_protein_baseline_g_per_dl * (tp + tn) / p.tumour_baseline_cells - mprot)
+
+        return (dn, de, dm, dx, dtp, dtn, dbn, difng, dmac, dil6, dendo, dcrp,
+                dtc, dtpe, ddc, ddpe, df1, df2, df3, dcy, dmprot)
+
+    # ------------------------------------------------------------------------------------
+    def initial_state(self, p, n_patients):
+        y0 = super().initial_state(p, n_patients)
+        get = self.state_index
+        y0[get("host_t")] = p.K_N_cells_per_ul
+        y0[get("normal_target")] = p.normal_target_baseline_per_ul
+        y0[get("il6")] = p.il6_baseline_pg_per_ml
+        y0[get("ifng")] = p.ifng_baseline_pg_per_ml
+        y0[get("tumour_pos")] = p.tumour_baseline_cells
+        y0[get("m_protein")] = p.m_protein_baseline_g_per_dl
+        il6 = np.asarray(p.il6_baseline_pg_per_ml, dtype=float)
+        y0[get("crp")] = p.crp_max_mg_per_l * il6 / (il6 + p.EC50_il6_signal_pg_per_ml)
+        return y0
+
+    def observables(self, t, y, p):
+        s = {name: y[i] for i, name in enumerate(self.state_names())}
+        car = s["car_effector"] + s["car_memory"] + s["car_exhausted"]
+        leukocytes = s["host_t"] + car + s["normal_target"] + p.other_leukocytes_per_ul
+        toci = s["toci_central"] / p.toci_V1_l
+        blockade = toci / (toci + p.toci_EC50_ug_per_ml)
+        il6 = s["il6"]
+        return {
+            "car_t_per_ul": car,
+            "car_effector_per_ul": s["car_effector"],
+            "car_memory_per_ul": s["car_memory"],
+            "car_exhausted_per_ul": s["car_exhausted"],
+            "transgene_copies_per_ug": car / leukocytes * CELLS_PER_UG_GDNA * p.vector_copies_per_cell,
+            "host_t_cells_per_ul": s["host_t"],
+            "tumor_cells": s["tumour_pos"] + s["tumour_neg"],
+            "tumor_antigen_neg_cells": s["tumour_neg"],
+            "b_cells_per_ul": s["normal_target"],
+            "il6_pg_per_ml": il6,
+            "ifng_pg_per_ml": s["ifng"],
+            "crp_mg_per_l": s["crp"],
+            "fever_driver": il6 / (il6 + p.EC50_il6_signal_pg_per_ml) * (1.0 - blockade),
+            "icans_driver": s["endothelial_activation"],
+            "tocilizumab_ug_per_ml": toci,
+            "dexamethasone_ng_per_ml": 1000.0 * s["dex_central"] / p.dex_Vc_l,
+            "m_protein_g_per_dl": s["m_protein"],
+        }
