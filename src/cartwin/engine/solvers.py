@@ -119,7 +119,9 @@ class Rosenbrock4:
             inv = np.linalg.inv(mat)
 
             def solve(rhs_vec, inv=inv):
-                return np.einsum("pij,jp->ip", inv, rhs_vec)
+                # Row-wise products summed along a fixed-length axis: a patient's result is
+                # bit-identical whatever the batch around it (einsum/BLAS may reorder sums).
+                return (inv * rhs_vec.T[:, None, :]).sum(axis=2).T
 
             g1 = solve(f0)
             f2 = self._rhs(model, np.minimum(tw + _A2X * h, t_left), yw + _A21 * g1, ns)

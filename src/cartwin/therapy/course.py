@@ -109,6 +109,7 @@ def kinetic_summary(timecourse: pd.DataFrame) -> pd.DataFrame:
                 "tmax_day": float(day[k]),
                 "auc0_28_day_copies_per_ug": float(np.trapezoid(conc[w], day[w])),
                 "cmax_car_t_per_ul": float(cells[after].max()),
+                "tmax_car_t_day": float(day[int(np.argmax(np.where(after, cells, -np.inf)))]),
                 "il6_max_pg_per_ml": float(g["il6_pg_per_ml"].max()),
                 "crp_max_mg_per_l": float(g["crp_mg_per_l"].max()),
                 "tumor_cells_nadir": float(g["tumor_cells"].min()),

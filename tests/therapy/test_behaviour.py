@@ -1,0 +1,70 @@
+"""Qualitative behaviour of the composite model, as the clinic knows it."""
+
+import numpy as np
+import pytest
+
+from cartwin.engine import Dose
+from cartwin.model.dosing import NO_LYMPHODEPLETION
+from cartwin.therapy import Covariates, Regimen, simulate_course
+
+
+@pytest.fixture(scope="module")
+def typical_lbcl():
+    return simulate_course(Regimen("axi-cel", "lbcl"), Covariates(weight_kg=70.0), days=90)
+
+
+def test_expansion_peaks_between_day_7_and_14(typical_lbcl):
+    summary = typical_lbcl.summary().iloc[0]
+    assert 7 <= summary["tmax_car_t_day"] <= 14
+
+
+def test_higher_tumour_burden_gives_higher_cmax_and_il6():
+    res = simulate_course(
+        Regimen("axi-cel", "lbcl"),
+        Covariates(weight_kg=70.0, tumour_baseline_cells=np.array([1e10, 1e11, 5e11])),
+        days=28,
+    )
+    s = res.summary()
+    assert np.all(np.diff(s["cmax_car_t_per_ul"]) > 0)
+    assert np.all(np.diff(s["il6_max_pg_per_ml"]) > 0)
+
+
+def test_lymphodepletion_raises_expansion():
+    with_ld = simulate_course(Regimen("axi-cel", "lbcl"), days=28).summary().iloc[0]
+    without = simulate_course(Regimen("axi-cel", "lbcl", lymphodepletion=NO_LYMPHODEPLETION), days=28).summary().iloc[0]
+    assert with_ld["cmax_car_t_per_ul"] > 2 * without["cmax_car_t_per_ul"]
+
+
+def test_preexisting_antigen_negative_clone_relapses_antigen_negative():
+    res = simulate_course(
+        Regimen("tisa-cel", "all"),
+        Covariates(weight_kg=40.0, height_cm=145.0, antigen_negative_fraction=1e-4),
+        days=365,
+    )
+    tc = res.timecourse()
+    end = tc.iloc[-1]
+    nadir = tc["tumor_cells"].min()
+    assert end["tumor_cells"] > 100 * nadir  # relapse
+    assert end["tumor_antigen_neg_cells"] / end["tumor_cells"] > 0.99  # antigen-negative
+
+
+def test_without_antigen_negative_clone_no_antigen_negative_relapse():
+    res = simulate_course(Regimen("tisa-cel", "all"), Covariates(weight_kg=40.0, height_cm=145.0), days=120)
+    assert res.timecourse()["tumor_antigen_neg_cells"].max() == 0.0
+
+
+def test_tocilizumab_lowers_fever_driver_and_raises_serum_il6():
+    def toci_day2(t, obs, y):
+        return [Dose(t, "toci_central", 560.0, "tocilizumab")] if t == 2.0 else []
+
+    base = simulate_course(Regimen("axi-cel", "lbcl"), days=6).timecourse().set_index("day")
+    toci = simulate_course(Regimen("axi-cel", "lbcl"), days=6, policy=toci_day2).timecourse().set_index("day")
+    for day in (3.0, 4.0, 5.0):
+        assert toci.loc[day, "fever_driver"] < 0.5 * base.loc[day, "fever_driver"]
+        assert toci.loc[day, "il6_pg_per_ml"] > 1.5 * base.loc[day, "il6_pg_per_ml"]
+    assert toci.loc[2.0, "tocilizumab_ug_per_ml"] > 100
+
+
+def test_b_cell_aplasia_while_car_t_persist(typical_lbcl):
+    tc = typical_lbcl.timecourse().set_index("day")
+    assert tc.loc[28.0, "b_cells_per_ul"] < 0.1 * 150.0
