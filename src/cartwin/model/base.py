@@ -224,6 +224,23 @@ class Model:
         return np.stack([np.broadcast_to(np.asarray(d, dtype=float), y.shape[1:]) for d in out])
 
     @classmethod
+    def parameter_table_markdown(cls) -> str:
+        """The parameter table as Markdown (docs/model_parameters.md is generated from it)."""
+        lines = [
+            f"### {cls.name} v{cls.version}",
+            "",
+            "| state | unit | meaning |",
+            "| --- | --- | --- |",
+        ]
+        lines += [f"| `{s.name}` | {s.unit} | {s.description} |" for s in cls.states]
+        lines += ["", "| parameter | value | unit | bounds | meaning | source |", "| --- | --- | --- | --- | --- | --- |"]
+        for q in cls.parameter_table:
+            lines.append(
+                f"| `{q.name}` | {q.value:.4g} | {q.unit} | [{q.low:g}, {q.high:g}] | {q.description} | {q.source} |"
+            )
+        return "\n".join(lines) + "\n"
+
+    @classmethod
     def parameter_table_frame(cls):
         import pandas as pd
 

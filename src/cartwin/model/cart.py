@@ -333,7 +333,7 @@ class CarTPatientModel(Model):
         return y0
 
     def observables(self, t, y, p):
-        s = {name: y[i] for i, name in enumerate(self.state_names())}
+        s = dict(zip(self.state_names(), y, strict=False))
         car = s["car_effector"] + s["car_memory"] + s["car_exhausted"]
         leukocytes = s["host_t"] + car + s["normal_target"] + p.other_leukocytes_per_ul
         toci = s["toci_central"] / p.toci_V1_l

@@ -5,6 +5,6 @@ into model parameters and engine events, and the per-patient kinetic summary. Ma
 foundation, model, engine and clinic. The population and trial layers call it.
 """
 
-from cartwin.therapy.course import Covariates, CourseResult, Regimen, simulate_course
+from cartwin.therapy.course import CourseResult, Covariates, Regimen, simulate_course
 
 __all__ = ["CourseResult", "Covariates", "Regimen", "simulate_course"]

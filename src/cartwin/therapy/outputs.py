@@ -1,0 +1,60 @@
+"""Write a course's results: timecourse Parquet, summary JSON, patient figure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cartwin.clinic.response import best_response, classify, disease_measures
+from cartwin.foundation.results import write_parquet
+from cartwin.model.presets import get_indication
+from cartwin.therapy.course import CourseResult
+
+
+def course_tables(result: CourseResult) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Timecourse with disease measure and response columns, and the per-patient summary."""
+    measure = get_indication(result.regimen.indication).disease_measure
+    tc = disease_measures(result.timecourse(), measure)
+    tc["response"] = classify(tc, measure)
+    tc.attrs = result.solution.to_frame().attrs
+    summary = result.summary().merge(best_response(tc, measure), on="patient_id")
+    summary.insert(1, "product", result.regimen.product)
+    summary.insert(2, "indication", result.regimen.indication)
+    summary.insert(3, "dose_cells", result.dose_cells)
+    return tc, summary
+
+
+def write_course_outputs(result: CourseResult, out_dir: str | Path, figure: bool = True) -> dict:
+    """Write ``timecourse.parquet``, ``summary.json`` and ``patient.png`` into ``out_dir``."""
+    from cartwin.report.patient import plot_patient
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tc, summary = course_tables(result)
+    write_parquet(tc, out / "timecourse.parquet", result.solution.provenance)
+    records = json.loads(summary.to_json(orient="records"))
+    payload = {
+        "provenance": result.solution.provenance.to_dict(),
+        "units": {
+            "cmax_copies_per_ug": "transgene copies/ug genomic DNA",
+            "tmax_day": "day",
+            "auc0_28_day_copies_per_ug": "day x copies/ug gDNA",
+            "cmax_car_t_per_ul": "cells/uL",
+        },
+        "patients": records,
+    }
+    (out / "summary.json").write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
+    paths = {"timecourse": out / "timecourse.parquet", "summary": out / "summary.json"}
+    if figure:
+        title = f"{result.regimen.product} in {result.regimen.indication}"
+        paths["figure"] = plot_patient(tc, out / "patient.png", title=title)
+    return {"paths": paths, "summary": summary, "timecourse": tc}
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
