@@ -29,6 +29,10 @@ are in docs/model.md, generated from this file's table):
   (Langenhorst et al. 2019 Clin Pharmacokinet 58:627) and a one-compartment cyclophosphamide
   exposure (de Jonge et al. 2005 Clin Pharmacokinet 44:1135); their combined exposure depletes
   lymphocytes.
+* **Haematopoiesis** — Friberg et al. 2002 (J Clin Oncol 20:4713) transit-compartment chains
+  for neutrophils and platelets; lymphodepleting chemotherapy and myeloid inflammation
+  suppress proliferation (prolonged cytopenia, Rejeski et al. 2021 Blood 138:2499). IgG
+  falls while CAR-T remove its producing cells (hypogammaglobulinaemia).
 * **Serum M-protein** (myeloma) — production proportional to tumour, IgG half-life elimination
   (the biomarker form of Singh et al. 2021 CPT PSP 10:362).
 
@@ -58,6 +62,7 @@ KIROUAC = "Kirouac 2023 Nat Biotechnol (doi 10.1038/s41587-023-01687-x), CR-clas
 HOSSEINI = "Hosseini 2020 npj Syst Biol Appl 6:28, supplementary table"
 FREY = "Frey 2010 J Clin Pharmacol 50:754 (tocilizumab popPK)"
 KRZ = "Krzyzanski 2021 J Pharmacokinet Pharmacodyn 48:261 (dexamethasone popPK; hourly values x24)"
+FRIBERG = "Friberg 2002 J Clin Oncol 20:4713"
 LANG = "Langenhorst 2019 Clin Pharmacokinet 58:627 (F-ara-A popPK; hourly values x24)"
 CALIB = "calibrated: scripts/calibrate_model_v1.py to Kimmel 2021 axi-cel medians (model/data/calibration_v1.json)"
 
@@ -80,7 +85,7 @@ class CarTPatientModel(Model):
     >>> from cartwin.model import CarTPatientModel
     >>> model = CarTPatientModel()
     >>> len(model.states)
-    21
+    32
     """
 
     name = "cartwin-cart"
@@ -109,6 +114,17 @@ class CarTPatientModel(Model):
         State("flu_peripheral2", "mg", "fludarabine (F-ara-A), deep peripheral"),
         State("cyclophosphamide", "mg", "cyclophosphamide, body"),
         State("m_protein", "g/dL", "serum monoclonal protein (myeloma)"),
+        State("neut_prolif", "cells/uL", "neutrophil precursors, proliferating (Friberg)", initial=3000.0),
+        State("neut_transit1", "cells/uL", "neutrophil transit 1", initial=3000.0),
+        State("neut_transit2", "cells/uL", "neutrophil transit 2", initial=3000.0),
+        State("neut_transit3", "cells/uL", "neutrophil transit 3", initial=3000.0),
+        State("neutrophils", "cells/uL", "circulating neutrophils (ANC)", initial=3000.0),
+        State("plt_prolif", "10^9/L", "platelet precursors, proliferating (Friberg)", initial=200.0),
+        State("plt_transit1", "10^9/L", "platelet transit 1", initial=200.0),
+        State("plt_transit2", "10^9/L", "platelet transit 2", initial=200.0),
+        State("plt_transit3", "10^9/L", "platelet transit 3", initial=200.0),
+        State("platelets", "10^9/L", "circulating platelets", initial=200.0),
+        State("igg", "g/L", "serum IgG", initial=9.0),
     )
 
     parameter_table = params_from_rows(
@@ -194,6 +210,17 @@ class CarTPatientModel(Model):
             ("other_leukocytes_per_ul", 2500.0, "cells/uL", 10.0, 1e5, ASSUME + " (neutrophils+monocytes after recovery)", "leukocytes other than lymphocytes in blood"),
             ("m_protein_baseline_g_per_dl", 0.0, "g/dL", 0.0, 20.0, "set per patient (myeloma only)", "serum M-protein at baseline"),
             ("m_protein_half_life_day", 21.0, "day", 1.0, 100.0, "IgG half-life ~21 days (Morell 1970 J Clin Invest 49:673)", "M-protein half-life"),
+            # --- haematopoiesis (Friberg 2002 semi-mechanistic myelosuppression model) ------
+            ("anc_baseline_per_ul", 3000.0, "cells/uL", 10.0, 5e4, "set per patient (baseline ANC)", "neutrophils at baseline"),
+            ("neut_mtt_day", 125.0 / 24.0, "day", 0.5, 30.0, FRIBERG + " (MTT 125 h)", "neutrophil mean maturation time"),
+            ("platelets_baseline_per_nl", 200.0, "10^9/L", 1.0, 2000.0, "set per patient (baseline platelets)", "platelets at baseline"),
+            ("plt_mtt_day", 8.0, "day", 0.5, 40.0, ASSUME + " (platelet MTT ~ 7-9 d in Friberg-type models)", "platelet mean maturation time"),
+            ("marrow_feedback_gamma", 0.17, "1", 0.0, 2.0, FRIBERG + " (gamma)", "feedback of circulating cells on proliferation"),
+            ("ld_marrow_slope", 0.8, "1 per unit LD exposure", 0.0, 10.0, ASSUME + " (grade 3-4 neutropenia after Flu/Cy in >90% of patients, KarMMa/CARTITUDE-1)", "marrow toxicity of lymphodepletion"),
+            ("inflammation_marrow_slope", 0.3, "1", 0.0, 5.0, ASSUME + " (inflammatory marrow suppression: Rejeski 2021 Blood 138:2499)", "marrow suppression by myeloid activation"),
+            ("igg_baseline_g_per_l", 9.0, "g/L", 0.1, 50.0, "set per patient (normal 7-16 g/L)", "serum IgG at baseline"),
+            ("igg_half_life_day", 21.0, "day", 1.0, 100.0, "Morell 1970 J Clin Invest 49:673 (IgG t1/2 ~21 d)", "IgG half-life"),
+            ("igg_target_independent_fraction", 0.6, "1", 0.0, 1.0, ASSUME + " (CD19-negative long-lived plasma cells keep making IgG after CD19 CAR-T)", "IgG production not depending on CAR target cells"),
         ]
     )
 
@@ -215,12 +242,17 @@ class CarTPatientModel(Model):
         Observable("tocilizumab_ug_per_ml", "ug/mL", "serum tocilizumab"),
         Observable("dexamethasone_ng_per_ml", "ng/mL", "plasma dexamethasone"),
         Observable("m_protein_g_per_dl", "g/dL", "serum M-protein"),
+        Observable("anc_per_ul", "cells/uL", "absolute neutrophil count"),
+        Observable("platelets_per_nl", "10^9/L", "platelet count"),
+        Observable("igg_g_per_l", "g/L", "serum IgG"),
+        Observable("myeloid_activation", "1", "activated monocyte/macrophage fraction"),
     )
 
     # ------------------------------------------------------------------------------------
     def rhs(self, t, y, p, xp=np):
         (n, e, m, x, tp, tn, bn, ifng, mac, il6, endo, crp,
-         tc, tpe, dc, dpe, f1, f2, f3, cy, mprot) = y
+         tc, tpe, dc, dpe, f1, f2, f3, cy, mprot,
+         np0, nt1, nt2, nt3, anc, pp0, pt1, pt2, pt3, plt, igg) = y
 
         # Drug concentrations and effects.
         toci = tc / p.toci_V1_l  # mg/L == ug/mL
@@ -315,8 +347,31 @@ class CarTPatientModel(Model):
         k_m = LN2 / p.m_protein_half_life_day
         dmprot = k_m * (p.m_protein_baseline_g_per_dl * (tp + tn) / p.tumour_baseline_cells - mprot)
 
+        # Marrow (Friberg 2002): LD exposure and inflammation suppress proliferation.
+        marrow_hit = xp.minimum(p.ld_marrow_slope * ld_exposure + p.inflammation_marrow_slope * mac, 0.99)
+        k_n = 4.0 / p.neut_mtt_day
+        fb_n = (p.anc_baseline_per_ul / xp.maximum(anc, 1e-3)) ** p.marrow_feedback_gamma
+        dnp0 = k_n * np0 * ((1.0 - marrow_hit) * fb_n - 1.0)
+        dnt1 = k_n * (np0 - nt1)
+        dnt2 = k_n * (nt1 - nt2)
+        dnt3 = k_n * (nt2 - nt3)
+        danc = k_n * (nt3 - anc)
+        k_p = 4.0 / p.plt_mtt_day
+        fb_p = (p.platelets_baseline_per_nl / xp.maximum(plt, 1e-3)) ** p.marrow_feedback_gamma
+        dpp0 = k_p * pp0 * ((1.0 - marrow_hit) * fb_p - 1.0)
+        dpt1 = k_p * (pp0 - pt1)
+        dpt2 = k_p * (pt1 - pt2)
+        dpt3 = k_p * (pt2 - pt3)
+        dplt = k_p * (pt3 - plt)
+
+        # IgG: production partly from CAR-target cells (B cells / plasma cells).
+        k_igg = LN2 / p.igg_half_life_day
+        source = p.igg_target_independent_fraction + (1.0 - p.igg_target_independent_fraction) * bn / p.normal_target_baseline_per_ul
+        digg = k_igg * (p.igg_baseline_g_per_l * source - igg)
+
         return (dn, de, dm, dx, dtp, dtn, dbn, difng, dmac, dil6, dendo, dcrp,
-                dtc, dtpe, ddc, ddpe, df1, df2, df3, dcy, dmprot)
+                dtc, dtpe, ddc, ddpe, df1, df2, df3, dcy, dmprot,
+                dnp0, dnt1, dnt2, dnt3, danc, dpp0, dpt1, dpt2, dpt3, dplt, digg)
 
     # ------------------------------------------------------------------------------------
     def initial_state(self, p, n_patients):
@@ -328,6 +383,11 @@ class CarTPatientModel(Model):
         y0[get("ifng")] = p.ifng_baseline_pg_per_ml
         y0[get("tumour_pos")] = p.tumour_baseline_cells
         y0[get("m_protein")] = p.m_protein_baseline_g_per_dl
+        for name in ("neut_prolif", "neut_transit1", "neut_transit2", "neut_transit3", "neutrophils"):
+            y0[get(name)] = p.anc_baseline_per_ul
+        for name in ("plt_prolif", "plt_transit1", "plt_transit2", "plt_transit3", "platelets"):
+            y0[get(name)] = p.platelets_baseline_per_nl
+        y0[get("igg")] = p.igg_baseline_g_per_l
         il6 = np.asarray(p.il6_baseline_pg_per_ml, dtype=float)
         y0[get("crp")] = p.crp_max_mg_per_l * il6 / (il6 + p.EC50_il6_signal_pg_per_ml)
         return y0
@@ -357,4 +417,8 @@ class CarTPatientModel(Model):
             "tocilizumab_ug_per_ml": toci,
             "dexamethasone_ng_per_ml": 1000.0 * s["dex_central"] / p.dex_Vc_l,
             "m_protein_g_per_dl": s["m_protein"],
+            "anc_per_ul": s["neutrophils"],
+            "platelets_per_nl": s["platelets"],
+            "igg_g_per_l": s["igg"],
+            "myeloid_activation": s["myeloid_activation"],
         }
