@@ -58,18 +58,31 @@ Policy = Callable[[float, dict[str, np.ndarray], np.ndarray], Sequence[Dose]]
 
 @dataclass(frozen=True)
 class DecisionPoints:
-    """Times at which ``policy`` is consulted (and tumours below one cell are extinguished)."""
+    """Times at which ``policy`` is consulted (and tumours below one cell are extinguished).
+
+    Either regular (``every_days`` from ``start_day``) or explicit (``at_days``), e.g. every
+    6 hours while in hospital and daily afterwards.
+    """
 
     every_days: float = 1.0
     policy: Policy | None = None
     start_day: float | None = None
+    at_days: tuple[float, ...] | None = None
     extra: Any = field(default=None)
 
     def __post_init__(self) -> None:
         check("decisions.every_days", self.every_days, Interval(0.0, 1e4, low_open=True))
+        if self.at_days is not None:
+            arr = np.asarray(self.at_days, dtype=float)
+            if arr.ndim != 1 or not np.all(np.isfinite(arr)):
+                raise ValidationError("decisions.at_days", "a list of finite times in days", self.at_days)
+            object.__setattr__(self, "at_days", tuple(np.unique(np.round(arr, 10)).tolist()))
 
     def times(self, t0: float, t1: float) -> np.ndarray:
-        start = t0 if self.start_day is None else self.start_day
-        n = int(np.floor((t1 - start) / self.every_days + 1e-9))
-        times = start + self.every_days * np.arange(n + 1)
+        if self.at_days is not None:
+            times = np.asarray(self.at_days, dtype=float)
+        else:
+            start = t0 if self.start_day is None else self.start_day
+            n = int(np.floor((t1 - start) / self.every_days + 1e-9))
+            times = start + self.every_days * np.arange(n + 1)
         return np.round(times[(times >= t0) & (times <= t1)], 10)

@@ -173,7 +173,7 @@ class CarTPatientModel(Model):
             ("il6_half_life_day", 20.0 / 1440.0, "day", 1e-4, 1.0, HOSSEINI + " (thalfIL6 20 min)", "IL-6 half-life without tocilizumab"),
             ("p_il6_myeloid_pg_per_ml_day", 2.0e4, "pg/mL/day", 0.0, 1e8, ASSUME + " (typical peak IL-6 ~10^2 pg/mL, severe CRS ~10^3-10^4)", "IL-6 release at full myeloid activation"),
             ("il6_receptor_clearance_fraction", 0.75, "1", 0.0, 1.0, ASSUME + " (Nishimoto 2008: serum IL-6 rises several-fold on tocilizumab)", "share of IL-6 clearance through IL-6R"),
-            ("EC50_il6_signal_pg_per_ml", 40.0, "pg/mL", 1e-3, 1e5, ASSUME, "IL-6 giving half-maximal inflammatory signalling"),
+            ("EC50_il6_signal_pg_per_ml", 100.0, "pg/mL", 1e-3, 1e5, ASSUME, "IL-6 giving half-maximal inflammatory signalling"),
             ("crp_half_life_day", 19.0 / 24.0, "day", 0.01, 10.0, "Pepys & Hirschfield 2003 J Clin Invest 111:1805 (CRP t1/2 19 h)", "CRP half-life"),
             ("crp_max_mg_per_l", 300.0, "mg/L", 1.0, 2000.0, ASSUME + " (CRP in severe CRS 200-400 mg/L)", "CRP at full IL-6 signalling"),
             ("k_endothelial_on_per_day", 0.6, "1/day", 0.0, 100.0, ASSUME + " (Gust 2017: endothelial activation lags CRS)", "endothelial activation rate"),

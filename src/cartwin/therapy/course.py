@@ -172,6 +172,8 @@ def simulate_course(
     seed: int | None = None,
     param_overrides: dict | None = None,
     save_every_days: float = 1.0,
+    save_days=None,
+    decision_days=None,
 ) -> CourseResult:
     """Simulate lymphodepletion (from day -5), infusion at day 0 and follow-up to ``days``.
 
@@ -187,7 +189,9 @@ def simulate_course(
     covariates = covariates or Covariates()
     model, params, y0, schedule, dose = build_course(regimen, covariates, param_overrides)
     t0 = min([-5.0] + [d.time_day for d in schedule.doses])
-    saves = np.unique(np.concatenate([[t0], SaveAt.daily(0.0, days, save_every_days).days]))
+    regular = SaveAt.daily(0.0, days, save_every_days).days if save_days is None else np.asarray(save_days, dtype=float)
+    saves = np.unique(np.concatenate([[t0], regular, [days]]))
+    saves = saves[saves <= days]
     solution = simulate(
         model,
         params.broadcast(y0.shape[1]),
@@ -197,7 +201,8 @@ def simulate_course(
         saveat=SaveAt(saves),
         controller=StepController(rtol=rtol, atol=DEFAULT_ATOL),
         schedule=schedule,
-        decisions=DecisionPoints(every_days=1.0, policy=policy, start_day=t0),
+        decisions=DecisionPoints(every_days=1.0, policy=policy, start_day=t0,
+                                 at_days=None if decision_days is None else tuple(decision_days)),
         seed=seed,
     )
     return CourseResult(solution, regimen, dose)

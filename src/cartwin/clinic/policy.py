@@ -1,0 +1,192 @@
+"""Management policies: what the care team gives, decided at the engine's decision points.
+
+A policy is a small stateful object called as ``policy(t_day, observables, y)`` by the engine
+(:class:`~cartwin.engine.DecisionPoints`); it reads the bedside picture (noise-free
+:func:`~cartwin.clinic.observe.bedside`), grades it, and returns doses. Its ``log`` records
+every dose (patient, day, drug, mg) for the result tables. Make a fresh policy per run.
+
+Default, :class:`ConsensusPolicy`, follows published consensus practice:
+
+* tocilizumab 8 mg/kg IV (max 800 mg) for CRS grade >= 2, or grade 1 with fever lasting more
+  than 3 days; repeated after 8 h if CRS persists; at most 3 doses in 24 h and 4 in total
+  (ACTEMRA USPI 2017 CRS indication; Neelapu SS et al. Nat Rev Clin Oncol 2018;15:47-62;
+  Santomasso BD et al. J Clin Oncol 2021;39:3978-3992, ASCO guideline);
+* dexamethasone 10 mg IV every 6 h for ICANS grade >= 2 or CRS grade >= 3, 20 mg every 6 h for
+  ICANS grade >= 3, stopped once CRS and ICANS are grade <= 1 (same sources).
+
+Alternatives for comparison: :class:`NoTreatment`, :class:`ProphylacticTocilizumab`
+(tocilizumab on day 2 whatever the grade; ZUMA-1 cohort 3, Locke FL et al. Blood
+2017;130(Suppl 1):1547) and :class:`EarlySteroids` (dexamethasone from CRS/ICANS grade 1;
+ZUMA-1 cohort 4, Topp MS et al. Br J Haematol 2021;195:388).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from cartwin.clinic.observe import DEFAULT_MAPPING, BedsideMapping, bedside
+from cartwin.engine.events import Dose
+from cartwin.foundation.constraints import Interval, check, check_array
+
+POLICIES = ("astct-consensus", "prophylactic-tocilizumab", "early-steroids", "none")
+
+
+def grade_now(values: dict[str, np.ndarray], toci_given: np.ndarray, steroids_given: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ASTCT CRS and ICANS grades of the current bedside picture (one value per patient)."""
+    from cartwin.clinic.grading import grade_frame
+
+    frame = pd.DataFrame({k: np.asarray(v) for k, v in values.items()})
+    frame["patient_id"] = np.arange(len(frame))
+    frame["time_day"] = 0.0
+    frame["tocilizumab_given"] = toci_given
+    frame["steroids_given"] = steroids_given
+    frame["antipyretics_given"] = False
+    graded = grade_frame(frame, scale="astct")
+    return graded["crs_grade"].to_numpy(dtype=int), graded["icans_grade"].to_numpy(dtype=int)
+
+
+@dataclass
+class ConsensusPolicy:
+    """Consensus management (see module docstring). ``weight_kg``: one value per patient."""
+
+    weight_kg: np.ndarray | float = 70.0
+    mapping: BedsideMapping = DEFAULT_MAPPING
+    toci_mg_per_kg: float = 8.0
+    toci_max_mg: float = 800.0
+    toci_max_doses: int = 4
+    toci_max_per_24h: int = 3
+    toci_repeat_after_day: float = 8.0 / 24.0
+    toci_from_crs_grade: int = 2
+    toci_after_fever_days: float = 3.0
+    dex_mg: float = 10.0
+    dex_high_mg: float = 20.0
+    dex_every_day: float = 6.0 / 24.0
+    dex_from_icans_grade: int = 2
+    dex_from_crs_grade: int = 3
+    name: str = "astct-consensus"
+    log: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.weight_kg = check_array("policy.weight_kg", np.atleast_1d(self.weight_kg), Interval(2.0, 400.0))
+        check("policy.toci_mg_per_kg", self.toci_mg_per_kg, Interval(0.0, 20.0))
+        check("policy.dex_mg", self.dex_mg, Interval(0.0, 200.0))
+        self._state = None
+
+    # -- state per patient, made on the first call (the batch size is known then) ----------
+    def _init(self, n: int) -> None:
+        self._state = {
+            "toci_days": [[] for _ in range(n)],
+            "last_dex": np.full(n, -np.inf),
+            "fever_since": np.full(n, np.nan),
+            "steroids_given": np.zeros(n, dtype=bool),
+        }
+
+    def _record(self, patients: np.ndarray, t: float, drug: str, mg: np.ndarray) -> None:
+        for i in patients:
+            self.log.append({"patient_id": int(i), "day": float(t), "drug": drug, "mg": float(mg[i])})
+
+    def treatments(self) -> pd.DataFrame:
+        return pd.DataFrame(self.log, columns=["patient_id", "day", "drug", "mg"])
+
+    def __call__(self, t: float, observables: dict, y: np.ndarray) -> list[Dose]:
+        n = y.shape[1]
+        if self._state is None:
+            self._init(n)
+        if t < 0:
+            return []
+        st = self._state
+        values = bedside(observables, self.mapping)
+        toci_given = np.array([len(d) > 0 for d in st["toci_days"]])
+        crs, icans = grade_now(values, toci_given, st["steroids_given"])
+        febrile = values["temperature_c"] >= 38.0
+        st["fever_since"] = np.where(febrile, np.where(np.isnan(st["fever_since"]), t, st["fever_since"]), np.nan)
+        return self.decide(t, crs, icans, febrile, n)
+
+    def wants_tocilizumab(self, t, crs, icans, febrile):
+        long_fever = febrile & (t - np.nan_to_num(self._state["fever_since"], nan=t) >= self.toci_after_fever_days)
+        return (crs >= self.toci_from_crs_grade) | ((crs >= 1) & long_fever)
+
+    def wants_steroids(self, t, crs, icans):
+        return (icans >= self.dex_from_icans_grade) | (crs >= self.dex_from_crs_grade)
+
+    def decide(self, t, crs, icans, febrile, n) -> list[Dose]:
+        st = self._state
+        doses: list[Dose] = []
+        want = self.wants_tocilizumab(t, crs, icans, febrile)
+        allowed = np.array(
+            [
+                len(d) < self.toci_max_doses
+                and sum(1 for x in d if t - x < 1.0 - 1e-9) < self.toci_max_per_24h
+                and (not d or t - d[-1] >= self.toci_repeat_after_day - 1e-9)
+                for d in st["toci_days"]
+            ]
+        )
+        give = np.flatnonzero(want & allowed)
+        if give.size:
+            mg = np.minimum(self.toci_mg_per_kg * np.broadcast_to(self.weight_kg, (n,)), self.toci_max_mg)
+            amount = np.zeros(n)
+            amount[give] = mg[give]
+            for i in give:
+                st["toci_days"][i].append(t)
+            self._record(give, t, "tocilizumab", amount)
+            doses.append(Dose(t, "toci_central", amount, "tocilizumab"))
+        want_dex = self.wants_steroids(t, crs, icans)
+        due = t - st["last_dex"] >= self.dex_every_day - 1e-9
+        give = np.flatnonzero(want_dex & due)
+        if give.size:
+            amount = np.zeros(n)
+            amount[give] = np.where(icans[give] >= 3, self.dex_high_mg, self.dex_mg)
+            st["last_dex"][give] = t
+            st["steroids_given"][give] = True
+            self._record(give, t, "dexamethasone", amount)
+            doses.append(Dose(t, "dex_central", amount, "dexamethasone"))
+        return doses
+
+
+@dataclass
+class NoTreatment(ConsensusPolicy):
+    """No anti-cytokine or steroid treatment (comparison arm)."""
+
+    name: str = "none"
+
+    def decide(self, t, crs, icans, febrile, n):
+        return []
+
+
+@dataclass
+class ProphylacticTocilizumab(ConsensusPolicy):
+    """Tocilizumab on day 2 whatever the grade, then consensus management."""
+
+    prophylaxis_day: float = 2.0
+    name: str = "prophylactic-tocilizumab"
+
+    def wants_tocilizumab(self, t, crs, icans, febrile):
+        base = super().wants_tocilizumab(t, crs, icans, febrile)
+        return base | (abs(t - self.prophylaxis_day) < 1e-9)
+
+
+@dataclass
+class EarlySteroids(ConsensusPolicy):
+    """Dexamethasone from CRS or ICANS grade 1 (earlier than consensus)."""
+
+    dex_from_icans_grade: int = 1
+    dex_from_crs_grade: int = 1
+    name: str = "early-steroids"
+
+
+def make_policy(name: str, weight_kg) -> ConsensusPolicy:
+    """A fresh policy by name (one of :data:`POLICIES`)."""
+    from cartwin.foundation.errors import ValidationError
+
+    classes = {
+        "astct-consensus": ConsensusPolicy,
+        "prophylactic-tocilizumab": ProphylacticTocilizumab,
+        "early-steroids": EarlySteroids,
+        "none": NoTreatment,
+    }
+    if name not in classes:
+        raise ValidationError("management.policy", "one of " + ", ".join(POLICIES), name)
+    return classes[name](weight_kg=weight_kg)
