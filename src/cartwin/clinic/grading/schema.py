@@ -1,0 +1,348 @@
+"""The bedside-observation table: columns, units, validation and derived findings.
+
+One long-format table, one row per patient per observation time (docs/grading.md). Only
+``patient_id`` and a time (``time_day``, or ``datetime``) are required; every other column is
+optional and, where absent or empty, means *not observed / normal* (no vasopressor, room air,
+ICE 10, alert, no seizure). Columns cartwin does not know pass through untouched.
+
+Validation is column-wise (vectorised): each bad cell is reported with its row and column, and
+either the first one raises :class:`~cartwin.foundation.errors.DataError` or, with
+``skip_bad=True``, the rows holding bad cells are dropped and listed in a report table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from cartwin.foundation.constraints import Constraint, Interval, OneOf
+from cartwin.foundation.errors import DataError
+
+O2_SUPPORT = (
+    "none",
+    "blow_by",
+    "low_flow",
+    "high_flow",
+    "face_mask",
+    "non_rebreather",
+    "venturi",
+    "cpap",
+    "bipap",
+    "mechanical_ventilation",
+)
+POSITIVE_PRESSURE = ("cpap", "bipap", "mechanical_ventilation")
+CONSCIOUSNESS = ("alert", "awakens_spontaneously", "voice", "tactile", "unarousable")
+SEIZURE = ("none", "brief", "prolonged")
+CEREBRAL_EDEMA = ("none", "focal", "diffuse")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the observation table: kind, accepted values, unit, meaning, default."""
+
+    name: str
+    kind: str  # number | integer | bool | category | id | datetime
+    constraint: Constraint | None
+    unit: str
+    description: str
+    default: object = None
+
+
+def _num(name, low, high, unit, description, integer=False):
+    return Column(name, "integer" if integer else "number", Interval(low, high, integer=integer), unit, description, np.nan)
+
+
+def _bool(name, description):
+    return Column(name, "bool", None, "", description, False)
+
+
+def _cat(name, options, description):
+    return Column(name, "category", OneOf(options), "", description, options[0])
+
+
+COLUMNS: dict[str, Column] = {
+    c.name: c
+    for c in [
+        Column("patient_id", "id", None, "", "patient identifier (any text or integer); required"),
+        _num("time_day", -60.0, 3650.0, "day", "days since CAR-T infusion (day 0 = infusion); required unless `datetime` is given"),
+        Column("datetime", "datetime", None, "", "ISO 8601 time stamp; used for `time_day` when that column is absent"),
+        Column("infusion_datetime", "datetime", None, "", "ISO 8601 time of infusion; with `datetime`, sets day 0"),
+        _num("temperature_c", 25.0, 45.0, "°C", "body temperature"),
+        _num("map_mmhg", 0.0, 250.0, "mmHg", "mean arterial pressure"),
+        _num("sbp_mmhg", 0.0, 300.0, "mmHg", "systolic blood pressure"),
+        Column("hypotension", "bool", None, "", "clinician-judged hypotension (overrides MAP/SBP thresholds where given; use for children)", np.nan),
+        _num("vasopressors", 0, 10, "count", "number of vasopressors running, excluding vasopressin", integer=True),
+        _bool("vasopressin", "vasopressin running"),
+        _num("norepinephrine_eq_ug_per_min", 0.0, 1000.0, "µg/min", "total norepinephrine-equivalent dose (Lee 2014 Table 2); decides 'high-dose' for Lee 2014 and Penn"),
+        _cat("o2_support", O2_SUPPORT, "oxygen delivery device / respiratory support"),
+        _num("o2_flow_l_per_min", 0.0, 80.0, "L/min", "oxygen flow"),
+        _num("fio2_pct", 21.0, 100.0, "%", "fraction of inspired oxygen, where known (Lee 2014, CTCAE v5.0)"),
+        _num("spo2_pct", 0.0, 100.0, "%", "peripheral oxygen saturation"),
+        _num("ice_score", 0, 10, "points", "Immune effector Cell-associated Encephalopathy score (adults and children >= 12 y)", integer=True),
+        _num("capd_score", 0, 32, "points", "Cornell Assessment of Pediatric Delirium (children < 12 y)", integer=True),
+        _num("age_years", 0.0, 120.0, "year", "age; < 12 selects CAPD for ICANS"),
+        _cat("consciousness", CONSCIOUSNESS, "level of consciousness not attributable to other causes (e.g. sedation)"),
+        _cat("seizure", SEIZURE, "brief: any clinical seizure resolving rapidly, or nonconvulsive EEG seizure resolving with intervention; prolonged: > 5 min or repetitive without return to baseline"),
+        _bool("motor_weakness", "deep focal motor weakness (hemiparesis, paraparesis)"),
+        _cat("cerebral_edema", CEREBRAL_EDEMA, "oedema on neuroimaging"),
+        _bool("raised_icp_signs", "decerebrate/decorticate posturing, cranial nerve VI palsy, papilloedema or Cushing's triad"),
+        _bool("intracranial_hemorrhage", "intracranial haemorrhage (excluded from ICANS; its local oedema is not graded)"),
+        _bool("tremor_myoclonus", "tremor or myoclonus (graded by CTCAE, not ICANS; recorded only)"),
+        _bool("tocilizumab_given", "tocilizumab given for ongoing CRS (at or before this time)"),
+        _bool("steroids_given", "corticosteroids given for ongoing CRS/ICANS (at or before this time)"),
+        _bool("antipyretics_given", "antipyretics given (at or before this time)"),
+        _num("crp_mg_per_l", 0.0, 1000.0, "mg/L", "C-reactive protein"),
+        _num("ferritin_ng_per_ml", 0.0, 1e6, "ng/mL", "ferritin"),
+        _num("anc_per_ul", 0.0, 1e6, "cells/µL", "absolute neutrophil count"),
+        _num("platelets_per_nl", 0.0, 5000.0, "10^9/L", "platelets (per nL = 10^9/L = 10^3/µL)"),
+        _num("hemoglobin_g_per_dl", 0.0, 30.0, "g/dL", "haemoglobin"),
+        _num("ldh_u_per_l", 0.0, 1e5, "U/L", "lactate dehydrogenase"),
+        _num("creatinine_mg_per_dl", 0.0, 50.0, "mg/dL", "serum creatinine"),
+    ]
+}
+
+_TRUE = {"true", "t", "yes", "y", "1", "1.0"}
+_FALSE = {"false", "f", "no", "n", "0", "0.0", ""}
+
+
+def _describe(col: Column) -> str:
+    if col.kind == "bool":
+        return "true/false (also yes/no, 1/0)"
+    if col.kind == "datetime":
+        return "an ISO 8601 date-time"
+    text = col.constraint.describe() if col.constraint is not None else "a value"
+    return f"{text} {col.unit}".rstrip() if col.unit and col.kind != "category" else text
+
+
+def _parse_column(col: Column, s: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Parsed values and a boolean mask of bad cells."""
+    present = s.notna().to_numpy()
+    if s.dtype == object:
+        present &= (s.astype(str).str.strip() != "").to_numpy()
+    if col.kind in ("number", "integer"):
+        values = pd.to_numeric(s, errors="coerce").astype(float)
+        v = values.to_numpy()
+        c = col.constraint
+        with np.errstate(invalid="ignore"):
+            ok = np.isfinite(v) & (v >= c.low) & (v <= c.high)
+            if col.kind == "integer":
+                ok &= np.mod(v, 1.0) == 0.0
+        bad = present & ~ok
+        return values.where(present), bad
+    if col.kind == "bool":
+        if s.dtype == bool:
+            return s, np.zeros(len(s), dtype=bool)
+        text = s.astype(str).str.strip().str.lower()
+        is_true = text.isin(_TRUE).to_numpy()
+        is_false = text.isin(_FALSE).to_numpy()
+        bad = present & ~(is_true | is_false)
+        if col.name == "hypotension":  # tri-state: empty means "judge from MAP/SBP"
+            out = pd.Series(np.where(present, is_true, np.nan), index=s.index, dtype=object)
+            return out, bad
+        return pd.Series(is_true & present, index=s.index), bad
+    if col.kind == "category":
+        text = s.astype(str).str.strip().str.lower().str.replace(r"[\s-]+", "_", regex=True)
+        ok = text.isin(col.constraint.options).to_numpy()
+        bad = present & ~ok
+        return pd.Series(np.where(present & ok, text, col.default), index=s.index, dtype=object), bad
+    if col.kind == "datetime":
+        values = pd.to_datetime(s, errors="coerce", utc=False, format="ISO8601") if len(s) else s
+        bad = present & values.isna().to_numpy()
+        return values, bad
+    # id
+    return s, ~present
+
+
+def validate_observations(
+    obs: pd.DataFrame,
+    source: str = "observations",
+    *,
+    skip_bad: bool = False,
+    first_row: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Check and parse an observation table; return ``(clean, bad)``.
+
+    ``clean`` has every known column parsed (numbers as float, flags as bool, categories as
+    lower-case text, empty cells as defaults) and a numeric ``time_day``; unknown columns are
+    kept as they are. ``bad`` lists each bad cell: ``row`` (``first_row`` + position; the CLI
+    passes 2 so that rows are numbered as in a spreadsheet, header = row 1), ``column``,
+    ``value``, ``expected``. Without ``skip_bad`` the first bad cell raises
+    :class:`DataError` naming its row and column; with it the rows holding bad cells are
+    dropped from ``clean``.
+    """
+    if not isinstance(obs, pd.DataFrame):
+        raise DataError(source, f"expected a pandas DataFrame, got {type(obs).__name__}")
+    obs = obs.reset_index(drop=True)
+    if "patient_id" not in obs.columns:
+        raise DataError(source, "the required column 'patient_id' is missing", column="patient_id")
+    if "time_day" not in obs.columns and "datetime" not in obs.columns:
+        raise DataError(source, "a time column is required: 'time_day' (days since infusion) or 'datetime'", column="time_day")
+    clean = obs.copy()
+    problems = []
+    for name in obs.columns:
+        col = COLUMNS.get(name)
+        if col is None:
+            continue
+        parsed, bad = _parse_column(col, obs[name])
+        clean[name] = parsed
+        if bad.any():
+            idx = np.flatnonzero(bad)
+            problems.append(
+                pd.DataFrame(
+                    {
+                        "row": idx + first_row,
+                        "column": name,
+                        "value": obs[name].to_numpy()[idx],
+                        "expected": "a non-empty value" if col.kind == "id" else _describe(col),
+                    }
+                )
+            )
+    # a time stamp stands in for time_day when the latter is absent
+    if "time_day" not in obs.columns:
+        stamps = clean["datetime"]
+        if "infusion_datetime" in obs.columns:
+            zero = clean["infusion_datetime"]
+        else:
+            zero = stamps.groupby(clean["patient_id"]).transform("min")
+        clean["time_day"] = (stamps - zero) / pd.Timedelta(days=1)
+    flagged = np.zeros(len(clean), dtype=bool)
+    for p in problems:
+        flagged[p["row"].to_numpy() - first_row] = True
+    missing_time = clean["time_day"].isna().to_numpy() & ~flagged
+    if missing_time.any():
+        idx = np.flatnonzero(missing_time)
+        problems.append(pd.DataFrame({"row": idx + first_row, "column": "time_day", "value": np.nan, "expected": "a time (time_day or datetime) on every row"}))
+    # cross-column consistency: oxygen flow without a device is a contradiction
+    if "o2_support" in obs.columns and "o2_flow_l_per_min" in obs.columns:
+        contradiction = (clean["o2_support"] == "none").to_numpy() & (clean["o2_flow_l_per_min"].fillna(0).to_numpy() > 0) & obs["o2_support"].notna().to_numpy()
+        if contradiction.any():
+            idx = np.flatnonzero(contradiction)
+            problems.append(pd.DataFrame({"row": idx + first_row, "column": "o2_flow_l_per_min", "value": obs["o2_flow_l_per_min"].to_numpy()[idx], "expected": "0 or empty when o2_support is 'none'"}))
+    bad = (
+        pd.concat(problems, ignore_index=True).sort_values(["row", "column"], kind="stable").reset_index(drop=True)
+        if problems
+        else pd.DataFrame({"row": pd.Series(dtype=int), "column": pd.Series(dtype=str), "value": pd.Series(dtype=object), "expected": pd.Series(dtype=str)})
+    )
+    if len(bad) and not skip_bad:
+        first = bad.iloc[0]
+        raise DataError(source, f"expected {first['expected']}, got {first['value']!r}", row=int(first["row"]), column=str(first["column"]))
+    if len(bad):
+        clean = clean.drop(index=np.unique(bad["row"].to_numpy() - first_row)).reset_index(drop=True)
+    return clean, bad
+
+
+# ----------------------------------------------------------------------------------------------
+# Derived findings shared by the scales (one definition each; the scales differ in how they
+# grade them, not in what the bedside shows).
+
+
+def column(obs: pd.DataFrame, name: str) -> np.ndarray:
+    """A known column as a numpy array, its default where the column is absent or empty."""
+    col = COLUMNS[name]
+    n = len(obs)
+    if name not in obs.columns:
+        if col.kind == "bool":
+            return np.zeros(n, dtype=bool)
+        if col.kind == "category":
+            return np.full(n, col.default, dtype=object)
+        return np.full(n, np.nan)
+    s = obs[name]
+    if col.kind == "bool":
+        return s.fillna(False).to_numpy(dtype=bool)
+    if col.kind == "category":
+        return s.fillna(col.default).to_numpy(dtype=object)
+    return pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
+
+
+def fever(obs: pd.DataFrame) -> np.ndarray:
+    """Temperature >= 38.0 °C (all four scales use 38.0 °C)."""
+    t = column(obs, "temperature_c")
+    with np.errstate(invalid="ignore"):
+        return t >= 38.0
+
+
+def treated(obs: pd.DataFrame) -> np.ndarray:
+    """Antipyretic or anticytokine therapy given (tocilizumab, steroids, antipyretics)."""
+    return column(obs, "tocilizumab_given") | column(obs, "steroids_given") | column(obs, "antipyretics_given")
+
+
+def hypotension(obs: pd.DataFrame) -> np.ndarray:
+    """Hypotension: the ``hypotension`` column where given, else MAP < 65 or SBP < 90 mmHg;
+    any vasopressor (or vasopressin) running means hypotension is being treated."""
+    with np.errstate(invalid="ignore"):
+        measured = (column(obs, "map_mmhg") < 65.0) | (column(obs, "sbp_mmhg") < 90.0)
+    if "hypotension" in obs.columns:
+        judged = obs["hypotension"].to_numpy(dtype=object)
+        given = pd.notna(judged)
+        measured = np.where(given, judged == True, measured)  # noqa: E712 - object array
+    return measured.astype(bool) | (pressors(obs) > 0) | column(obs, "vasopressin")
+
+
+def pressors(obs: pd.DataFrame) -> np.ndarray:
+    """Number of vasopressors excluding vasopressin (0 where empty)."""
+    return np.nan_to_num(column(obs, "vasopressors"), nan=0.0).astype(int)
+
+
+def high_dose_pressors(obs: pd.DataFrame) -> np.ndarray:
+    """'High-dose vasopressors' of Lee 2014 (Table 2), also used by Penn (Porter 2018).
+
+    With a norepinephrine-equivalent dose: >= 20 µg/min, or >= 10 µg/min with vasopressin.
+    Without one (*assumption*): two or more vasopressors, or one plus vasopressin.
+    """
+    ne = column(obs, "norepinephrine_eq_ug_per_min")
+    vp = column(obs, "vasopressin")
+    n = pressors(obs)
+    with np.errstate(invalid="ignore"):
+        by_dose = np.where(vp, ne >= 10.0, ne >= 20.0) & (n + vp > 0)
+    by_count = (n >= 2) | ((n >= 1) & vp)
+    return np.where(np.isfinite(ne), by_dose, by_count)
+
+
+def o2_device(obs: pd.DataFrame) -> np.ndarray:
+    """Oxygen device; with no device column, a flow > 0 means a nasal cannula."""
+    device = column(obs, "o2_support")
+    if "o2_support" not in obs.columns:
+        flow = column(obs, "o2_flow_l_per_min")
+        with np.errstate(invalid="ignore"):
+            device = np.where(flow > 0, "low_flow", device)
+    return device
+
+
+#: FiO2 assumed where not measured (Lee 2014 and CTCAE v5.0 grade by FiO2 40 %). Nasal
+#: cannula: 20 % + 4 % per L/min (the usual bedside rule: 1 L ≈ 24 %, 6 L ≈ 44 %).
+#: Other devices: typical delivered FiO2 (*assumptions*; give ``fio2_pct`` to override).
+FIO2_ASSUMED_PCT = {
+    "none": 21.0,
+    "blow_by": 30.0,
+    "high_flow": 60.0,
+    "face_mask": 50.0,
+    "non_rebreather": 80.0,
+    "venturi": 40.0,
+    "cpap": 50.0,
+    "bipap": 50.0,
+    "mechanical_ventilation": 50.0,
+}
+
+
+def fio2_pct(obs: pd.DataFrame) -> np.ndarray:
+    """FiO2 in %: measured where given, else estimated from the device and flow."""
+    device = o2_device(obs)
+    flow = np.nan_to_num(column(obs, "o2_flow_l_per_min"), nan=2.0)
+    est = np.array([FIO2_ASSUMED_PCT.get(d, 21.0) for d in O2_SUPPORT])
+    codes = pd.Categorical(device, categories=O2_SUPPORT).codes
+    estimate = np.where(device == "low_flow", np.minimum(20.0 + 4.0 * flow, 60.0), est[np.maximum(codes, 0)])
+    measured = column(obs, "fio2_pct")
+    return np.where(np.isfinite(measured), measured, estimate)
+
+
+def most_severe(domains: list[tuple[np.ndarray, np.ndarray]], none_rule: np.ndarray | str) -> tuple[np.ndarray, np.ndarray]:
+    """Grade = the most severe domain; rule = that domain's rule (first domain on ties)."""
+    grades = np.stack([np.asarray(g, dtype=int) for g, _ in domains])
+    rules = np.stack([np.asarray(r, dtype=object) for _, r in domains])
+    which = np.argmax(grades, axis=0)
+    cols = np.arange(grades.shape[1])
+    grade = grades[which, cols]
+    rule = np.where(grade > 0, rules[which, cols], none_rule)
+    return grade.astype(np.int64), rule.astype(object)
