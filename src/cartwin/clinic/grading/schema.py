@@ -346,3 +346,33 @@ def most_severe(domains: list[tuple[np.ndarray, np.ndarray]], none_rule: np.ndar
     grade = grades[which, cols]
     rule = np.where(grade > 0, rules[which, cols], none_rule)
     return grade.astype(np.int64), rule.astype(object)
+
+
+def read_observations(path, *, skip_bad: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read a CSV observation table and validate it (:func:`validate_observations`).
+
+    Rows are numbered as in a spreadsheet (header = row 1, first observation = row 2).
+    Integer-looking ``patient_id`` values become integers.
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    source = str(path)
+    if not path.exists():
+        raise DataError(source, "file not found")
+    try:
+        raw = pd.read_csv(path, dtype=object, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise DataError(source, "the file is empty (expected a header row with patient_id and time_day)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(source, f"not a readable CSV file ({str(exc).strip()})") from None
+    raw.columns = [str(c).strip() for c in raw.columns]
+    ids = pd.to_numeric(raw.get("patient_id"), errors="coerce") if "patient_id" in raw.columns else None
+    if ids is not None and ids.notna().all() and (np.mod(ids, 1) == 0).all():
+        raw["patient_id"] = ids.astype(np.int64)
+    return validate_observations(raw, source, skip_bad=skip_bad, first_row=2)
+
+
+def unknown_columns(obs: pd.DataFrame) -> list[str]:
+    """Columns cartwin does not grade from (kept, but worth a warning: typos pass silently)."""
+    return [c for c in obs.columns if c not in COLUMNS]

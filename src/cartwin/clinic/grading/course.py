@@ -1,0 +1,165 @@
+"""From graded observations to a course: daily worst grade, onset, duration, resolution; and
+bedside alerts mirroring the 'symptoms that need quick attention' of CAR-T patient guides
+(fever, new confusion or trouble speaking, low blood pressure, breathing difficulty / low oxygen).
+
+Days are whole days since infusion: ``day = floor(time_day)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from cartwin.clinic.grading import schema as s
+
+
+def daily_grades(graded: pd.DataFrame) -> pd.DataFrame:
+    """Worst grade per patient per day, with the rule of the observation that set it.
+
+    ``graded``: the output of :func:`~cartwin.clinic.grading.grade_frame`. Returns
+    ``patient_id``, ``day``, ``crs_grade``, ``crs_rule``, ``icans_grade``, ``icans_rule``,
+    ``n_observations`` (and ``scale``), sorted by patient and day.
+    """
+    g = graded.copy()
+    g["day"] = np.floor(g["time_day"].to_numpy(dtype=float)).astype(np.int64)
+    g["_order"] = np.arange(len(g))
+    keys = ["patient_id", "day"]
+    out = g.groupby(keys, sort=True).size().rename("n_observations").reset_index()
+    for syndrome in ("crs", "icans"):
+        col = f"{syndrome}_grade"
+        if col not in g.columns:
+            continue
+        if g[col].isna().all():
+            out[col] = np.nan
+            out[f"{syndrome}_rule"] = ""
+            continue
+        # the first observation (in time) reaching the day's worst grade names the rule
+        ranked = g.sort_values(keys + [col, "time_day", "_order"], ascending=[True, True, False, True, True], kind="stable")
+        worst = ranked.drop_duplicates(keys, keep="first")[keys + [col, f"{syndrome}_rule"]]
+        out = out.merge(worst, on=keys, how="left")
+        out[col] = out[col].astype(np.int64)
+    if "scale" in g.columns:
+        out["scale"] = g["scale"].iloc[0] if len(g) else ""
+    cols = ["patient_id", "day", "crs_grade", "crs_rule", "icans_grade", "icans_rule", "n_observations", "scale"]
+    return out[[c for c in cols if c in out.columns]]
+
+
+def course_summary(graded: pd.DataFrame, syndrome: str = "crs") -> pd.DataFrame:
+    """Per patient: worst grade, onset day (first day with grade >= 1), duration (number of days
+    with grade >= 1), resolution day (first graded day at grade 0 after the last day with grade
+    >= 1; NaN if still ongoing at the last observation) and the daily worst grades.
+
+    ``graded``: output of :func:`~cartwin.clinic.grading.grade_frame` or :func:`daily_grades`.
+
+    >>> import pandas as pd
+    >>> g = pd.DataFrame({"patient_id": [1] * 5, "time_day": [0, 1, 2, 3, 4], "crs_grade": [0, 1, 2, 1, 0]})
+    >>> course_summary(g).iloc[0][["max_grade", "onset_day", "duration_days", "resolution_day"]].tolist()
+    [2, 1.0, 3, 4.0]
+    """
+    if syndrome not in ("crs", "icans"):
+        from cartwin.foundation.errors import ValidationError
+
+        raise ValidationError("syndrome", "one of 'crs', 'icans'", syndrome)
+    col = f"{syndrome}_grade"
+    g = graded if "day" in graded.columns else graded.assign(day=np.floor(graded["time_day"].to_numpy(dtype=float)).astype(np.int64))
+    daily = g.groupby(["patient_id", "day"], sort=True)[col].max().reset_index()
+    positive = daily[daily[col] >= 1]
+    per = daily.groupby("patient_id", sort=True)
+    out = pd.DataFrame({"max_grade": per[col].max()})
+    out["onset_day"] = positive.groupby("patient_id")["day"].min().astype(float)
+    out["duration_days"] = positive.groupby("patient_id").size()
+    out["duration_days"] = out["duration_days"].fillna(0).astype(np.int64)
+    last = positive.groupby("patient_id")["day"].max()
+    after = daily.merge(last.rename("last_positive"), on="patient_id")
+    resolved = after[(after["day"] > after["last_positive"]) & (after[col] == 0)]
+    out["resolution_day"] = resolved.groupby("patient_id")["day"].min().astype(float)
+    out["daily_grades"] = per[col].apply(lambda x: x.astype("Int64").tolist())
+    out["syndrome"] = syndrome
+    out = out.reset_index()
+    if out["max_grade"].notna().all():
+        out["max_grade"] = out["max_grade"].astype(np.int64)
+    return out
+
+
+def _previous(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """The last non-missing earlier value within each group (NaN at a group's start)."""
+    filled = pd.Series(values).groupby(groups).ffill()
+    return filled.groupby(groups).shift(1).to_numpy(dtype=float)
+
+
+ALERTS = ("fever", "new_confusion", "hypotension", "hypoxia")
+
+
+def alerts(obs: pd.DataFrame, *, validate: bool = True) -> pd.DataFrame:
+    """Bedside alerts with time stamps, one row per new episode of each sign.
+
+    * ``fever`` — temperature >= 38.0 °C (detail says 'first fever' or 'recurrent fever');
+    * ``new_confusion`` — ICE score below the patient's previous ICE (or below 10 at the first
+      assessment): new confusion or trouble speaking (aphasia lowers ICE naming/writing); for
+      children a CAPD rise;
+    * ``hypotension`` — MAP < 65 mmHg or SBP < 90 mmHg (or vasopressor started);
+    * ``hypoxia`` — any oxygen support or SpO2 < 92 %.
+
+    Fever, hypotension and hypoxia alert when the sign appears (absent at the patient's previous
+    observation or at the first one). Returns ``patient_id``, ``time_day``, (``datetime``),
+    ``alert``, ``detail``, sorted by patient and time.
+    """
+    if validate:
+        obs, _ = s.validate_observations(obs)
+    obs = obs.reset_index(drop=True)
+    order = np.lexsort((obs["time_day"].to_numpy(dtype=float), pd.factorize(obs["patient_id"], sort=True)[0]))
+    o = obs.iloc[order].reset_index(drop=True)
+    pid = o["patient_id"]
+    first = ~pid.duplicated().to_numpy()
+
+    def onset(flag: np.ndarray) -> np.ndarray:
+        prev = pd.Series(flag).groupby(pid.to_numpy()).shift(1, fill_value=False).to_numpy(dtype=bool)
+        return flag & (first | ~prev)
+
+    temp = s.column(o, "temperature_c")
+    fev = s.fever(o)
+    fever_onset = onset(fev)
+    nth = pd.Series(fever_onset.astype(int)).groupby(pid.to_numpy()).cumsum().to_numpy()
+    map_ = s.column(o, "map_mmhg")
+    sbp = s.column(o, "sbp_mmhg")
+    with np.errstate(invalid="ignore"):
+        low_bp = (map_ < 65.0) | (sbp < 90.0) | (s.pressors(o) > 0) | s.column(o, "vasopressin")
+        spo2 = s.column(o, "spo2_pct")
+        low_o2 = (s.o2_device(o) != "none") | (spo2 < 92.0)
+    ice = s.column(o, "ice_score")
+    prev_ice = _previous(ice, pid.to_numpy())
+    capd = s.column(o, "capd_score")
+    prev_capd = _previous(capd, pid.to_numpy())
+    with np.errstate(invalid="ignore"):
+        ice_drop = np.where(np.isfinite(prev_ice), ice < prev_ice, ice < 10)
+        capd_rise = np.where(np.isfinite(prev_capd), capd > prev_capd, capd >= 1)
+    confusion = ice_drop | capd_rise
+
+    def fmt(label, values, template):
+        return pd.Series(values).map(lambda v: label + template.format(v) if np.isfinite(v) else "").to_numpy(dtype=object)
+
+    frames = []
+    n = s.pressors(o).astype(float)
+    specs = [
+        ("fever", fever_onset, [np.where(nth <= 1, "first fever", "recurrent fever"), fmt("", temp, "{:.1f} C")]),
+        ("new_confusion", confusion, [np.where(ice_drop, fmt("ICE ", prev_ice, "{:.0f} -> ") + fmt("", ice, "{:.0f}"),
+                                               fmt("CAPD ", prev_capd, "{:.0f} -> ") + fmt("", capd, "{:.0f}"))]),
+        ("hypotension", onset(low_bp), [fmt("MAP ", map_, "{:.0f} mmHg"), fmt("SBP ", sbp, "{:.0f} mmHg"),
+                                        fmt("vasopressors ", np.where(n > 0, n, np.nan), "{:.0f}")]),
+        ("hypoxia", onset(low_o2), [np.where(low_o2 & (s.o2_device(o) != "none"), "O2 " + s.o2_device(o).astype(object), ""),
+                                    fmt("SpO2 ", spo2, "{:.0f} %")]),
+    ]
+    for name, mask, detail in specs:
+        idx = np.flatnonzero(mask)
+        part = pd.DataFrame({"patient_id": pid.to_numpy()[idx], "time_day": o["time_day"].to_numpy(dtype=float)[idx]})
+        if "datetime" in o.columns:
+            part["datetime"] = o["datetime"].to_numpy()[idx]
+        part["alert"] = name
+        pieces = [np.asarray(d, dtype=object)[idx] for d in detail]
+        part["detail"] = [", ".join(str(x) for x in row if x) for row in zip(*pieces, strict=True)]
+        part["_rank"] = ALERTS.index(name)
+        frames.append(part)
+    out = pd.concat(frames, ignore_index=True)
+    out["_p"] = pd.factorize(out["patient_id"], sort=True)[0]
+    out = out.sort_values(["_p", "time_day", "_rank"], kind="stable").drop(columns=["_p", "_rank"])
+    return out.reset_index(drop=True)
