@@ -151,9 +151,10 @@ DISEASE_RULES: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     ("MCL", "haematological", re.compile(r"mantle[- ]cell lymphoma|\bMCL\b", _I)),
     ("MZL", "haematological", re.compile(r"marginal[- ]zone lymphoma|\bMZL\b", _I)),
     ("CLL", "haematological", re.compile(r"chronic lymphocytic leuka?emia|\bCLL\b(?!-?1)|small lymphocytic lymphoma|\bSLL\b", _I)),
-    ("B-NHL", "haematological", re.compile(r"B[- ]cell (?:non[- ]Hodgkin )?lymphoma|B[- ]NHL|non[- ]Hodgkin", _I)),
+    ("B-NHL", "haematological", re.compile(r"B[- ]cell (?:non[- ]Hodgkin )?lymphoma|B[- ]NHL", _I)),
+    ("NHL", "haematological", re.compile(r"non[- ]Hodgkin|\bNHL\b", _I)),
     ("HL", "haematological", re.compile(r"(?<!non-)(?<!non )\bHodgkin", _I)),
-    ("TCL", "haematological", re.compile(r"T[- ]cell lymphoma|PTCL|CTCL", _I)),
+    ("TCL", "haematological", re.compile(r"T[- ]cell lymphoma|lymphoma,? T[- ]cell|PTCL|CTCL", _I)),
     ("MM", "haematological", re.compile(r"myeloma|plasma cell (?:neoplasm|leuka?emia)|\bRRMM\b|\bMM\b", _I)),
     ("AL amyloidosis", "haematological", re.compile(r"\bAL amyloidosis|light[- ]chain amyloidosis", _I)),
     ("AML", "haematological", re.compile(r"acute myeloid leuka?emia|\bAML\b", _I)),
@@ -180,7 +181,8 @@ DISEASE_RULES: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     ("autoimmune (other)", "autoimmune", re.compile(r"autoimmun|rheumatoid arthritis", _I)),
 )
 # Groups that say the same thing more specifically: drop the umbrella when a specific one is there.
-_UMBRELLA = {"B-NHL": {"LBCL", "FL", "MCL", "MZL", "CLL"}, "solid tumour (other)": {
+_UMBRELLA = {"B-NHL": {"LBCL", "FL", "MCL", "MZL", "CLL"},
+             "NHL": {"LBCL", "FL", "MCL", "MZL", "CLL", "B-NHL", "TCL"}, "solid tumour (other)": {
     "neuroblastoma", "glioma", "gastric/GEJ", "pancreatic", "ovarian", "mesothelioma", "lung",
     "breast", "liver", "colorectal", "prostate", "sarcoma"},
     "autoimmune (other)": {"SLE", "myasthenia gravis", "multiple sclerosis", "systemic sclerosis",
@@ -317,6 +319,7 @@ def classify(study: Study) -> Classification:
         targets.extend(t for t in found if t not in targets)
 
     title_text = " ; ".join([*titles, *keywords])
+    title_items = [*titles, *keywords]
     if not types:
         # Records with a vague intervention ("Biological: CAR-T cells") are common; the
         # title then says what they are.
@@ -326,7 +329,9 @@ def classify(study: Study) -> Classification:
         if kind or known:
             types.append(kind or known.cell_therapy)  # type: ignore[union-attr]
     if types and not targets:
-        targets = find_antigens(title_text, require_context=True)
+        # Each title and keyword on its own: a keyword "CD20" must not borrow the title's "CAR-T".
+        for item in title_items:
+            targets.extend(t for t in find_antigens(item, require_context=True) if t not in targets)
         if not targets and product:
             targets = list(product.targets)
 
