@@ -53,8 +53,9 @@ def course_summary(graded: pd.DataFrame, syndrome: str = "crs") -> pd.DataFrame:
 
     >>> import pandas as pd
     >>> g = pd.DataFrame({"patient_id": [1] * 5, "time_day": [0, 1, 2, 3, 4], "crs_grade": [0, 1, 2, 1, 0]})
-    >>> course_summary(g).iloc[0][["max_grade", "onset_day", "duration_days", "resolution_day"]].tolist()
-    [2, 1.0, 3, 4.0]
+    >>> row = course_summary(g).iloc[0]
+    >>> int(row.max_grade), float(row.onset_day), int(row.duration_days), float(row.resolution_day)
+    (2, 1.0, 3, 4.0)
     """
     if syndrome not in ("crs", "icans"):
         from cartwin.foundation.errors import ValidationError
