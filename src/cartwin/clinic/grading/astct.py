@@ -49,64 +49,67 @@ from cartwin.clinic.grading import schema as s
 VERSION = "ASTCT 2019 (Lee DW et al. Biol Blood Marrow Transplant 2019;25:625-638)"
 
 
-def hypotension_domain(obs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def hypotension_domain(obs: pd.DataFrame) -> s.Domain:
     n = s.pressors(obs)
     vp = s.column(obs, "vasopressin")
-    hyp = s.hypotension(obs)
-    grade = np.select([n >= 2, (n == 1) | vp, hyp], [4, 3, 2], 0)
-    rule = np.select(
-        [n >= 2, (n == 1) | vp, hyp],
+    return s.choose(
+        [n >= 2, (n == 1) | vp, s.hypotension(obs)],
+        [4, 3, 2],
         [
             "hypotension requiring multiple vasopressors (excluding vasopressin)",
             "hypotension requiring one vasopressor (with or without vasopressin)",
             "hypotension not requiring vasopressors",
         ],
-        "",
     )
-    return grade, rule
 
 
-def hypoxia_domain(obs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def hypoxia_domain(obs: pd.DataFrame) -> s.Domain:
     device = s.o2_device(obs)
     flow = s.column(obs, "o2_flow_l_per_min")
     with np.errstate(invalid="ignore"):
-        over6 = flow > 6.0
-    positive = np.isin(device, s.POSITIVE_PRESSURE)
-    high = np.isin(device, ("high_flow", "face_mask", "non_rebreather", "venturi")) | ((device == "low_flow") & over6)
-    low = np.isin(device, ("low_flow", "blow_by"))
-    grade = np.select([positive, high, low], [4, 3, 2], 0)
-    rule = np.select(
-        [positive, (device == "low_flow") & over6, high, low],
+        cannula_high = (device == "low_flow") & (flow > 6.0)
+    return s.choose(
+        [np.isin(device, s.POSITIVE_PRESSURE), cannula_high,
+         np.isin(device, ("high_flow", "face_mask", "non_rebreather", "venturi")), np.isin(device, ("low_flow", "blow_by"))],
+        [4, 3, 3, 2],
         [
             "hypoxia requiring positive pressure (CPAP/BiPAP/mechanical ventilation)",
             "hypoxia requiring high-flow nasal cannula (> 6 L/min)",
             "hypoxia requiring high-flow oxygen, face mask, non-rebreather or Venturi mask",
             "hypoxia requiring low-flow nasal cannula (<= 6 L/min) or blow-by",
         ],
-        "",
     )
-    return grade, rule
+
+
+_NOT_REQUIRED = " (fever not required after tocilizumab/steroids/antipyretics)"
 
 
 def grade_crs(obs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """ASTCT 2019 CRS grade (0-4) and the rule that decided it, one per row of ``obs``."""
     fev = s.fever(obs)
     tx = s.treated(obs)
-    fever_domain = (fev.astype(int), np.where(fev, "fever >= 38.0 C without hypotension or hypoxia", ""))
-    grade, rule = s.most_severe([hypotension_domain(obs), hypoxia_domain(obs), fever_domain], "")
+    fever_domain = s.choose([fev], [1], ["fever >= 38.0 C without hypotension or hypoxia"])
+    grade, code, vocab = s.most_severe_codes([hypotension_domain(obs), hypoxia_domain(obs), fever_domain], "")
     eligible = fev | tx
-    none_rule = np.where(
-        tx,
+    none_code = np.select([tx, grade > 0], [1, 2], 3)
+    none_vocab = [
         "afebrile after antipyretic/anticytokine therapy, no hypotension or hypoxia",
-        np.where(grade > 0, "no fever >= 38.0 C (required before antipyretic/anticytokine therapy)", "no fever, hypotension or hypoxia"),
-    )
-    rule = np.where(eligible & (grade > 0), rule, none_rule)
+        "no fever >= 38.0 C (required before antipyretic/anticytokine therapy)",
+        "no fever, hypotension or hypoxia",
+    ]
+    # vocabulary: [domain rules] + [domain rules + suffix] + [no-CRS rules]
+    k = len(vocab)
+    full = vocab + [v + _NOT_REQUIRED for v in vocab] + none_vocab
+    code = np.where(eligible & (grade > 0), code + np.where(~fev & tx, k, 0), 2 * k + none_code - 1)
     grade = np.where(eligible, grade, 0)
-    rule = np.where((grade > 0) & ~fev & tx, rule + " (fever not required after tocilizumab/steroids/antipyretics)", rule)
-    return grade.astype(np.int64), rule.astype(object)
+    return grade.astype(np.int64), s.texts(code, full)
 
 
-def _encephalopathy_domain(obs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+_ICE_TEXT = tuple(f"ICE score {k} ({'0-2' if k <= 2 else '3-6' if k <= 6 else '7-9'})" for k in range(10))
+_CAPD_TEXT = tuple(f"CAPD score {k} ({'>= 9' if k >= 9 else '1-8'})" for k in range(1, 33))
+
+
+def _encephalopathy_domain(obs: pd.DataFrame) -> s.Domain:
     ice = s.column(obs, "ice_score")
     capd = s.column(obs, "capd_score")
     age = s.column(obs, "age_years")
@@ -117,59 +120,51 @@ def _encephalopathy_domain(obs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     ice_grade = np.select([ice <= 2, ice <= 6, ice <= 9], [3, 2, 1], 0)
     capd_grade = np.select([capd >= 9, capd >= 1], [3, 1], 0)
     grade = np.where(use_capd, capd_grade, np.where(use_ice, ice_grade, 0))
-    ice_text = pd.Series(ice).map(lambda v: f"{v:.0f}" if np.isfinite(v) else "").to_numpy(dtype=object)
-    capd_text = pd.Series(capd).map(lambda v: f"{v:.0f}" if np.isfinite(v) else "").to_numpy(dtype=object)
-    ice_rule = np.select(
-        [ice <= 2, ice <= 6, ice <= 9],
-        ["ICE score " + ice_text + " (0-2)", "ICE score " + ice_text + " (3-6)", "ICE score " + ice_text + " (7-9)"],
-        "",
-    )
-    capd_rule = np.select([capd >= 9, capd >= 1], ["CAPD score " + capd_text + " (>= 9)", "CAPD score " + capd_text + " (1-8)"], "")
-    rule = np.where(use_capd, capd_rule, np.where(use_ice, ice_rule, ""))
-    return grade, rule
+    ice_i = np.nan_to_num(ice, nan=10).astype(np.int64)
+    capd_i = np.nan_to_num(capd, nan=0).astype(np.int64)
+    # codes: 1..10 -> ICE 0..9, 11..42 -> CAPD 1..32
+    code = np.where(use_capd & (capd_i >= 1), 10 + capd_i, np.where(use_ice & (ice_i <= 9), 1 + ice_i, 0))
+    return grade, code, ("", *_ICE_TEXT, *_CAPD_TEXT)
 
 
-def _consciousness_domain(obs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _consciousness_domain(obs: pd.DataFrame) -> s.Domain:
     c = s.column(obs, "consciousness")
-    levels = {"awakens_spontaneously": (1, "awakens spontaneously"), "voice": (2, "awakens only to voice"),
-              "tactile": (3, "awakens only to tactile stimulus"),
-              "unarousable": (4, "unarousable or needs vigorous/repetitive tactile stimuli (stupor/coma)")}
-    grade = np.select([c == k for k in levels], [g for g, _ in levels.values()], 0)
-    rule = np.select([c == k for k in levels], ["depressed consciousness: " + t for _, t in levels.values()], "")
-    return grade, rule
+    return s.choose(
+        [c == "unarousable", c == "tactile", c == "voice", c == "awakens_spontaneously"],
+        [4, 3, 2, 1],
+        [
+            "depressed consciousness: unarousable or needs vigorous/repetitive tactile stimuli (stupor/coma)",
+            "depressed consciousness: awakens only to tactile stimulus",
+            "depressed consciousness: awakens only to voice",
+            "depressed consciousness: awakens spontaneously",
+        ],
+    )
 
 
-def _seizure_domain(obs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _seizure_domain(obs: pd.DataFrame) -> s.Domain:
     z = s.column(obs, "seizure")
-    grade = np.select([z == "prolonged", z == "brief"], [4, 3], 0)
-    rule = np.select(
+    return s.choose(
         [z == "prolonged", z == "brief"],
+        [4, 3],
         ["prolonged (> 5 min) or repetitive seizures without return to baseline",
          "seizure resolving rapidly (or nonconvulsive on EEG resolving with intervention)"],
-        "",
     )
-    return grade, rule
 
 
-def _motor_domain(obs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    m = s.column(obs, "motor_weakness")
-    return np.where(m, 4, 0), np.where(m, "deep focal motor weakness (hemiparesis/paraparesis)", "")
+def _motor_domain(obs: pd.DataFrame) -> s.Domain:
+    return s.choose([s.column(obs, "motor_weakness")], [4], ["deep focal motor weakness (hemiparesis/paraparesis)"])
 
 
-def _icp_domain(obs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _icp_domain(obs: pd.DataFrame) -> s.Domain:
     e = s.column(obs, "cerebral_edema")
-    signs = s.column(obs, "raised_icp_signs")
     bleed = s.column(obs, "intracranial_hemorrhage")
-    focal = (e == "focal") & ~bleed
-    grade = np.select([e == "diffuse", signs, focal], [4, 4, 3], 0)
-    rule = np.select(
-        [e == "diffuse", signs, focal],
+    return s.choose(
+        [e == "diffuse", s.column(obs, "raised_icp_signs"), (e == "focal") & ~bleed],
+        [4, 4, 3],
         ["diffuse cerebral oedema on neuroimaging",
          "raised ICP signs (posturing, CN VI palsy, papilloedema or Cushing's triad)",
          "focal/local oedema on neuroimaging"],
-        "",
     )
-    return grade, rule
 
 
 def grade_icans(obs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

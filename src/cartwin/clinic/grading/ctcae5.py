@@ -34,27 +34,22 @@ VERSION = "CTCAE v5.0 (NCI, 27 Nov 2017)"
 
 def grade_crs(obs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """CTCAE v5.0 CRS grade (0-4) and the deciding rule, one per row of ``obs``."""
-    fev = s.fever(obs)
     total = s.pressors(obs) + s.column(obs, "vasopressin").astype(int)
-    hyp = s.hypotension(obs)
-    hypo_grade = np.select([total >= 2, total == 1, hyp], [4, 3, 2], 0)
-    hypo_rule = np.select([total >= 2, total == 1, hyp], [
-        "life-threatening hypotension: more than one pressor",
-        "hypotension managed with one pressor",
-        "hypotension responding to fluids",
-    ], "")
-    device = s.o2_device(obs)
-    fio2 = s.fio2_pct(obs)
-    vent = np.isin(device, s.POSITIVE_PRESSURE)
-    on_o2 = device != "none"
-    o2_grade = np.select([vent, on_o2 & (fio2 >= 40.0), on_o2], [4, 3, 2], 0)
-    o2_rule = np.select([vent, on_o2 & (fio2 >= 40.0), on_o2], [
-        "life-threatening hypoxia: positive-pressure ventilation",
-        "hypoxia requiring >= 40 % O2",
-        "hypoxia responding to < 40 % O2",
-    ], "")
-    fever_domain = (fev.astype(int), np.where(fev, "fever", ""))
-    return s.most_severe(
-        [(hypo_grade, hypo_rule), (o2_grade, o2_rule), fever_domain],
-        "no fever, hypotension or hypoxia",
+    hypotension = s.choose(
+        [total >= 2, total == 1, s.hypotension(obs)],
+        [4, 3, 2],
+        ["life-threatening hypotension: more than one pressor",
+         "hypotension managed with one pressor",
+         "hypotension responding to fluids"],
     )
+    device = s.o2_device(obs)
+    on_o2 = device != "none"
+    oxygen = s.choose(
+        [np.isin(device, s.POSITIVE_PRESSURE), on_o2 & (s.fio2_pct(obs) >= 40.0), on_o2],
+        [4, 3, 2],
+        ["life-threatening hypoxia: positive-pressure ventilation",
+         "hypoxia requiring >= 40 % O2",
+         "hypoxia responding to < 40 % O2"],
+    )
+    fever = s.choose([s.fever(obs)], [1], ["fever"])
+    return s.most_severe([hypotension, oxygen, fever], "no fever, hypotension or hypoxia")

@@ -40,33 +40,31 @@ from cartwin.clinic.grading import schema as s
 VERSION = "Lee 2014 (Lee DW et al. Blood 2014;124:188-195)"
 
 
+_FIO2 = np.arange(21, 101)
+
+
 def grade_crs(obs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Lee 2014 CRS grade (0-4) and the deciding rule, one per row of ``obs``."""
     fev = s.fever(obs)
     n = s.pressors(obs)
     vp = s.column(obs, "vasopressin")
-    hyp = s.hypotension(obs)
     multiple = (n >= 2) | ((n >= 1) & vp)
-    high = s.high_dose_pressors(obs) | multiple
-    hypo_grade = np.select([high, hyp], [3, 2], 0)
-    hypo_rule = np.select([multiple, high, hyp], [
-        "hypotension requiring multiple vasopressors",
-        "hypotension requiring high-dose vasopressors",
-        "hypotension responsive to fluids or one low-dose vasopressor",
-    ], "")
+    hypotension = s.choose(
+        [multiple, s.high_dose_pressors(obs), s.hypotension(obs)],
+        [3, 3, 2],
+        ["hypotension requiring multiple vasopressors",
+         "hypotension requiring high-dose vasopressors",
+         "hypotension responsive to fluids or one low-dose vasopressor"],
+    )
     device = s.o2_device(obs)
     fio2 = s.fio2_pct(obs)
-    vent = np.isin(device, s.POSITIVE_PRESSURE)
     on_o2 = device != "none"
-    fio2_text = pd.Series(fio2).map(lambda v: f"{v:.0f}").to_numpy(dtype=object)
-    o2_grade = np.select([vent, on_o2 & (fio2 >= 40.0), on_o2], [4, 3, 2], 0)
-    o2_rule = np.select([vent, on_o2 & (fio2 >= 40.0), on_o2], [
-        "requirement for ventilator support",
-        "oxygen requirement >= 40 % FiO2 (FiO2 " + fio2_text + " %)",
-        "oxygen requirement < 40 % FiO2 (FiO2 " + fio2_text + " %)",
-    ], "")
-    fever_domain = (fev.astype(int), np.where(fev, "fever (symptomatic treatment only)", ""))
-    return s.most_severe(
-        [(hypo_grade, hypo_rule), (o2_grade, o2_rule), fever_domain],
-        "no fever, hypotension or oxygen requirement",
-    )
+    grade = np.select([np.isin(device, s.POSITIVE_PRESSURE), on_o2 & (fio2 >= 40.0), on_o2], [4, 3, 2], 0)
+    # rule codes carry the FiO2 used (measured or estimated), 21-100 %
+    f = np.clip(np.round(fio2), 21, 100).astype(np.int64) - 20
+    code = np.select([grade == 4, grade == 3, grade == 2], [1, 1 + f, 81 + f], 0)
+    oxygen = (grade, code, ("", "requirement for ventilator support",
+                            *(f"oxygen requirement >= 40 % FiO2 (FiO2 {v} %)" for v in _FIO2),
+                            *(f"oxygen requirement < 40 % FiO2 (FiO2 {v} %)" for v in _FIO2)))
+    fever = s.choose([fev], [1], ["fever (symptomatic treatment only)"])
+    return s.most_severe([hypotension, oxygen, fever], "no fever, hypotension or oxygen requirement")

@@ -48,26 +48,24 @@ def grade_crs(obs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         neutropenic_fever = fev & (anc < 500.0)
     n = s.pressors(obs)
     vp = s.column(obs, "vasopressin")
-    hyp = s.hypotension(obs)
-    high = s.high_dose_pressors(obs)
-    hypo_grade = np.select([high, (n >= 1) | vp, hyp], [4, 3, 3], 0)
-    hypo_rule = np.select([high, (n >= 1) | vp, hyp], [
-        "hypotension requiring high-dose vasopressors",
-        "hypotension treated with low-dose vasopressors",
-        "hypotension treated with IV fluids (multiple boluses)",
-    ], "")
-    device = s.o2_device(obs)
-    o2_grade = np.select([device == "mechanical_ventilation", device != "none"], [4, 3], 0)
-    o2_rule = np.select([device == "mechanical_ventilation", device != "none"], [
-        "hypoxia requiring mechanical ventilation",
-        "hypoxia requiring supplemental oxygen (nasal cannula, high-flow, CPAP or BiPAP)",
-    ], "")
-    fever_grade = np.select([neutropenic_fever, fev], [2, 1], 0)
-    fever_rule = np.select([neutropenic_fever, fev], [
-        "fever with neutropenia (ANC < 500/uL) requiring hospitalisation",
-        "mild reaction: fever treated with supportive care",
-    ], "")
-    return s.most_severe(
-        [(hypo_grade, hypo_rule), (o2_grade, o2_rule), (fever_grade, fever_rule)],
-        "no fever, hypotension or oxygen requirement",
+    hypotension = s.choose(
+        [s.high_dose_pressors(obs), (n >= 1) | vp, s.hypotension(obs)],
+        [4, 3, 3],
+        ["hypotension requiring high-dose vasopressors",
+         "hypotension treated with low-dose vasopressors",
+         "hypotension treated with IV fluids (multiple boluses)"],
     )
+    device = s.o2_device(obs)
+    oxygen = s.choose(
+        [device == "mechanical_ventilation", device != "none"],
+        [4, 3],
+        ["hypoxia requiring mechanical ventilation",
+         "hypoxia requiring supplemental oxygen (nasal cannula, high-flow, CPAP or BiPAP)"],
+    )
+    fever = s.choose(
+        [neutropenic_fever, fev],
+        [2, 1],
+        ["fever with neutropenia (ANC < 500/uL) requiring hospitalisation",
+         "mild reaction: fever treated with supportive care"],
+    )
+    return s.most_severe([hypotension, oxygen, fever], "no fever, hypotension or oxygen requirement")

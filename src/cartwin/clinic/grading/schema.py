@@ -337,15 +337,51 @@ def fio2_pct(obs: pd.DataFrame) -> np.ndarray:
     return np.where(np.isfinite(measured), measured, estimate)
 
 
-def most_severe(domains: list[tuple[np.ndarray, np.ndarray]], none_rule: np.ndarray | str) -> tuple[np.ndarray, np.ndarray]:
-    """Grade = the most severe domain; rule = that domain's rule (first domain on ties)."""
-    grades = np.stack([np.asarray(g, dtype=int) for g, _ in domains])
-    rules = np.stack([np.asarray(r, dtype=object) for _, r in domains])
+Domain = tuple[np.ndarray, np.ndarray, tuple[str, ...]]
+"""A grading domain: grade per row, rule code per row, rule texts (code 0 = no finding = '')."""
+
+
+def choose(conditions: list[np.ndarray], grades: list[int], texts: list[str]) -> Domain:
+    """First true condition decides grade and rule (each condition written once)."""
+    grade = np.select(conditions, grades, 0)
+    code = np.select(conditions, list(range(1, len(conditions) + 1)), 0)
+    return grade, code, ("", *texts)
+
+
+def most_severe_codes(domains: list[Domain], none_rule: Domain | str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Grade = the most severe domain; rule = that domain's rule (first domain on ties).
+
+    Rules travel as integer codes into a small vocabulary, so millions of rows cost a few
+    integer operations, not millions of strings. Returns ``(grade, code, vocabulary)``.
+    """
+    grades = np.stack([np.asarray(g, dtype=np.int64) for g, _, _ in domains])
+    codes = np.stack([np.asarray(c, dtype=np.int64) for _, c, _ in domains])
+    vocab: list[str] = []
+    offsets = []
+    for _, _, texts in domains:
+        offsets.append(len(vocab))
+        vocab.extend(texts)
     which = np.argmax(grades, axis=0)
     cols = np.arange(grades.shape[1])
     grade = grades[which, cols]
-    rule = np.where(grade > 0, rules[which, cols], none_rule)
-    return grade.astype(np.int64), rule.astype(object)
+    chosen = codes[which, cols] + np.asarray(offsets, dtype=np.int64)[which]
+    if isinstance(none_rule, str):
+        none_rule = (np.zeros(len(grade), dtype=np.int64), np.zeros(len(grade), dtype=np.int64), (none_rule,))
+    none_offset = len(vocab)
+    vocab.extend(none_rule[2])
+    code = np.where(grade > 0, chosen, none_offset + np.asarray(none_rule[1], dtype=np.int64))
+    return grade, code, vocab
+
+
+def texts(code: np.ndarray, vocab: list[str]) -> np.ndarray:
+    """Rule texts (object array) from codes."""
+    return np.asarray(vocab, dtype=object)[code]
+
+
+def most_severe(domains: list[Domain], none_rule: Domain | str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`most_severe_codes` with the rules as text."""
+    grade, code, vocab = most_severe_codes(domains, none_rule)
+    return grade, texts(code, vocab)
 
 
 def read_observations(path, *, skip_bad: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
