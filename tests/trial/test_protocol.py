@@ -162,3 +162,14 @@ def test_protocol_population_and_eligibility():
     mask = p.eligible(draw.table)
     assert mask.dtype == bool and mask.shape == (50,)
     assert (draw.table["prior_lines"][mask] >= 3).all()
+
+
+def test_docs_example_loads(tmp_path):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "protocols.md").read_text()
+    block = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "mine.toml").write_text(block)
+    p = load_protocol(tmp_path / "mine.toml")
+    assert p.management.policy == "prophylactic-tocilizumab"
+    assert p.targets["orr"].ci_method.startswith("Clopper-Pearson")

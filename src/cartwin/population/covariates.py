@@ -34,7 +34,7 @@ Example
 -------
 >>> from cartwin.population.covariates import COVARIATE_MODELS
 >>> df = COVARIATE_MODELS["zuma-1"].sample(200, seed=1)
->>> 50 < df["age_years"].median() < 66
+>>> bool(50 < df["age_years"].median() < 66)
 True
 """
 
