@@ -113,3 +113,15 @@ def test_example_file_is_valid_and_documented():
     clean, bad = read_observations(path)
     assert len(bad) == 0 and clean["patient_id"].nunique() == 3
     assert set(clean.columns) <= set(COLUMNS)
+
+
+def test_docs_list_every_column_and_scale():
+    from pathlib import Path
+
+    from cartwin.clinic.grading import SCALES
+
+    doc = (Path(__file__).parents[3] / "docs" / "grading.md").read_text()
+    for name in COLUMNS:
+        assert f"`{name}`" in doc, name
+    for scale in SCALES:
+        assert f"`{scale}`" in doc, scale
