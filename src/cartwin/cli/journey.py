@@ -16,12 +16,12 @@ def register(app: typer.Typer) -> None:
 
 
 def journey(
-    arrivals_per_week: float = typer.Option(None, help="Mean patient arrivals per week (Poisson). [default: 10]"),
-    suites: int = typer.Option(None, help="Manufacturing suites (each runs lines_per_suite lots). [default: 4]"),
-    weeks: float = typer.Option(None, help="Weeks of arrivals; the run continues until all are resolved. [default: 52]"),
+    arrivals_per_week: float = typer.Option(None, help="Mean patient arrivals per week (Poisson). Default: 10."),
+    suites: int = typer.Option(None, help="Manufacturing suites (each runs lines_per_suite lots). Default: 4."),
+    weeks: float = typer.Option(None, help="Weeks of arrivals; the run continues until all are resolved. Default: 52."),
     seed: int = typer.Option(0, help="Root seed (arrivals and per-patient streams)."),
-    product: str = typer.Option(None, help="Product key, e.g. tisa-cel, axi-cel, allo-cd19, car-nk-cd19. [default: tisa-cel]"),
-    preset: str = typer.Option(None, help="Journey preset calibrated to a trial: juliet, eliana, zuma-1. [default: juliet]"),
+    product: str = typer.Option(None, help="Product key, e.g. tisa-cel, axi-cel, allo-cd19, car-nk-cd19. Default: tisa-cel."),
+    preset: str = typer.Option(None, help="Journey preset calibrated to a trial: juliet, eliana, zuma-1. Default: juliet."),
     config: Path = typer.Option(None, "--config", help="Journey config file (YAML/TOML; keys of JourneyConfig, 'preset', 'network')."),
     out: Path = typer.Option(Path("cartwin-journey"), help="Output directory."),
 ) -> None:

@@ -305,8 +305,9 @@ def load_config(source: str | Path | Mapping[str, Any]) -> tuple[JourneyConfig, 
     network_values = data.pop("network", {}) or {}
     preset = data.pop("preset", None)
     base = preset_config(preset) if preset is not None else None
-    if base is not None and "product" in data:
-        base = base.replace(product=data["product"])
+    if base is not None and "product" in data and data["product"] != base.product:
+        # The preset's calibrated failure probability belongs to its own product.
+        base = base.replace(product=data["product"], manufacturing_failure_probability=None)
     journey = JourneyConfig.from_dict(data, base=base)
     network = NetworkConfig.from_dict(network_values)
     return journey, network
