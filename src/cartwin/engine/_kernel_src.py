@@ -1,0 +1,239 @@
+"""Per-patient Rosenbrock4 kernel: the source template of the compiled engine.
+
+Not imported for use: :mod:`cartwin.engine.compiled` writes this text, followed by the line
+that binds ``_rhs`` to the numba-compiled ``rhs`` of one model class, into a generated module
+(one per model class and model source version) so that numba's on-disk cache is keyed by the
+model's source as well as by this kernel. ``_rhs`` below is that placeholder.
+
+The method and step-size control are those of :class:`cartwin.engine.solvers.Rosenbrock4`
+(see that module for the coefficients' source), for one patient at a time.
+"""
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from cartwin.engine import _numba_xp as xp
+from cartwin.engine import solvers as _s
+
+_rhs = None  # replaced in the generated module by the model's compiled rhs
+
+opts = {"cache": True, "error_model": "numpy", "nogil": True}
+gam, a21, a31, a32 = _s._GAM, _s._A21, _s._A31, _s._A32
+c21, c31, c32, c41, c42, c43 = _s._C21, _s._C31, _s._C32, _s._C41, _s._C42, _s._C43
+b1, b2, b3, b4 = _s._B1, _s._B2, _s._B3, _s._B4
+e1, e2, e3, e4 = _s._E1, _s._E2, _s._E3, _s._E4
+a2x, a3x = _s._A2X, _s._A3X
+safety, grow, shrink = _s._SAFETY, _s._GROW, _s._SHRINK
+
+
+@njit(**opts)
+def evaluate(t, y, rec, out):
+    k = 0
+    for value in numba.literal_unroll(_rhs(None, t, y, rec, xp)):
+        out[k] = value
+        k += 1
+
+@njit(**opts)
+def lu_factor(a, piv):
+    # In place, partial pivoting (Doolittle); a singular pivot yields inf/NaN, caught by
+    # the finiteness test of the step.
+    n = a.shape[0]
+    for k in range(n):
+        p = k
+        big = abs(a[k, k])
+        for i in range(k + 1, n):
+            v = abs(a[i, k])
+            if v > big:
+                big = v
+                p = i
+        piv[k] = p
+        if p != k:
+            for j in range(n):
+                tmp = a[k, j]
+                a[k, j] = a[p, j]
+                a[p, j] = tmp
+        inv = 1.0 / a[k, k]
+        for i in range(k + 1, n):
+            a[i, k] *= inv
+            f = a[i, k]
+            if f != 0.0:
+                for j in range(k + 1, n):
+                    a[i, j] -= f * a[k, j]
+
+@njit(**opts)
+def lu_solve(a, piv, b):
+    n = a.shape[0]
+    for k in range(n):
+        p = piv[k]
+        if p != k:
+            tmp = b[k]
+            b[k] = b[p]
+            b[p] = tmp
+    for i in range(n):
+        s = b[i]
+        for j in range(i):
+            s -= a[i, j] * b[j]
+        b[i] = s
+    for i in range(n - 1, -1, -1):
+        s = b[i]
+        for j in range(i + 1, n):
+            s -= a[i, j] * b[j]
+        b[i] = s / a[i, i]
+
+@njit(**opts)
+def advance_one(y, i, t0, t1, h_state, status, steps, rec, bps, atol, nonneg, rtol,
+                min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr, col_rows):
+    n = y.shape[0]
+    yw = np.empty(n)
+    for k in range(n):
+        yw[k] = y[k, i]
+    f0 = np.empty(n)
+    fj = np.empty(n)
+    yy = np.empty(n)
+    jac = np.empty((n, n))
+    piv = np.empty(n, dtype=np.int64)
+    dl = np.empty(n)
+    g1 = np.empty(n)
+    g2 = np.empty(n)
+    g3 = np.empty(n)
+    g4 = np.empty(n)
+    f2 = np.empty(n)
+    f3 = np.empty(n)
+    y_new = np.empty(n)
+    n_bp = bps.shape[0]
+    t = t0
+    while True:
+        stop = t1
+        if n_bp > 0:
+            ahead = np.inf
+            for k in range(n_bp):
+                b = bps[k, i]
+                if b > t + 1e-12 and b < ahead:
+                    ahead = b
+            if ahead < stop:
+                stop = ahead
+        h_wanted = h_state[i]
+        h = min(h_wanted, stop - t)
+        t_left = np.nextafter(stop, -np.inf)
+
+        evaluate(t, yw, rec, f0)
+        # Forward-difference Jacobian d f / d y as in Rosenbrock4; the columns of one group
+        # share no row, so one rhs call gives all of them (bit-identical to one per column).
+        for k in range(n):
+            for j in range(n):
+                jac[k, j] = 0.0
+        for g in range(group_ptr.shape[0] - 1):
+            for k in range(n):
+                yy[k] = yw[k]
+            for q in range(group_ptr[g], group_ptr[g + 1]):
+                j = group_cols[q]
+                delta = rel_step * max(abs(yw[j]), atol[j] * 1e3 + 1e-12)
+                dl[j] = delta
+                yy[j] += delta
+            evaluate(t, yy, rec, fj)
+            for q in range(group_ptr[g], group_ptr[g + 1]):
+                j = group_cols[q]
+                for r in range(col_ptr[j], col_ptr[j + 1]):
+                    k = col_rows[r]
+                    jac[k, j] = -((fj[k] - f0[k]) / dl[j])
+        diag = 1.0 / (gam * h)
+        for k in range(n):
+            jac[k, k] += diag
+        lu_factor(jac, piv)
+
+        for k in range(n):
+            g1[k] = f0[k]
+        lu_solve(jac, piv, g1)
+        for k in range(n):
+            yy[k] = yw[k] + a21 * g1[k]
+        evaluate(min(t + a2x * h, t_left), yy, rec, f2)
+        for k in range(n):
+            g2[k] = f2[k] + c21 * g1[k] / h
+        lu_solve(jac, piv, g2)
+        for k in range(n):
+            yy[k] = yw[k] + a31 * g1[k] + a32 * g2[k]
+        evaluate(min(t + a3x * h, t_left), yy, rec, f3)
+        for k in range(n):
+            g3[k] = f3[k] + (c31 * g1[k] + c32 * g2[k]) / h
+        lu_solve(jac, piv, g3)
+        for k in range(n):
+            g4[k] = f3[k] + (c41 * g1[k] + c42 * g2[k] + c43 * g3[k]) / h
+        lu_solve(jac, piv, g4)
+
+        err = 0.0
+        finite = True
+        for k in range(n):
+            yn = yw[k] + b1 * g1[k] + b2 * g2[k] + b3 * g3[k] + b4 * g4[k]
+            y_new[k] = yn
+            ev = e1 * g1[k] + e2 * g2[k] + e3 * g3[k] + e4 * g4[k]
+            scale = atol[k] + rtol * max(abs(yw[k]), abs(yn))
+            r = abs(ev) / scale
+            if not np.isfinite(yn):
+                finite = False
+            if r > err or r != r:
+                err = r
+        if not np.isfinite(err):
+            finite = False
+        if not finite:
+            err = np.inf
+        accept = err <= 1.0
+
+        reached = t + h
+        at_stop = abs(reached - stop) <= 1e-12
+        if accept:
+            for k in range(n):
+                v = y_new[k]
+                if nonneg[k] and v < 0.0:
+                    v = 0.0
+                yw[k] = v
+            t = stop if at_stop else reached
+        steps[i] += 1
+
+        if err > 0:
+            factor = safety * np.power(max(err, 1e-300), -0.25)
+        else:
+            factor = grow
+        if not np.isfinite(factor):
+            factor = shrink
+        factor = min(max(factor, shrink), grow)
+        new_h = h * factor
+        # After landing on a stop, keep the step the controller wanted, not the clipped one.
+        if accept and at_stop and h < h_wanted:
+            new_h = max(new_h, h_wanted)
+        h_state[i] = new_h
+
+        if (not accept) and new_h < min_step:
+            status[i] = 2 if finite else 3  # STEP_SIZE_TOO_SMALL / NONFINITE_STATE
+        if steps[i] >= max_steps and status[i] == 0:
+            status[i] = 1  # MAX_STEPS_REACHED
+        if t >= t1 - 1e-12 or status[i] != 0:
+            break
+    for k in range(n):
+        y[k, i] = yw[k]
+
+@njit(parallel=True, **opts)
+def advance_all(y, t0, t1, h_state, status, steps, recs, bps, atol, nonneg, rtol,
+                min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr, col_rows, chunk):
+    n_p = y.shape[1]
+    n_chunks = (n_p + chunk - 1) // chunk
+    # Chunks are handed out in order; each patient is independent of the others.
+    for c in prange(n_chunks):
+        start = c * chunk
+        stop = min(start + chunk, n_p)
+        for i in range(start, stop):
+            if status[i] == 0:
+                advance_one(y, i, t0, t1, h_state, status, steps, recs[i], bps, atol,
+                            nonneg, rtol, min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr,
+                            col_rows)
+
+
+@njit(**opts)
+def advance_serial(y, t0, t1, h_state, status, steps, recs, bps, atol, nonneg, rtol,
+                   min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr, col_rows, chunk):
+    # Small batches: no parallel region (its start-up costs more than the work).
+    for i in range(y.shape[1]):
+        if status[i] == 0:
+            advance_one(y, i, t0, t1, h_state, status, steps, recs[i], bps, atol,
+                        nonneg, rtol, min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr,
+                        col_rows)

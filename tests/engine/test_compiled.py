@@ -1,0 +1,117 @@
+"""The numba engine (compiled from the model's own rhs) against the reference and itself."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from cartwin.engine import Dose, Rosenbrock4, SaveAt, ScipyReference, StepController, simulate  # noqa: E402
+from cartwin.engine.compiled import NumbaRosenbrock  # noqa: E402
+from cartwin.foundation.errors import CartwinError, SolveStatus  # noqa: E402
+from cartwin.model.base import Model, State, params_from_rows  # noqa: E402
+from cartwin.model.library import Kimmel2021, Stein2019  # noqa: E402
+from cartwin.therapy import Covariates, Regimen, simulate_course  # noqa: E402
+
+CHECK_DAYS = [7, 14, 28, 90, 365]
+NEGLIGIBLE = {"dexamethasone_ng_per_ml": 1e-6, "tocilizumab_ug_per_ml": 1e-6, "tumor_cells": 1e-3,
+              "tumor_antigen_neg_cells": 1e-3}
+COV = Covariates(weight_kg=np.array([70.0, 90.0]), tumour_baseline_cells=np.array([9.5e10, 3e11]),
+                 antigen_negative_fraction=np.array([0.0, 1e-5]))
+
+
+def _toci_and_dex(t, obs, y):
+    doses = []
+    if t == 2.0:
+        doses.append(Dose(t, "toci_central", np.array([560.0, 720.0]), "tocilizumab"))
+    if t in (5.0, 6.0):
+        doses.append(Dose(t, "dex_central", np.array([0.0, 10.0]), "dexamethasone"))
+    return doses
+
+
+def test_composite_model_every_observable_within_1e4_of_reference():
+    regimen = Regimen("axi-cel", "lbcl")
+    ref = simulate_course(regimen, COV, rtol=1e-10, solver=ScipyReference(), policy=_toci_and_dex)
+    fast = simulate_course(regimen, COV, rtol=1e-6, solver=NumbaRosenbrock(), policy=_toci_and_dex)
+    assert (ref.solution.ok & fast.solution.ok).all()
+    a = ref.timecourse().set_index(["patient_id", "day"])
+    b = fast.timecourse().set_index(["patient_id", "day"])
+    for column in a.columns.drop("status"):
+        x = a[column].unstack().loc[:, CHECK_DAYS].to_numpy()
+        y = b[column].unstack().loc[:, CHECK_DAYS].to_numpy()
+        floor = NEGLIGIBLE.get(column, 0.0)
+        present = np.abs(x) > floor
+        rel = np.abs(x - y)[present] / np.abs(x)[present]
+        assert rel.size == 0 or rel.max() <= 1e-4, (column, rel.max())
+        assert np.all(np.abs(y[~present]) <= 10 * floor), column
+
+
+def test_same_steps_as_numpy_rosenbrock_and_round_off_agreement():
+    numpy = simulate_course(Regimen("axi-cel", "lbcl"), COV, days=60, policy=_toci_and_dex)
+    fast = simulate_course(Regimen("axi-cel", "lbcl"), COV, days=60, policy=_toci_and_dex, solver=NumbaRosenbrock())
+    np.testing.assert_array_equal(fast.solution.steps, numpy.solution.steps)
+    np.testing.assert_allclose(fast.solution.ys, numpy.solution.ys, rtol=1e-7, atol=1e-9)
+
+
+def _cohort(n, seed=3):
+    rng = np.random.default_rng(seed)
+    return Covariates(weight_kg=rng.uniform(50, 100, n), tumour_baseline_cells=10 ** rng.uniform(9, 11.5, n))
+
+
+def test_bit_identical_across_batches_threads_and_chunks():
+    cov = _cohort(6)
+    whole = simulate_course(Regimen("axi-cel", "lbcl"), cov, days=30, solver=NumbaRosenbrock(threads=2, chunk=1))
+    serial = simulate_course(Regimen("axi-cel", "lbcl"), cov, days=30, solver=NumbaRosenbrock(threads=1))
+    np.testing.assert_array_equal(whole.solution.ys, serial.solution.ys)
+    for i in (0, 4):
+        one = Covariates(weight_kg=cov.weight_kg[i:i + 1], tumour_baseline_cells=cov.tumour_baseline_cells[i:i + 1])
+        alone = simulate_course(Regimen("axi-cel", "lbcl"), one, days=30, solver=NumbaRosenbrock())
+        np.testing.assert_array_equal(alone.solution.ys[0], whole.solution.ys[i])
+
+
+def test_grouped_jacobian_equals_dense_differences_bit_for_bit():
+    cov = _cohort(2)
+    sparse = simulate_course(Regimen("axi-cel", "lbcl"), cov, days=20, solver=NumbaRosenbrock())
+    dense = simulate_course(Regimen("axi-cel", "lbcl"), cov, days=20, solver=NumbaRosenbrock(sparse_jacobian=False))
+    np.testing.assert_array_equal(sparse.solution.ys, dense.solution.ys)
+
+
+@pytest.mark.parametrize("model_cls", [Kimmel2021, Stein2019])
+def test_library_models_and_breakpoints_agree_with_reference(model_cls):
+    model = model_cls()
+    params = model.parameters()
+    save = SaveAt([0.0, 5.0, 9.3, 14.0, 28.0, 90.0, 365.0])
+    ref = simulate(model, params, solver=ScipyReference(), saveat=save, controller=StepController(rtol=1e-11, atol=1e-12))
+    fast = simulate(model, params, solver=NumbaRosenbrock(), saveat=save, controller=StepController(rtol=1e-8, atol=1e-12))
+    np.testing.assert_allclose(fast.ys, ref.ys, rtol=1e-5, atol=1e-12)
+
+
+def test_failure_is_a_per_patient_status_like_numpy_engine():
+    cov = _cohort(3)
+    args = dict(days=30, rtol=1e-6)
+    from cartwin.therapy.course import build_course
+
+    model, params, y0, schedule, _ = build_course(Regimen("axi-cel", "lbcl"), cov)
+    runs = []
+    for solver in (Rosenbrock4(), NumbaRosenbrock()):
+        runs.append(simulate(model, params, y0=y0, t0=-5.0, solver=solver, saveat=SaveAt([0.0, float(args["days"])]),
+                             controller=StepController(rtol=1e-6, max_steps=200), schedule=schedule))
+    np.testing.assert_array_equal(runs[0].status, runs[1].status)
+    assert (runs[1].status == SolveStatus.MAX_STEPS_REACHED).any()
+
+
+class _UsesSelf(Model):
+    name = "uses-self"
+    states = (State("x", "1", "x", initial=1.0),)
+    parameter_table = params_from_rows([("k", 1.0, "1/day", 0.0, 10.0, "test", "rate")])
+
+    def rhs(self, t, y, p, xp=np):
+        return (-p.k * y[0] * self.factor(),)
+
+    def factor(self):
+        return 1.0
+
+
+def test_rhs_that_cannot_be_compiled_names_the_model():
+    model = _UsesSelf()
+    with pytest.raises(CartwinError, match="_UsesSelf"):
+        simulate(model, model.parameters(), solver=NumbaRosenbrock(), saveat=SaveAt([0.0, 1.0]))
