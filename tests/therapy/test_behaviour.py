@@ -62,7 +62,8 @@ def test_tocilizumab_lowers_fever_driver_and_raises_serum_il6():
     for day in (3.0, 4.0, 5.0):
         assert toci.loc[day, "fever_driver"] < 0.5 * base.loc[day, "fever_driver"]
         assert toci.loc[day, "il6_pg_per_ml"] > 1.5 * base.loc[day, "il6_pg_per_ml"]
-    assert toci.loc[2.0, "tocilizumab_ug_per_ml"] > 100
+    assert toci.loc[2.0, "tocilizumab_ug_per_ml"] == 0.0  # recorded before the dose
+    assert toci.loc[3.0, "tocilizumab_ug_per_ml"] > 50
 
 
 def test_b_cell_aplasia_while_car_t_persist(typical_lbcl):

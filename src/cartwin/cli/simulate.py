@@ -28,10 +28,16 @@ def simulate(
     tumour_cells: float = typer.Option(None, help="Baseline tumour cells; default: the indication's typical burden."),
     antigen_negative_fraction: float = typer.Option(None, help="Fraction of tumour cells lacking the target antigen."),
     no_lymphodepletion: bool = typer.Option(False, "--no-lymphodepletion", help="Skip fludarabine/cyclophosphamide."),
+    policy: str = typer.Option("astct-consensus", help="Management policy: astct-consensus, prophylactic-tocilizumab, early-steroids or none."),
     rtol: float = typer.Option(1e-6, help="Relative tolerance of the solver."),
     out: Path = typer.Option(Path("cartwin-output"), help="Output directory."),
 ) -> None:
     """Simulate one patient's course: lymphodepletion, infusion (day 0) and follow-up."""
+    import numpy as np
+
+    from cartwin.clinic.observe import ObservationSchedule
+    from cartwin.clinic.policy import make_policy
+    from cartwin.foundation.constraints import Interval, check
     from cartwin.foundation.units import parse_dose
     from cartwin.model.dosing import NO_LYMPHODEPLETION
     from cartwin.therapy import Covariates, Regimen, simulate_course
@@ -47,9 +53,14 @@ def simulate(
             lymphodepletion=NO_LYMPHODEPLETION if no_lymphodepletion else None,
         )
         covariates = Covariates(weight_kg, height_cm, tumour_cells, antigen_negative_fraction)
+        manager = make_policy(policy, weight_kg)
+        check("days", days, Interval(1.0, 3650.0))
+        saves = np.union1d(ObservationSchedule().days(days), np.arange(0.0, days + 1e-9, 1.0))
+        decisions = np.union1d(np.arange(-5.0, min(days, 28.0), 0.25), np.arange(0.0, days + 1e-9, 1.0))
         with console.status(f"simulating {product} in {indication} for {days:g} days..."):
-            result = simulate_course(regimen, covariates, days=days, rtol=rtol, seed=seed)
-            written = write_course_outputs(result, out)
+            result = simulate_course(regimen, covariates, days=days, rtol=rtol, seed=seed, policy=manager,
+                                     save_days=saves, decision_days=decisions)
+            written = write_course_outputs(result, out, seed=seed)
     row = written["summary"].iloc[0]
     table = Table(title=f"{product} / {indication}: one patient", show_header=True)
     table.add_column("quantity")
@@ -61,9 +72,9 @@ def simulate(
     table.add_row("AUC0-28", f"{row['auc0_28_day_copies_per_ug']:.4g} day·copies/µg")
     table.add_row("peak IL-6", f"{row['il6_max_pg_per_ml']:.4g} pg/mL")
     table.add_row("best response", str(row["best_response"]))
-    for key in ("crs_max_grade_astct", "icans_max_grade_astct"):
-        if key in row:
-            table.add_row(key.replace("_", " "), str(row[key]))
+    table.add_row("CRS (ASTCT)", f"max grade {row['crs_max_grade_astct']:.0f}, onset day {row['crs_onset_day']:g}, {row['crs_duration_day']:.0f} days")
+    table.add_row("ICANS (ASTCT)", f"max grade {row['icans_max_grade_astct']:.0f}, onset day {row['icans_onset_day']:g}, {row['icans_duration_day']:.0f} days")
+    table.add_row("tocilizumab / dexamethasone", f"{row['tocilizumab_doses']} / {row['dexamethasone_doses']} doses ({policy})")
     console.print(table)
     for name, path in written["paths"].items():
         console.print(f"  {name}: {path}")
@@ -100,5 +111,6 @@ def demo(out: Path = typer.Option(Path("demo-output"), help="Output directory.")
     """Run the demo: a typical axi-cel LBCL patient with its figure and tables."""
     simulate(
         product="axi-cel", indication="lbcl", dose=None, days=365.0, seed=1, weight_kg=70.0, height_cm=170.0,
-        tumour_cells=None, antigen_negative_fraction=None, no_lymphodepletion=False, rtol=1e-6, out=out,
+        tumour_cells=None, antigen_negative_fraction=None, no_lymphodepletion=False, policy="astct-consensus",
+        rtol=1e-6, out=out,
     )

@@ -162,7 +162,8 @@ def observe(
     """Bedside observation table (the format of docs/grading.md) from a model timecourse.
 
     Measurement noise (thermometer 0.15 °C, cuff 4 mmHg, labs 10 % CV, ICE ±1 point with
-    probability 0.2) is drawn from one stream per patient: ``SeedSequence([seed, patient_id])``.
+    probability 0.2) is drawn from one stream per patient and quantity:
+    ``SeedSequence([seed, patient_id, k])``.
     ``treatments`` (patient_id, day, drug) marks ``tocilizumab_given``/``steroids_given`` from
     the first dose on.
     """
@@ -172,13 +173,18 @@ def observe(
         obs[k] = v
     if noise:
         for pid, idx in obs.groupby("patient_id").indices.items():
-            rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), int(pid)])))
             n = idx.size
-            obs.loc[obs.index[idx], "temperature_c"] += rng.normal(0.0, 0.15, n)
-            obs.loc[obs.index[idx], "map_mmhg"] += rng.normal(0.0, 4.0, n)
-            for lab in ("crp_mg_per_l", "ferritin_ng_per_ml", "anc_per_ul", "platelets_per_nl"):
-                obs.loc[obs.index[idx], lab] *= np.exp(rng.normal(0.0, 0.1, n))
-            jitter = rng.choice([-1, 0, 1], size=n, p=[0.1, 0.8, 0.1])
+
+            def stream(k, pid=pid):
+                # One stream per patient and measured quantity: a row's noise does not depend
+                # on how long the follow-up is or which other columns are measured.
+                return np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), int(pid), k])))
+
+            obs.loc[obs.index[idx], "temperature_c"] += stream(0).normal(0.0, 0.15, n)
+            obs.loc[obs.index[idx], "map_mmhg"] += stream(1).normal(0.0, 4.0, n)
+            for k, lab in enumerate(("crp_mg_per_l", "ferritin_ng_per_ml", "anc_per_ul", "platelets_per_nl"), start=2):
+                obs.loc[obs.index[idx], lab] *= np.exp(stream(k).normal(0.0, 0.1, n))
+            jitter = stream(9).choice([-1, 0, 1], size=n, p=[0.1, 0.8, 0.1])
             ice = obs["ice_score"].to_numpy()[idx]
             obs.loc[obs.index[idx], "ice_score"] = np.where((ice > 0) & (ice < 10), np.clip(ice + jitter, 0, 10), ice)
     obs["temperature_c"] = obs["temperature_c"].round(1)
@@ -190,7 +196,8 @@ def observe(
         for drug, column in (("tocilizumab", "tocilizumab_given"), ("dexamethasone", "steroids_given")):
             first = treatments[treatments["drug"] == drug].groupby("patient_id")["day"].min()
             start = obs["patient_id"].map(first)
-            obs[column] = (obs["time_day"] >= start).fillna(False).astype(bool)
+            # Records at a decision time precede that decision's doses (engine convention).
+            obs[column] = (obs["time_day"] > start).fillna(False).astype(bool)
     return obs.drop(columns=["hypotension"])
 
 

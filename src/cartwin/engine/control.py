@@ -12,7 +12,8 @@ from cartwin.foundation.errors import ValidationError
 
 @dataclass(frozen=True)
 class SaveAt:
-    """Times (days) at which the solution is recorded (after any event at that time)."""
+    """Times (days) at which the solution is recorded: after scheduled doses at that time and
+    before a policy's doses (the record is what was seen when the decision was made)."""
 
     days: tuple[float, ...]
 

@@ -104,7 +104,7 @@ def simulate(
     y0: state-major initial state (n_states, n_patients); default ``model.initial_state``.
     t0: start time (days), e.g. -5 for the first lymphodepletion day.
     solver: :class:`Rosenbrock4` (default) or :class:`ScipyReference`.
-    saveat: times to record (after events at that time).
+    saveat: times to record (after scheduled doses at that time, before the policy's doses).
     controller: tolerances and step limits.
     schedule: scheduled doses.
     decisions: decision points and the policy consulted at each.
@@ -171,12 +171,14 @@ def simulate(
                 y[i] = np.where(y[i] < floor, 0.0, y[i])
         for dose in schedule.at(tb):
             apply(dose)
+        # Saved after scheduled doses (the infusion shows at day 0) and before the policy acts:
+        # the record is what the care team saw when it decided.
+        if key in save_index:
+            ys[:, save_index[key], :] = y.T
         if key in is_decision and decisions.policy is not None:
             obs = _observe(model, tb, y, p_ns)
             for dose in decisions.policy(tb, obs, y) or ():
                 apply(Dose(tb, dose.state, dose.amount, dose.label))
-        if key in save_index:
-            ys[:, save_index[key], :] = y.T
 
     provenance = Provenance(
         model=model.name,

@@ -167,7 +167,7 @@ class CarTPatientModel(Model):
             ("K_ifng_myeloid_pg_per_ml", 50.0, "pg/mL", 1e-3, 1e6, ASSUME, "IFN-gamma half-activation of myeloid cells"),
             ("k_myeloid_on_per_day", 1.5, "1/day", 0.0, 100.0, ASSUME + " (Santurio 2025 macrophage activation)", "myeloid activation rate"),
             ("k_myeloid_off_per_day", 0.5, "1/day", 0.0, 100.0, ASSUME, "myeloid deactivation rate"),
-            ("K_damage_cells_per_day", 2e9, "cells/day", 1.0, 1e14, ASSUME + " (Santurio 2025: DAMPs from killed tumour)", "tumour kill flux giving half-maximal damage signal"),
+            ("K_damage_cells_per_day", 5e10, "cells/day", 1.0, 1e14, ASSUME + " (Santurio 2025: DAMPs from killed tumour; Hill 2 so signals follow expansion)", "tumour kill flux giving half-maximal damage signal"),
             ("damage_weight", 1.0, "1", 0.0, 10.0, ASSUME, "weight of damage signals vs IFN-gamma on myeloid activation"),
             ("il6_baseline_pg_per_ml", 5.0, "pg/mL", 0.0, 1e3, "healthy serum IL-6 < 7 pg/mL (clinical reference range)", "baseline IL-6"),
             ("il6_half_life_day", 20.0 / 1440.0, "day", 1e-4, 1.0, HOSSEINI + " (thalfIL6 20 min)", "IL-6 half-life without tocilizumab"),
@@ -305,7 +305,8 @@ class CarTPatientModel(Model):
         k_ifng = LN2 / p.ifng_half_life_day
         difng = k_ifng * (p.ifng_baseline_pg_per_ml - ifng) + p.p_ifng_pg_per_ml_per_cell_ul_day * stim * e * cyto_scale
         kill_flux = kill_rate * tp
-        damage = kill_flux / (kill_flux + p.K_damage_cells_per_day)
+        # Hill 2: damage signals need substantial killing (CAR-T expansion), not the first hours.
+        damage = kill_flux * kill_flux / (kill_flux * kill_flux + p.K_damage_cells_per_day * p.K_damage_cells_per_day)
         # Drives use cytokine excess over baseline: at baseline the cascade is at rest.
         ifng_excess = xp.maximum(ifng - p.ifng_baseline_pg_per_ml, 0.0)
         il6_excess = xp.maximum(il6 - p.il6_baseline_pg_per_ml, 0.0)

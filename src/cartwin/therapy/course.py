@@ -81,6 +81,7 @@ class CourseResult:
     solution: Solution
     regimen: Regimen
     dose_cells: np.ndarray
+    policy: Any = None
 
     def timecourse(self) -> pd.DataFrame:
         df = self.solution.to_frame()
@@ -205,7 +206,7 @@ def simulate_course(
                                  at_days=None if decision_days is None else tuple(decision_days)),
         seed=seed,
     )
-    return CourseResult(solution, regimen, dose)
+    return CourseResult(solution, regimen, dose, policy)
 
 
 #: Absolute tolerances per state, in each state's unit: small against clinically relevant levels.

@@ -9,31 +9,50 @@ import numpy as np
 import pandas as pd
 
 from cartwin.clinic.response import best_response, classify, disease_measures
+from cartwin.clinic.toxicity import toxicity_course
 from cartwin.foundation.results import write_parquet
 from cartwin.model.presets import get_indication
 from cartwin.therapy.course import CourseResult
 
+BEDSIDE_COLUMNS = ["temperature_c", "map_mmhg", "vasopressors", "o2_support", "o2_flow_l_per_min", "ice_score",
+                   "consciousness", "ferritin_ng_per_ml"]
 
-def course_tables(result: CourseResult) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Timecourse with disease measure and response columns, and the per-patient summary."""
+
+def course_tables(result: CourseResult, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Timecourse with disease measure, response, bedside and ASTCT grade columns, and the
+    per-patient summary (kinetics, best response, toxicity course, drugs given)."""
+    from cartwin.clinic.grading import grade_frame
+    from cartwin.clinic.observe import observe
+
     measure = get_indication(result.regimen.indication).disease_measure
     tc = disease_measures(result.timecourse(), measure)
     tc["response"] = classify(tc, measure)
+    treatments = result.policy.treatments() if result.policy is not None else None
+    obs = observe(tc, seed=seed, treatments=treatments)
+    graded = grade_frame(obs, "astct")
+    for column in BEDSIDE_COLUMNS:
+        tc[column] = obs[column].to_numpy()
+    tc["crs_grade_astct"] = graded["crs_grade"].to_numpy()
+    tc["icans_grade_astct"] = graded["icans_grade"].to_numpy()
     tc.attrs = result.solution.to_frame().attrs
-    summary = result.summary().merge(best_response(tc, measure), on="patient_id")
+    tox = toxicity_course(graded.assign(patient_id=tc["patient_id"].to_numpy()), "astct")
+    summary = result.summary().merge(best_response(tc, measure), on="patient_id").merge(tox, on="patient_id")
+    for drug in ("tocilizumab", "dexamethasone"):
+        given = treatments[treatments["drug"] == drug].groupby("patient_id").size() if treatments is not None and len(treatments) else pd.Series(dtype=int)
+        summary[f"{drug}_doses"] = summary["patient_id"].map(given).fillna(0).astype(int)
     summary.insert(1, "product", result.regimen.product)
     summary.insert(2, "indication", result.regimen.indication)
     summary.insert(3, "dose_cells", result.dose_cells)
     return tc, summary
 
 
-def write_course_outputs(result: CourseResult, out_dir: str | Path, figure: bool = True) -> dict:
+def write_course_outputs(result: CourseResult, out_dir: str | Path, figure: bool = True, seed: int = 0) -> dict:
     """Write ``timecourse.parquet``, ``summary.json`` and ``patient.png`` into ``out_dir``."""
     from cartwin.report.patient import plot_patient
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tc, summary = course_tables(result)
+    tc, summary = course_tables(result, seed=seed)
     write_parquet(tc, out / "timecourse.parquet", result.solution.provenance)
     records = json.loads(summary.to_json(orient="records"))
     payload = {

@@ -85,29 +85,3 @@ def survival(eff: pd.DataFrame, indication: str, follow_up_days: float, seed: in
             }
         )
     return pd.DataFrame(out)
-
-
-def toxicity_course(graded: pd.DataFrame, scale: str) -> pd.DataFrame:
-    """Max grade, onset day and duration (days with grade >= 1) of CRS and ICANS per patient.
-
-    ``graded``: ``patient_id``, ``time_day``, ``crs_grade`` and ``icans_grade`` (NaN where the
-    scale has no ICANS grading).
-    """
-    g = graded.copy()
-    g["day_index"] = np.floor(g["time_day"]).astype(int)
-    rows = []
-    for pid, p in g.groupby("patient_id", sort=True):
-        row = {"patient_id": pid}
-        for syndrome in ("crs", "icans"):
-            col = f"{syndrome}_grade"
-            grades = p[col]
-            if grades.isna().all():
-                row.update({f"{syndrome}_max_grade_{scale}": np.nan, f"{syndrome}_onset_day": np.nan, f"{syndrome}_duration_day": np.nan})
-                continue
-            daily = p.groupby("day_index")[col].max()
-            positive = daily[daily >= 1]
-            row[f"{syndrome}_max_grade_{scale}"] = int(np.nanmax(grades))
-            row[f"{syndrome}_onset_day"] = float(p.loc[grades >= 1, "time_day"].min()) if (grades >= 1).any() else np.nan
-            row[f"{syndrome}_duration_day"] = float(positive.size)
-        rows.append(row)
-    return pd.DataFrame(rows)

@@ -1,0 +1,134 @@
+"""Simulate the infused patients of a trial in memory-bounded batches.
+
+For each batch: dynamics (therapy layer) with the management policy at decision points every
+6 h through day 28 and daily after, bedside observations on the clinical schedule, grading on
+ASTCT and on the trial's own scale, toxicity course, response at the assessment days,
+survival, and kinetics. Only one row per patient is kept (plus the timecourses of a small
+sample for figures), so memory does not grow with the cohort.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from cartwin.clinic.observe import ObservationSchedule, observe
+from cartwin.clinic.policy import make_policy
+from cartwin.clinic.response import classify, disease_measures
+from cartwin.clinic.toxicity import toxicity_course
+from cartwin.model.dosing import Lymphodepletion
+from cartwin.model.presets import get_indication
+from cartwin.therapy.course import Covariates, Regimen, simulate_course
+from cartwin.trial.outcomes import efficacy, survival
+
+
+@dataclass(frozen=True)
+class CohortSpec:
+    """What every infused patient receives and how they are followed."""
+
+    product: str
+    indication: str
+    dose_cells: float | None = None
+    per_kg: bool | None = None
+    lymphodepletion: Lymphodepletion | None = None
+    policy: str = "astct-consensus"
+    follow_up_days: float = 365.0
+    assessment_days: tuple[float, ...] = (28.0, 90.0, 180.0, 270.0, 365.0)
+    crs_scale: str = "astct"
+    batch_size: int = 256
+    sample_timecourses: int = 40
+    observation: ObservationSchedule = field(default_factory=ObservationSchedule)
+
+
+def _decision_days(follow_up: float) -> np.ndarray:
+    return np.concatenate([np.arange(-5.0, 28.0, 0.25), np.arange(28.0, follow_up + 1e-9, 1.0)])
+
+
+def grade_observations(obs: pd.DataFrame, scale: str) -> pd.DataFrame:
+    from cartwin.clinic.grading import grade_frame
+
+    graded = grade_frame(obs, scale=scale)
+    return pd.DataFrame(
+        {
+            "patient_id": obs["patient_id"].to_numpy(),
+            "time_day": obs["time_day"].to_numpy(),
+            "crs_grade": graded["crs_grade"].to_numpy(dtype=float),
+            "icans_grade": graded["icans_grade"].to_numpy(dtype=float) if "icans_grade" in graded else np.nan,
+        }
+    )
+
+
+def simulate_batch(spec: CohortSpec, patients: pd.DataFrame, overrides: dict[str, np.ndarray], seed: int, solver=None):
+    """One batch. ``patients``: patient_id, weight_kg, height_cm, tumour_cells_at_infusion,
+    antigen_negative_fraction (and optionally dose_cells, memory_fraction)."""
+    ind = get_indication(spec.indication)
+    days = spec.follow_up_days
+    ids = patients["patient_id"].to_numpy()
+    weight = patients["weight_kg"].to_numpy(float)
+    policy = make_policy(spec.policy, weight)
+    regimen = Regimen(spec.product, spec.indication, spec.dose_cells, spec.per_kg, spec.lymphodepletion)
+    covariates = Covariates(
+        weight_kg=weight,
+        height_cm=patients["height_cm"].to_numpy(float),
+        tumour_baseline_cells=patients["tumour_cells_at_infusion"].to_numpy(float),
+        antigen_negative_fraction=patients["antigen_negative_fraction"].to_numpy(float),
+    )
+    result = simulate_course(
+        regimen, covariates, days=days, policy=policy, param_overrides=overrides, solver=solver, seed=seed,
+        save_days=spec.observation.days(days), decision_days=_decision_days(days),
+    )
+    tc = result.timecourse()
+    tc["patient_id"] = ids[tc["patient_id"].to_numpy()]
+    tc = disease_measures(tc, ind.disease_measure)
+    tc["response"] = classify(tc, ind.disease_measure)
+
+    treatments = policy.treatments()
+    treatments["patient_id"] = ids[treatments["patient_id"].to_numpy(int)] if len(treatments) else treatments["patient_id"]
+    obs = observe(tc, seed=seed, treatments=treatments)
+    tox = toxicity_course(grade_observations(obs, "astct"), "astct")
+    if spec.crs_scale != "astct":
+        own = toxicity_course(grade_observations(obs, spec.crs_scale), spec.crs_scale)
+        own = own[["patient_id"] + [c for c in own.columns if c.endswith(f"_{spec.crs_scale}")]]
+        tox = tox.merge(own, on="patient_id")
+
+    eff = efficacy(tc, ind.disease_measure, spec.assessment_days)
+    surv = survival(eff, spec.indication, days, seed)
+    kin = result.summary()
+    kin["patient_id"] = ids[kin["patient_id"].to_numpy()]
+    kin = kin[["patient_id", "status", "cmax_copies_per_ug", "tmax_day", "auc0_28_day_copies_per_ug",
+               "cmax_car_t_per_ul", "tmax_car_t_day", "il6_max_pg_per_ml"]]
+    drugs = _drug_use(treatments, ids)
+    row = kin.merge(eff, on="patient_id").merge(surv, on="patient_id").merge(tox, on="patient_id").merge(drugs, on="patient_id")
+    row["dose_cells"] = result.dose_cells
+    sample = tc[tc["patient_id"].isin(ids[: spec.sample_timecourses])]
+    return row, sample
+
+
+def _drug_use(treatments: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
+    out = pd.DataFrame({"patient_id": ids})
+    for drug, column in (("tocilizumab", "tocilizumab_doses"), ("dexamethasone", "steroid_doses")):
+        counts = treatments[treatments["drug"] == drug].groupby("patient_id").size() if len(treatments) else pd.Series(dtype=int)
+        out[column] = out["patient_id"].map(counts).fillna(0).astype(int)
+    out["tocilizumab"] = out["tocilizumab_doses"] > 0
+    out["steroids"] = out["steroid_doses"] > 0
+    return out
+
+
+def simulate_cohort(spec: CohortSpec, patients: pd.DataFrame, overrides: dict[str, np.ndarray], seed: int,
+                    solver=None, progress=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All infused patients, in batches of ``spec.batch_size`` (results independent of batching)."""
+    rows, samples = [], []
+    n = len(patients)
+    for start in range(0, n, spec.batch_size):
+        stop = min(start + spec.batch_size, n)
+        batch = patients.iloc[start:stop].reset_index(drop=True)
+        sub = {k: np.asarray(v)[start:stop] for k, v in overrides.items()}
+        row, sample = simulate_batch(spec, batch, sub, seed, solver)
+        rows.append(row)
+        if sum(len(s["patient_id"].unique()) for s in samples) < spec.sample_timecourses:
+            samples.append(sample)
+        if progress is not None:
+            progress(stop - start)
+    return pd.concat(rows, ignore_index=True), (pd.concat(samples, ignore_index=True) if samples else pd.DataFrame())
