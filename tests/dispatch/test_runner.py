@@ -1,0 +1,124 @@
+"""Sharded runs: identical results for any worker count, checkpoints, resume after a kill."""
+
+import functools
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cartwin.dispatch import ShardError, read_shards, run_shards, shard_seed
+from cartwin.foundation.errors import ValidationError
+
+
+def draw(shard, start, stop, seed_sequence, log=None, fail_at=None):
+    """A stand-in for a trial task: per-item random draws from the shard's stream."""
+    if log is not None:
+        with open(log, "a") as fh:
+            fh.write(f"{shard}\n")
+    if shard == fail_at:
+        raise RuntimeError("boom")
+    rng = np.random.default_rng(seed_sequence)
+    return pd.DataFrame({"item": np.arange(start, stop), "shard": shard, "value": rng.normal(size=stop - start)})
+
+
+def calls(log: Path) -> list[int]:
+    return [int(s) for s in log.read_text().split()] if log.exists() else []
+
+
+def test_shard_seeds_are_the_root_sequence_children():
+    children = np.random.SeedSequence(11).spawn(4)
+    for k, child in enumerate(children):
+        assert shard_seed(11, k).generate_state(4).tolist() == child.generate_state(4).tolist()
+
+
+def test_serial_run_writes_dataset_and_manifest(tmp_path):
+    run = run_shards(draw, 25, 10, seed=1, out_dir=tmp_path / "a", progress=False)
+    assert run.ran == [0, 1, 2] and run.rows == 25
+    frame = read_shards(tmp_path / "a")
+    assert frame["item"].tolist() == list(range(25))
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert manifest["n_shards"] == 3 and set(manifest["shards"]) == {"0", "1", "2"}
+
+
+@pytest.mark.parametrize("workers", [1, 2, 4])
+def test_same_results_whatever_the_number_of_workers(tmp_path, workers):
+    reference = run_shards(draw, 50, 7, seed=5, out_dir=tmp_path / "serial", progress=False)
+    assert reference.rows == 50
+    run_shards(draw, 50, 7, seed=5, out_dir=tmp_path / "dask", scheduler="threads", workers=workers, progress=False)
+    pd.testing.assert_frame_equal(read_shards(tmp_path / "dask"), read_shards(tmp_path / "serial"))
+
+
+def test_failed_shard_is_named_and_resume_does_not_redo_finished_shards(tmp_path):
+    log = tmp_path / "calls.txt"
+    out = tmp_path / "run"
+    with pytest.raises(ShardError, match=r"shard 3 \(items 30\.\.39\)") as info:
+        run_shards(functools.partial(draw, log=log, fail_at=3), 55, 10, seed=2, out_dir=out, progress=False)
+    assert info.value.shard == 3
+    assert calls(log) == [0, 1, 2, 3]
+    with pytest.raises(ValidationError, match="resume"):
+        run_shards(functools.partial(draw, log=log), 55, 10, seed=2, out_dir=out, progress=False)
+    run = run_shards(functools.partial(draw, log=log), 55, 10, seed=2, out_dir=out, resume=True, progress=False)
+    assert run.skipped == [0, 1, 2] and run.ran == [3, 4, 5]
+    assert calls(log) == [0, 1, 2, 3, 3, 4, 5]
+    clean = run_shards(draw, 55, 10, seed=2, out_dir=tmp_path / "clean", progress=False)
+    assert clean.rows == 55
+    pd.testing.assert_frame_equal(read_shards(out), read_shards(tmp_path / "clean"))
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    run_shards(draw, 20, 10, seed=2, out_dir=tmp_path, progress=False)
+    with pytest.raises(ValidationError, match="resume.seed"):
+        run_shards(draw, 20, 10, seed=3, out_dir=tmp_path, resume=True, progress=False)
+
+
+def test_process_killed_with_sigkill_then_resumed(tmp_path):
+    out = tmp_path / "run"
+    log = tmp_path / "calls.txt"
+    script = textwrap.dedent(f"""
+        import functools, os, signal, sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_runner import draw
+        from cartwin.dispatch import run_shards
+
+        def task(shard, start, stop, ss):
+            if shard == 4:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return draw(shard, start, stop, ss, log={str(log)!r})
+
+        run_shards(task, 60, 10, seed=9, out_dir={str(out)!r}, progress=False)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    assert calls(log) == [0, 1, 2, 3]
+    run = run_shards(functools.partial(draw, log=log), 60, 10, seed=9, out_dir=out, resume=True, progress=False)
+    assert run.ran == [4, 5] and calls(log) == [0, 1, 2, 3, 4, 5]
+    run_shards(draw, 60, 10, seed=9, out_dir=tmp_path / "clean", progress=False)
+    pd.testing.assert_frame_equal(read_shards(out), read_shards(tmp_path / "clean"))
+    assert not any(name.endswith(".tmp") for name in os.listdir(out / "shards"))
+
+
+def test_dask_worker_failure_names_the_shard(tmp_path):
+    with pytest.raises(ShardError, match="shard 1 .*RuntimeError: boom"):
+        run_shards(functools.partial(draw, fail_at=1), 30, 10, seed=1, out_dir=tmp_path, scheduler="threads",
+                   workers=2, progress=False)
+
+
+def test_bad_arguments_raise_validation_errors(tmp_path):
+    with pytest.raises(ValidationError, match="shard_size"):
+        run_shards(draw, 10, 0, seed=1, out_dir=tmp_path)
+    with pytest.raises(ValidationError, match="scheduler"):
+        run_shards(draw, 10, 5, seed=1, out_dir=tmp_path / "x", scheduler="nonsense", progress=False)
+
+
+def test_process_cluster_gives_the_same_dataset(tmp_path):
+    pytest.importorskip("distributed")
+    run_shards(draw, 40, 10, seed=4, out_dir=tmp_path / "serial", progress=False)
+    run_shards(draw, 40, 10, seed=4, out_dir=tmp_path / "procs", scheduler="local", workers=2, progress=False)
+    pd.testing.assert_frame_equal(read_shards(tmp_path / "procs"), read_shards(tmp_path / "serial"))
