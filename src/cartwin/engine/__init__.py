@@ -15,8 +15,19 @@ from cartwin.engine.events import DecisionPoints, Dose, Schedule
 from cartwin.engine.simulate import Solution, simulate
 from cartwin.engine.solvers import Rosenbrock4, ScipyReference
 
+
+def __getattr__(name):
+    # numba is optional: the compiled engine is imported on first use.
+    if name == "NumbaRosenbrock":
+        from cartwin.engine.compiled import NumbaRosenbrock
+
+        return NumbaRosenbrock
+    raise AttributeError(name)
+
+
 __all__ = [
     "DecisionPoints",
+    "NumbaRosenbrock",
     "Dose",
     "Rosenbrock4",
     "SaveAt",

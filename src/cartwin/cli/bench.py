@@ -1,0 +1,41 @@
+"""``cartwin bench``: patients per second of each engine on the full model (prints a table)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from cartwin.cli._common import console, err_console, user_errors
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("bench")
+    def bench(
+        n_slow: int = typer.Option(200, "--n-slow", help="patients for the per-patient loops (LSODA, libRoadRunner)"),
+        n_fast: int = typer.Option(20_000, "--n-fast", help="patients for the compiled engine"),
+        threads: int = typer.Option(2, help="numba threads"),
+        engines: str = typer.Option("lsoda,numpy,numba,roadrunner", help="comma-separated engines"),
+        n_check: int = typer.Option(3, "--n-check", help="patients checked against scipy Radau rtol 1e-10"),
+        seed: int = typer.Option(1),
+        json_out: Path | None = typer.Option(None, "--json", help="also write the rows as JSON"),
+    ) -> None:
+        """Full composite model, day -5 to 365, daily decision points, rtol 1e-6."""
+        from rich.table import Table
+
+        from cartwin.engine.bench import as_dicts, machine, run_benchmark
+
+        with user_errors():
+            rows = run_benchmark(n_slow, n_fast, threads, tuple(e.strip() for e in engines.split(",") if e.strip()),
+                                 n_check, seed, progress=lambda m: err_console.print(f"[dim]{m}[/]"))
+        table = Table(title="cartwin engines: full model, 1 year, daily decisions, rtol 1e-6")
+        for col in ("engine", "patients", "seconds", "patients/s", "x LSODA", "max rel. error", "note"):
+            table.add_column(col, justify="left" if col in ("engine", "note") else "right")
+        for r in rows:
+            table.add_row(r.engine, str(r.patients), f"{r.seconds:.1f}", f"{r.patients_per_s:,.1f}",
+                          "" if r.ratio_vs_lsoda is None else f"{r.ratio_vs_lsoda:.1f}",
+                          "" if r.max_rel_error is None else f"{r.max_rel_error:.1e}", r.note)
+        console.print(table)
+        if json_out is not None:
+            json_out.write_text(json.dumps({"machine": machine(), "rows": as_dicts(rows)}, indent=1))
