@@ -44,7 +44,7 @@ def grade_now(values: dict[str, np.ndarray], toci_given: np.ndarray, steroids_gi
     frame["tocilizumab_given"] = toci_given
     frame["steroids_given"] = steroids_given
     frame["antipyretics_given"] = False
-    graded = grade_frame(frame, scale="astct")
+    graded = grade_frame(frame, scale="astct", validate=False)  # built here, already valid
     return graded["crs_grade"].to_numpy(dtype=int), graded["icans_grade"].to_numpy(dtype=int)
 
 

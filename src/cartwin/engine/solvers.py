@@ -78,7 +78,10 @@ class Rosenbrock4:
 
     def _rhs(self, model, t, y, p):
         out = model.rhs(t, y, p, np)
-        return np.stack([np.broadcast_to(np.asarray(d, dtype=float), y.shape[1:]) for d in out])
+        arr = np.empty((len(out),) + y.shape[1:])
+        for i, d in enumerate(out):
+            arr[i] = d  # broadcasts scalar derivatives
+        return arr
 
     def _jacobian(self, model, t, y, f0, p_tiled, atol):
         n_s, n_p = y.shape

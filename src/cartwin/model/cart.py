@@ -158,6 +158,7 @@ class CarTPatientModel(Model):
             # --- normal target cells ------------------------------------------------------
             ("normal_target_baseline_per_ul", 150.0, "cells/uL", 0.0, 5000.0, "Morbach 2010 Clin Exp Immunol 162:271 (adult CD19+ B cells 100-500/uL)", "normal target cells at steady state"),
             ("d_normal_target_per_day", 0.02, "1/day", 1e-4, 5.0, HOSSEINI + " (kBapop)", "normal target-cell turnover"),
+            ("normal_target_antigen_weight", 0.1, "1", 0.0, 1.0, ASSUME + " (B-cell recovery goes with loss of CAR-T, Mueller 2017 Blood 130:2317, but normal cells alone rarely re-expand them)", "stimulation by a normal target cell relative to a tumour cell"),
             ("k_kill_normal_cells_per_ul", 0.05, "cells/uL", 1e-6, 1e4, ASSUME + " (blood/marrow B cells are fully accessible)", "CAR-T half-saturation for killing normal target cells"),
             ("memory_kill_weight", 1.0, "1", 0.0, 1.0, ASSUME, "killing weight of memory CAR-T relative to effectors (normal cells)"),
             # --- cytokines ---------------------------------------------------------------
@@ -272,7 +273,7 @@ class CarTPatientModel(Model):
         homeostatic = -p.homeostatic_scale * r_c * xp.log(total / p.K_C_cells_per_ul)
 
         # Antigen stimulation (tumour bridged to blood-equivalent cells/uL, plus normal targets).
-        antigen = tp / BODY_LYMPHOID_VOLUME_UL + bn
+        antigen = tp / BODY_LYMPHOID_VOLUME_UL + p.normal_target_antigen_weight * bn
         stim = antigen / (p.K_antigen_cells_per_ul + antigen)
 
         prolif = p.k_prolif_per_day * stim * (1.0 - p.dex_prolif_imax * dex_effect)

@@ -122,8 +122,13 @@ def kinetic_summary(timecourse: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def build_course(regimen: Regimen, covariates: Covariates, param_overrides: dict | None = None):
-    """Model, parameters, schedule and per-patient dose for a regimen (no solving)."""
+def build_course(regimen: Regimen, covariates: Covariates, param_overrides: dict | None = None,
+                 dose_cells=None, memory_fraction=None):
+    """Model, parameters, schedule and per-patient dose for a regimen (no solving).
+
+    ``dose_cells`` / ``memory_fraction`` (per patient) replace the regimen's dose and the
+    product's phenotype mix, e.g. with the manufactured product of each patient.
+    """
     covariates = covariates.validated()
     n = covariates.n_patients()
     prod = get_product(regimen.product)
@@ -152,12 +157,16 @@ def build_course(regimen: Regimen, covariates: Covariates, param_overrides: dict
     y0[model.state_index("tumour_pos")] = tumour * (1.0 - neg)
     y0[model.state_index("tumour_neg")] = tumour * neg
 
-    if regimen.dose_cells is None:
+    if dose_cells is not None:
+        dose = check_array("dose_cells", np.broadcast_to(np.asarray(dose_cells, dtype=float), (n,)), Interval(0.0, 1e11, low_open=True))
+    elif regimen.dose_cells is None:
         dose = np.array([prod.dose_for(w) for w in weight])
     else:
         per_kg = prod.dose_per_kg if regimen.per_kg is None else regimen.per_kg
         dose = regimen.dose_cells * weight if per_kg else np.full(n, float(regimen.dose_cells))
-    specs = regimen.ld().doses(bsa) + infusion_doses(dose, prod.memory_fraction, 0.0)
+    memory = prod.memory_fraction if memory_fraction is None else check_array(
+        "memory_fraction", np.broadcast_to(np.asarray(memory_fraction, dtype=float), (n,)), Interval(0.0, 1.0))
+    specs = regimen.ld().doses(bsa) + infusion_doses(dose, memory, 0.0)
     schedule = Schedule([Dose(s.time_day, s.state, s.amount, s.label) for s in specs])
     return model, params, y0, schedule, dose
 
@@ -175,6 +184,8 @@ def simulate_course(
     save_every_days: float = 1.0,
     save_days=None,
     decision_days=None,
+    dose_cells=None,
+    memory_fraction=None,
 ) -> CourseResult:
     """Simulate lymphodepletion (from day -5), infusion at day 0 and follow-up to ``days``.
 
@@ -188,7 +199,7 @@ def simulate_course(
     check("days", days, Interval(1.0, 3650.0))
     check("save_every_days", save_every_days, Interval(0.01, 30.0))
     covariates = covariates or Covariates()
-    model, params, y0, schedule, dose = build_course(regimen, covariates, param_overrides)
+    model, params, y0, schedule, dose = build_course(regimen, covariates, param_overrides, dose_cells, memory_fraction)
     t0 = min([-5.0] + [d.time_day for d in schedule.doses])
     regular = SaveAt.daily(0.0, days, save_every_days).days if save_days is None else np.asarray(save_days, dtype=float)
     saves = np.unique(np.concatenate([[t0], regular, [days]]))

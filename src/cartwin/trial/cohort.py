@@ -43,7 +43,9 @@ class CohortSpec:
 
 
 def _decision_days(follow_up: float) -> np.ndarray:
-    return np.concatenate([np.arange(-5.0, 28.0, 0.25), np.arange(28.0, follow_up + 1e-9, 1.0)])
+    # Every 6 h while toxicity is likely, daily to day 90, weekly after (tumour extinction checks).
+    return np.concatenate([np.arange(-5.0, 28.0, 0.25), np.arange(28.0, min(follow_up, 90.0), 1.0),
+                           np.arange(90.0, follow_up + 1e-9, 7.0)])
 
 
 def grade_observations(obs: pd.DataFrame, scale: str) -> pd.DataFrame:
@@ -77,7 +79,10 @@ def simulate_batch(spec: CohortSpec, patients: pd.DataFrame, overrides: dict[str
     )
     result = simulate_course(
         regimen, covariates, days=days, policy=policy, param_overrides=overrides, solver=solver, seed=seed,
-        save_days=spec.observation.days(days), decision_days=_decision_days(days),
+        save_days=np.union1d(spec.observation.days(days), [d for d in spec.assessment_days if d <= days]),
+        decision_days=_decision_days(days),
+        dose_cells=patients["dose_cells"].to_numpy(float) if "dose_cells" in patients else None,
+        memory_fraction=patients["memory_fraction"].to_numpy(float) if "memory_fraction" in patients else None,
     )
     tc = result.timecourse()
     tc["patient_id"] = ids[tc["patient_id"].to_numpy()]
@@ -89,9 +94,10 @@ def simulate_batch(spec: CohortSpec, patients: pd.DataFrame, overrides: dict[str
     obs = observe(tc, seed=seed, treatments=treatments)
     tox = toxicity_course(grade_observations(obs, "astct"), "astct")
     if spec.crs_scale != "astct":
+        # Lee 2014, Penn and CTCAE v5 grade CRS only: ICANS is reported on ASTCT for every scale.
         own = toxicity_course(grade_observations(obs, spec.crs_scale), spec.crs_scale)
-        own = own[["patient_id"] + [c for c in own.columns if c.endswith(f"_{spec.crs_scale}")]]
-        tox = tox.merge(own, on="patient_id")
+        tox = tox.merge(own[["patient_id", f"crs_max_grade_{spec.crs_scale}"]], on="patient_id")
+        tox[f"icans_max_grade_{spec.crs_scale}"] = tox["icans_max_grade_astct"]
 
     eff = efficacy(tc, ind.disease_measure, spec.assessment_days)
     surv = survival(eff, spec.indication, days, seed)

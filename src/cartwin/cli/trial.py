@@ -1,0 +1,160 @@
+"""``cartwin trial``, ``cartwin calibrate``, ``cartwin sensitivity`` and ``cartwin demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cartwin.cli._common import console, user_errors
+
+
+def register(app: typer.Typer) -> None:
+    app.command("trial")(trial)
+    app.command("calibrate")(calibrate)
+    app.command("sensitivity")(sensitivity)
+    app.registered_commands[:] = [c for c in app.registered_commands if c.name != "demo"]
+    app.command("demo")(demo)
+
+
+def _solver(engine: str):
+    from cartwin.foundation.errors import ValidationError
+
+    if engine == "numpy":
+        return None
+    if engine == "numba":
+        from cartwin.engine import NumbaRosenbrock
+
+        return NumbaRosenbrock()
+    if engine == "auto":
+        try:
+            from cartwin.engine import NumbaRosenbrock
+
+            return NumbaRosenbrock()
+        except Exception:
+            return None
+    raise ValidationError("--engine", "one of auto, numpy, numba", engine)
+
+
+def _print_endpoints(result) -> None:
+    table = Table(title=f"{result.protocol.name}: simulated endpoints (infused set, 95% CI)")
+    for col in ("endpoint", "simulated", "published"):
+        table.add_column(col, justify="right" if col != "endpoint" else "left")
+    infused = result.endpoints["infused"]
+    for name in ("enrolled", "infused", "orr", "cr_rate", "mrd_neg_rate", "crs_any", "crs_grade3plus", "icans_any",
+                 "icans_grade3plus", "tocilizumab_rate", "pfs_12m", "os_12m", "cmax_median", "tmax_median_day"):
+        entry = (result.endpoints["itt"] if name in ("enrolled", "infused") else infused).get(name)
+        if not entry or entry.get("estimate") is None:
+            continue
+        est, lo, hi = entry["estimate"], entry.get("ci_low"), entry.get("ci_high")
+        text = f"{est:.3g}" + (f" ({lo:.3g}–{hi:.3g})" if lo is not None and hi is not None else "")
+        target = result.protocol.targets.get(name)
+        table.add_row(name, text, f"{target.value:.3g}" if target is not None else "")
+    console.print(table)
+
+
+def trial(
+    protocol: str = typer.Argument(..., help="Preset name (see `cartwin trial --list`) or a TOML/YAML protocol file."),
+    n: int = typer.Option(None, help="Patients enrolled (default: the protocol's n_enrolled)."),
+    seed: int = typer.Option(1, help="Root seed: the same seed gives the same trial."),
+    out: Path = typer.Option(Path("trial-output"), help="Output directory."),
+    replicates: int = typer.Option(1, help="Independent replicate trials (trial-to-trial spread)."),
+    follow_up_days: float = typer.Option(None, help="Simulated follow-up (default: the protocol's, at most 730 days)."),
+    engine: str = typer.Option("auto", help="auto (numba if installed), numpy or numba."),
+    workers: int = typer.Option(None, help="Run shards on a local Dask cluster with this many workers."),
+    scheduler: str = typer.Option(None, help="Dask scheduler address (e.g. tcp://host:8786) instead of a local cluster."),
+    resume: bool = typer.Option(False, "--resume", help="Continue a stopped sharded run in --out without redoing finished shards."),
+    shard_size: int = typer.Option(512, help="Patients per shard when sharding."),
+) -> None:
+    """Run a virtual trial: enrolment, journey, infusion, dynamics, clinic, assessments, report."""
+    from cartwin.trial.protocol import load_protocol
+    from cartwin.trial.runner import ShardOptions, run_replicates, run_trial
+
+    with user_errors():
+        proto = load_protocol(protocol)
+        solver = _solver(engine)
+        sharded = workers is not None or scheduler is not None or resume
+        options = None
+        if sharded:
+            options = ShardOptions(out_dir=str(out / "shards"), shard_size=shard_size,
+                                   scheduler=scheduler or ("local" if workers else None), workers=workers, resume=resume)
+        if replicates > 1:
+            results, spread = run_replicates(proto, n, seed, replicates, follow_up_days=follow_up_days, solver=solver)
+            result = results[0]
+        else:
+            total = n or proto.trial.n_enrolled
+            with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          console=console, transient=True) as bar:
+                task = bar.add_task(f"{proto.name}: infused patients", total=total)
+                result = run_trial(proto, n, seed, follow_up_days=follow_up_days, solver=solver, shards=options,
+                                   progress=lambda k: bar.advance(task, k))
+            spread = None
+        paths = result.write(out)
+        if spread is not None:
+            import json
+
+            (out / "replicates.json").write_text(json.dumps(spread, indent=2, default=str) + "\n")
+            paths["replicates"] = out / "replicates.json"
+    _print_endpoints(result)
+    for name, path in paths.items():
+        console.print(f"  {name}: {path}")
+
+
+def calibrate(
+    protocol: str = typer.Argument(..., help="Preset name or protocol file with [targets]."),
+    n: int = typer.Option(200, help="Patients per evaluation."),
+    seed: int = typer.Option(1, help="Seed shared by every evaluation (common random numbers)."),
+    evaluations: int = typer.Option(40, help="Maximum objective evaluations."),
+    out: Path = typer.Option(None, help="Where to write the calibration record (default calibration-<preset>.json)."),
+    engine: str = typer.Option("auto", help="auto, numpy or numba."),
+) -> None:
+    """Fit a preset's population multipliers to its published targets (reproducible from the seed)."""
+    from cartwin.trial.calibration import calibrate as run_calibration
+    from cartwin.trial.calibration import write_record
+
+    with user_errors():
+        with console.status("calibrating...") as status:
+            record = run_calibration(protocol, n=n, seed=seed, max_evaluations=evaluations, solver=_solver(engine),
+                                     progress=lambda k, f: status.update(f"calibrating: evaluation {k}, objective {f:.2f}"))
+        path = write_record(record, out or Path(f"calibration-{record['preset']}.json"))
+    table = Table(title=f"{record['preset']}: calibration ({record['evaluations']} evaluations)")
+    for col in ("target", "published (95% CI)", "simulated", "inside CI"):
+        table.add_column(col)
+    for name, row in record["targets"].items():
+        ci = f"{row['published']:.3g} ({row['ci_low']:.3g}–{row['ci_high']:.3g})" if row["ci_low"] is not None else f"{row['published']:.3g}"
+        table.add_row(name, ci, f"{row['simulated']:.3g}" if row["simulated"] is not None else "—", "yes" if row["within_ci"] else "no")
+    console.print(table)
+    console.print(f"multipliers: {record['multipliers']}\nwritten: {path}")
+
+
+def sensitivity(
+    protocol: str = typer.Argument(..., help="Preset name or protocol file."),
+    endpoint: str = typer.Option("crs_grade3plus", help="Endpoint (infused set) whose variance is decomposed."),
+    base_samples: int = typer.Option(8, help="Saltelli base samples N (runs = N * (2D + 2))."),
+    n: int = typer.Option(60, help="Patients per simulated trial."),
+    seed: int = typer.Option(1),
+    out: Path = typer.Option(None, help="Write the indices as CSV."),
+    engine: str = typer.Option("auto"),
+) -> None:
+    """Global Sobol indices (SALib) of an endpoint over population multipliers."""
+    from cartwin.trial.sensitivity import sobol_indices
+
+    with user_errors():
+        with console.status("running the Saltelli design..."):
+            table = sobol_indices(protocol, endpoint, base_samples=base_samples, n=n, seed=seed, solver=_solver(engine))
+        if out is not None:
+            table.to_csv(out, index=False)
+    t = Table(title=f"Sobol indices of {endpoint}")
+    for col in table.columns:
+        t.add_column(col)
+    for row in table.itertuples(index=False):
+        t.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
+    console.print(t)
+
+
+def demo(out: Path = typer.Option(Path("demo-output"), help="Output directory.")) -> None:
+    """The demo: a 200-patient virtual ZUMA-1 (axi-cel in LBCL) with its HTML report."""
+    trial(protocol="zuma-1", n=200, seed=1, out=out, replicates=1, follow_up_days=365.0, engine="auto",
+          workers=None, scheduler=None, resume=False, shard_size=512)

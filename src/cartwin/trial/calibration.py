@@ -1,0 +1,144 @@
+"""Calibrate a trial preset's population to its published targets.
+
+Free parameters are population-level multipliers on four model parameters, each the main
+handle of one group of endpoints:
+
+* ``k_prolif_per_day`` and ``gamma_kill_per_day`` — expansion and killing: ORR, CR, MRD;
+* ``p_il6_myeloid_pg_per_ml_day`` — macrophage IL-6 release: CRS any and grade >= 3;
+* ``k_endothelial_on_per_day`` — endothelial activation: ICANS any and grade >= 3.
+
+The objective is the sum over the protocol's fitted targets (``fitted = true`` in its
+``[targets]``) of ((simulated - published) / sd)², with sd combining the binomial sampling error
+of the published rate (its n) and of the simulated rate. Nelder–Mead on log-multipliers, with
+common random numbers (one seed for every evaluation), so the search is deterministic and the
+result reproducible: ``cartwin calibrate PRESET`` or ``python scripts/calibrate_presets.py``.
+The record (multipliers, targets, simulated values, whether each falls in the published 95 %
+CI, evaluations, date) is saved as JSON beside the protocols and used by ``run_trial``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize
+
+from cartwin.foundation.constraints import Interval, check
+from cartwin.trial.protocol import Protocol, load_protocol
+
+MULTIPLIED = ("k_prolif_per_day", "gamma_kill_per_day", "p_il6_myeloid_pg_per_ml_day", "k_endothelial_on_per_day")
+SIMULATED_ENDPOINTS = ("orr", "cr_rate", "mrd_neg_rate", "crs_any", "crs_grade3plus", "icans_any", "icans_grade3plus",
+                       "tocilizumab_rate", "steroid_rate")
+#: Which multipliers a target informs (only those with a target are fitted).
+HANDLES = {
+    "k_prolif_per_day": ("orr", "cr_rate", "mrd_neg_rate"),
+    "gamma_kill_per_day": ("orr", "cr_rate", "mrd_neg_rate"),
+    "p_il6_myeloid_pg_per_ml_day": ("crs_any", "crs_grade3plus", "tocilizumab_rate"),
+    "k_endothelial_on_per_day": ("icans_any", "icans_grade3plus", "steroid_rate"),
+}
+BOUND = np.log(20.0)  # multipliers stay within [1/20, 20]
+
+
+def preset_key(protocol: Protocol) -> str | None:
+    return Path(protocol.path).stem if protocol.path else None
+
+
+def calibrated_multipliers(protocol: Protocol) -> dict[str, float]:
+    """The committed multipliers of a shipped preset ({} if it was never calibrated)."""
+    key = preset_key(protocol)
+    if key is None:
+        return {}
+    path = resources.files("cartwin.trial").joinpath(f"calibrated/{key}.json")
+    if not path.is_file():
+        return {}
+    return dict(json.loads(path.read_text())["multipliers"])
+
+
+def _targets(protocol: Protocol) -> dict[str, Any]:
+    return {k: t for k, t in protocol.targets.items() if k in SIMULATED_ENDPOINTS and t.fitted}
+
+
+def _simulated(result, targets) -> dict[str, tuple[float, int]]:
+    out = {}
+    for name, target in targets.items():
+        entry = result.endpoints[target.set if target.set in result.endpoints else "infused"][name]
+        out[name] = (entry["estimate"], entry["n"])
+    return out
+
+
+def calibrate(
+    protocol: Protocol | str,
+    *,
+    n: int = 200,
+    seed: int = 1,
+    max_evaluations: int = 40,
+    follow_up_days: float = 365.0,
+    solver=None,
+    progress=None,
+) -> dict[str, Any]:
+    """Fit the preset's multipliers (see module docstring); returns the calibration record."""
+    from cartwin.trial.runner import run_trial
+
+    protocol = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
+    check("n", n, Interval(10, 1e6, integer=True))
+    check("max_evaluations", max_evaluations, Interval(1, 10_000, integer=True))
+    targets = _targets(protocol)
+    if not targets:
+        raise ValueError(f"protocol {protocol.name} has no fitted targets that the simulation produces")
+    free = [m for m in MULTIPLIED if any(t in targets for t in HANDLES[m])]
+    history: list[dict[str, Any]] = []
+
+    def evaluate(theta: np.ndarray) -> float:
+        mult = dict(zip(free, np.exp(np.clip(theta, -BOUND, BOUND)).tolist(), strict=True))
+        result = run_trial(protocol, n, seed, follow_up_days=follow_up_days, solver=solver, overrides=mult, calibrated=False)
+        sim = _simulated(result, targets)
+        total = 0.0
+        for name, target in targets.items():
+            s, n_sim = sim[name]
+            s = 0.0 if s is None else s
+            t = target.value
+            var = t * (1 - t) / max(target.n or 50, 1) + s * (1 - s) / max(n_sim or 1, 1) + 1e-4
+            total += (s - t) ** 2 / var
+        history.append({"multipliers": mult, "objective": total, "simulated": {k: v[0] for k, v in sim.items()}})
+        if progress is not None:
+            progress(len(history), total)
+        return total
+
+    x0 = np.zeros(len(free))
+    simplex = np.vstack([x0] + [x0 + 0.5 * np.eye(len(free))[i] for i in range(len(free))])
+    fit = minimize(evaluate, x0, method="Nelder-Mead",
+                   options={"maxfev": max_evaluations, "initial_simplex": simplex, "xatol": 0.02, "fatol": 0.05})
+    best = min(history, key=lambda h: h["objective"])
+    rows = {}
+    for name, target in targets.items():
+        value = best["simulated"][name]
+        lo, hi = target.ci_low, target.ci_high
+        rows[name] = {
+            "published": target.value, "ci_low": lo, "ci_high": hi, "n": target.n, "set": target.set,
+            "scale": target.scale, "source": target.source, "simulated": value,
+            "within_ci": bool(value is not None and lo is not None and hi is not None and lo <= value <= hi),
+        }
+    return {
+        "preset": preset_key(protocol) or protocol.name,
+        "date": dt.date.today().isoformat(),
+        "n_patients": n,
+        "seed": seed,
+        "follow_up_days": follow_up_days,
+        "multipliers": best["multipliers"],
+        "objective": best["objective"],
+        "evaluations": len(history),
+        "optimizer": f"scipy Nelder-Mead (log multipliers), converged={bool(fit.success)}",
+        "targets": rows,
+        "all_within_ci": all(r["within_ci"] for r in rows.values()),
+    }
+
+
+def write_record(record: dict[str, Any], path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return path

@@ -1,0 +1,277 @@
+"""Run a virtual trial: enrolment -> journey -> infusion -> dynamics -> clinic -> assessments.
+
+``run_trial(protocol, n, seed)`` draws ``n`` enrolled patients from the protocol's virtual
+population (only eligible ones are enrolled), sends each through the vein-to-vein journey, and
+simulates the infused ones with the protocol's product, dose, lymphodepletion and management
+policy; it then grades toxicity on ASTCT and on the trial's own scale, assesses response on the
+trial's schedule and computes the endpoints with 95 % CIs for the ITT and infused sets.
+
+Every random draw comes from a per-patient stream of one root seed, and the dynamics of a
+patient do not depend on its batch, so a patient's row is the same in any batching or sharding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cartwin.foundation.constraints import Interval, check
+from cartwin.foundation.errors import ValidationError
+from cartwin.trial.cohort import CohortSpec, simulate_cohort
+from cartwin.trial.endpoints import compute_endpoints, summarise_replicates
+from cartwin.trial.protocol import Protocol, load_protocol
+
+#: Longest simulated follow-up by default (days); endpoints need 12 months, medians may need more.
+DEFAULT_MAX_FOLLOW_UP_DAYS = 730.0
+
+
+@dataclass(frozen=True)
+class ShardOptions:
+    """How to split the infused cohort: see :func:`cartwin.dispatch.run_shards`."""
+
+    out_dir: str
+    shard_size: int = 512
+    scheduler: Any = None  # None/"serial", "local", "threads", an address or a dask Client
+    workers: int | None = None
+    resume: bool = False
+    progress: bool = True
+
+
+@dataclass
+class TrialResult:
+    protocol: Protocol
+    patients: pd.DataFrame
+    endpoints: dict[str, Any]
+    timecourses: pd.DataFrame
+    seed: int
+
+    def write(self, out_dir: str | Path) -> dict[str, Path]:
+        """``patients.parquet``, ``endpoints.json`` and ``report.html`` in ``out_dir``."""
+        import json
+
+        from cartwin.foundation.results import Provenance, write_parquet
+        from cartwin.trial.report import write_report
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        prov = Provenance(model="cartwin-cart", model_version="1", engine="rosenbrock4", seed=self.seed,
+                          extra={"protocol": self.protocol.name})
+        paths = {"patients": write_parquet(self.patients, out / "patients.parquet", prov)}
+        payload = {"protocol": self.protocol.name, "seed": self.seed, "provenance": prov.to_dict(), **self.endpoints}
+        (out / "endpoints.json").write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
+        paths["endpoints"] = out / "endpoints.json"
+        paths["report"] = write_report(self.patients, self.endpoints, self.protocol, out, timecourses=self.timecourses)
+        return paths
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+def _journey_config(protocol: Protocol):
+    from cartwin.journey import default_config, preset_config, preset_names
+
+    name = protocol.journey.name
+    if name in preset_names():
+        return preset_config(name)
+    if name != "default":
+        raise ValidationError("protocol.journey.name", "'default' or one of " + ", ".join(preset_names()), name)
+    return default_config(protocol.product.key)
+
+
+def enrol(protocol: Protocol, n: int, seed: int) -> pd.DataFrame:
+    """The first ``n`` eligible patients of the protocol's population (deterministic per seed)."""
+    population = protocol.virtual_population()
+    tables, overrides, start = [], [], 0
+    have = 0
+    while have < n:
+        chunk = max(2 * (n - have), 16)
+        draw = population.sample(chunk, seed, start=start)
+        keep = protocol.eligible(draw.table)
+        table = draw.table[keep].copy()
+        tables.append(table)
+        overrides.append({k: np.asarray(v)[keep] for k, v in draw.overrides.items()})
+        have += int(keep.sum())
+        start += chunk
+        if start > 50 * n + 1000:
+            raise ValidationError("protocol.eligibility", "criteria that some virtual patients meet", protocol.name)
+    table = pd.concat(tables, ignore_index=True).iloc[:n]
+    merged = {k: np.concatenate([o[k] for o in overrides])[:n] for k in overrides[0]}
+    for k, v in merged.items():
+        table[f"override:{k}"] = v
+    table.insert(0, "patient_id", np.arange(n))
+    return table
+
+
+def _in_vivo_overrides(journey: pd.DataFrame, base: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Product attributes from the journey as model parameters (docs/journey.md)."""
+    from cartwin.model import CarTPatientModel
+
+    p = CarTPatientModel.parameters()
+    out = dict(base)
+    out["k_rejection_per_day"] = journey["host_rejection_rate_per_day"].to_numpy(float)
+    cytokine = journey["cytokine_release_factor"].to_numpy(float)
+    for name in ("p_il6_myeloid_pg_per_ml_day", "p_ifng_pg_per_ml_per_cell_ul_day"):
+        out[name] = np.asarray(base.get(name, p[name]), dtype=float) * cytokine
+    out["k_endothelial_on_per_day"] = np.asarray(base.get("k_endothelial_on_per_day", p["k_endothelial_on_per_day"])) * journey["neurotoxicity_factor"].to_numpy(float)
+    return out
+
+
+def run_trial(
+    protocol: Protocol | str | Path,
+    n: int | None = None,
+    seed: int = 1,
+    *,
+    follow_up_days: float | None = None,
+    batch_size: int = 256,
+    solver=None,
+    progress=None,
+    overrides: dict[str, float] | None = None,
+    calibrated: bool = True,
+    shards: ShardOptions | None = None,
+) -> TrialResult:
+    """Simulate one virtual trial (see module docstring).
+
+    ``overrides``: population-level multipliers on model parameters, e.g.
+    ``{"k_prolif_per_day": 1.1}``. With ``calibrated`` (default) a shipped preset's committed
+    calibration multipliers (:mod:`cartwin.trial.calibration`) apply first. ``shards`` runs the
+    infused cohort as checkpointed shards (serial or Dask; resumable): results are identical.
+    """
+    from cartwin.journey import simulate_journeys
+
+    protocol = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
+    if protocol.is_placeholder:
+        protocol.regimen()  # raises the placeholder's explanation
+    n = protocol.trial.n_enrolled if n is None else n
+    check("n", n, Interval(1, 1e8, integer=True))
+    check("seed", seed, Interval(0, 2**63 - 1, integer=True))
+    follow = min(protocol.trial.follow_up_days, DEFAULT_MAX_FOLLOW_UP_DAYS) if follow_up_days is None else follow_up_days
+    check("follow_up_days", follow, Interval(28.0, 3650.0))
+
+    enrolled = enrol(protocol, int(n), seed)
+    journey = simulate_journeys(_journey_config(protocol), int(n), seed)
+    journey = journey.drop(columns=[c for c in ("product",) if c in journey])
+    infused = journey["infused"].to_numpy(bool)
+
+    base = {c.split(":", 1)[1]: enrolled[c].to_numpy() for c in enrolled if c.startswith("override:")}
+    multipliers = {}
+    if calibrated:
+        from cartwin.trial.calibration import calibrated_multipliers
+
+        multipliers.update(calibrated_multipliers(protocol))
+    multipliers.update(overrides or {})
+    from cartwin.model import CarTPatientModel
+
+    specs = CarTPatientModel.parameter_specs()
+    for name, factor in multipliers.items():
+        if name not in specs:
+            raise ValidationError("overrides", "names of CarTPatientModel parameters", name)
+        typical = CarTPatientModel.parameters()[name]
+        # Population multipliers on top of individual variability stay inside the documented bounds.
+        base[name] = np.clip(np.asarray(base.get(name, typical), dtype=float) * factor, specs[name].low, specs[name].high)
+    in_vivo = _in_vivo_overrides(journey, base)
+
+    cohort = pd.DataFrame({
+        "patient_id": enrolled["patient_id"].to_numpy(),
+        "weight_kg": enrolled["weight_kg"].to_numpy(float),
+        "height_cm": enrolled["height_cm"].to_numpy(float),
+        "tumour_cells_at_infusion": np.minimum(
+            enrolled["tumour_baseline_cells"].to_numpy(float) * journey["tumour_burden_factor_at_infusion"].to_numpy(float), 9e11),
+        "antigen_negative_fraction": enrolled["antigen_negative_fraction"].to_numpy(float),
+        "dose_cells": protocol.dose_cells(enrolled["weight_kg"].to_numpy(float)),
+        "memory_fraction": journey["memory_fraction"].to_numpy(float),
+    })[infused]
+    sub = {k: np.asarray(v)[infused] for k, v in in_vivo.items()}
+    regimen = protocol.regimen()
+    spec = CohortSpec(
+        product=protocol.product.key, indication=protocol.trial.indication, dose_cells=None, per_kg=None,
+        lymphodepletion=regimen.lymphodepletion, policy=protocol.management.policy, follow_up_days=follow,
+        assessment_days=tuple(d for d in protocol.assessment.days if d <= follow) or (28.0,),
+        crs_scale=protocol.reporting.crs_scale, batch_size=batch_size,
+    )
+    cohort = cohort.reset_index(drop=True)
+    if shards is None:
+        rows, sample = simulate_cohort(spec, cohort, sub, seed, solver=solver, progress=progress)
+    else:
+        rows, sample = _sharded(spec, cohort, sub, seed, solver, shards)
+
+    patients = enrolled[[c for c in enrolled.columns if not c.startswith("override:")]].merge(
+        journey[["patient_id", "infused", "not_infused_reason", "enrolment_to_infusion_day", "vein_to_vein_day",
+                 "dropout_day", "bridging", "tumour_burden_factor_at_infusion"]], on="patient_id")
+    patients = patients.merge(rows, on="patient_id", how="left")
+    patients.insert(1, "arm", protocol.product.key)
+    _not_infused_outcomes(patients, protocol.trial.indication, follow, seed)
+    endpoints = compute_endpoints(patients, scale=protocol.reporting.crs_scale)
+    return TrialResult(protocol, patients, endpoints, sample, seed)
+
+
+def _sharded(spec: CohortSpec, cohort: pd.DataFrame, overrides: dict[str, np.ndarray], seed: int, solver,
+             options: ShardOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from cartwin.dispatch import read_shards, run_shards
+
+    task = _CohortShard(spec, cohort, overrides, seed, solver)
+    run_shards(task, len(cohort), options.shard_size, seed, options.out_dir, resume=options.resume,
+               scheduler=options.scheduler, workers=options.workers, progress=options.progress)
+    rows = read_shards(options.out_dir).sort_values("patient_id").reset_index(drop=True)
+    first = cohort.iloc[: min(len(cohort), spec.sample_timecourses)].reset_index(drop=True)
+    _, sample = simulate_cohort(spec, first, {k: v[: len(first)] for k, v in overrides.items()}, seed, solver=solver)
+    return rows, sample
+
+
+@dataclass
+class _CohortShard:
+    """A picklable task for :func:`cartwin.dispatch.run_shards`: simulate cohort rows [start, stop)."""
+
+    spec: CohortSpec
+    cohort: pd.DataFrame
+    overrides: dict[str, np.ndarray]
+    seed: int
+    solver: Any = None
+
+    def __call__(self, shard_index: int, start: int, stop: int, seed_sequence) -> pd.DataFrame:
+        # The trial seed, not the shard's, drives patients: their streams are per patient already.
+        part = self.cohort.iloc[start:stop].reset_index(drop=True)
+        sub = {k: np.asarray(v)[start:stop] for k, v in self.overrides.items()}
+        rows, _ = simulate_cohort(self.spec, part, sub, self.seed, solver=self.solver)
+        return rows
+
+
+def _not_infused_outcomes(patients: pd.DataFrame, indication: str, follow: float, seed: int) -> None:
+    """Patients who never received cells: not evaluable, no toxicity; times from enrolment."""
+    from cartwin.trial.outcomes import POST_PROGRESSION_MEDIAN_DAYS
+
+    never = ~patients["infused"].to_numpy(bool)
+    patients.loc[never, "best_response"] = "NE"
+    patients["mrd_negative"] = patients["mrd_negative"].astype("boolean").fillna(False).astype(bool) if "mrd_negative" in patients else False
+    for col in [c for c in patients.columns if c.startswith(("crs_max_grade", "icans_max_grade"))]:
+        patients.loc[never, col] = 0
+    for col in ("tocilizumab", "steroids"):
+        patients[col] = patients[col].astype("boolean").fillna(False).astype(bool)
+    median_pp = POST_PROGRESSION_MEDIAN_DAYS.get(indication, 180.0)
+    for i in np.flatnonzero(never):
+        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), 11, int(patients.at[i, "patient_id"])])))
+        drop = patients.at[i, "dropout_day"]
+        drop = float(drop) if pd.notna(drop) else 0.0
+        reason = str(patients.at[i, "not_infused_reason"])
+        death = drop if reason == "death" else drop + rng.exponential(median_pp / np.log(2.0))
+        patients.at[i, "pfs_day"] = min(drop, follow)
+        patients.at[i, "pfs_event"] = drop <= follow
+        patients.at[i, "os_day"] = min(death, follow)
+        patients.at[i, "os_event"] = death <= follow
+    for col in ("pfs_event", "os_event", "dor_event", "infused"):
+        if col in patients:
+            patients[col] = patients[col].astype("boolean").fillna(False).astype(bool)
+
+
+def run_replicates(protocol, n: int | None, seed: int, replicates: int, **kwargs) -> tuple[list[TrialResult], dict]:
+    """``replicates`` independent trials (seeds derived from ``seed``) and their endpoint spread."""
+    check("replicates", replicates, Interval(1, 1000, integer=True))
+    results = [run_trial(protocol, n, int(np.random.SeedSequence([seed, r]).generate_state(1)[0]), **kwargs)
+               for r in range(replicates)]
+    return results, summarise_replicates([r.endpoints for r in results])
