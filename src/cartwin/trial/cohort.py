@@ -104,7 +104,8 @@ def simulate_batch(spec: CohortSpec, patients: pd.DataFrame, overrides: dict[str
     kin = result.summary()
     kin["patient_id"] = ids[kin["patient_id"].to_numpy()]
     kin = kin[["patient_id", "status", "cmax_copies_per_ug", "tmax_day", "auc0_28_day_copies_per_ug",
-               "cmax_car_t_per_ul", "tmax_car_t_day", "il6_max_pg_per_ml"]]
+               "cmax_car_t_per_ul", "tmax_car_t_day", "il6_max_pg_per_ml", "tumor_cells_end",
+               "tumor_antigen_neg_cells_end"]]
     drugs = _drug_use(treatments, ids)
     row = kin.merge(eff, on="patient_id").merge(surv, on="patient_id").merge(tox, on="patient_id").merge(drugs, on="patient_id")
     row["dose_cells"] = result.dose_cells

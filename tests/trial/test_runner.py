@@ -1,0 +1,115 @@
+"""Virtual trials end to end: structure, reproducibility, sharding, mechanistic consistency."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cartwin.trial.endpoints import PATIENT_COLUMNS
+from cartwin.trial.runner import ShardOptions, run_trial
+
+
+def _solver():
+    try:
+        from cartwin.engine import NumbaRosenbrock
+
+        return NumbaRosenbrock()
+    except Exception:
+        return None
+
+
+SOLVER = _solver()
+
+
+@pytest.fixture(scope="module")
+def small_zuma():
+    return run_trial("zuma-1", n=40, seed=3, follow_up_days=120.0, solver=SOLVER)
+
+
+def test_patients_table_has_every_endpoint_column(small_zuma):
+    p = small_zuma.patients
+    assert len(p) == 40 and p["patient_id"].is_unique
+    scale = small_zuma.protocol.reporting.crs_scale
+    for col in PATIENT_COLUMNS:
+        assert col.replace("<scale>", scale) in p.columns, col
+    assert set(p.loc[~p["infused"], "best_response"]) <= {"NE"}
+    assert p.loc[p["infused"], "cmax_copies_per_ug"].gt(0).all()
+    e = small_zuma.endpoints
+    assert e["itt"]["enrolled"]["estimate"] == 40
+    assert e["infused"]["orr"]["n"] == int(p["infused"].sum())
+
+
+def test_same_seed_same_trial_and_batching_does_not_matter(small_zuma):
+    again = run_trial("zuma-1", n=40, seed=3, follow_up_days=120.0, solver=SOLVER, batch_size=7)
+    pd.testing.assert_frame_equal(small_zuma.patients, again.patients)
+
+
+def test_sharded_run_equals_in_process_and_resumes(small_zuma, tmp_path):
+    opts = ShardOptions(out_dir=str(tmp_path / "shards"), shard_size=9, progress=False)
+    sharded = run_trial("zuma-1", n=40, seed=3, follow_up_days=120.0, solver=SOLVER, shards=opts)
+    pd.testing.assert_frame_equal(small_zuma.patients, sharded.patients, check_dtype=False)
+    resumed = run_trial("zuma-1", n=40, seed=3, follow_up_days=120.0, solver=SOLVER,
+                        shards=ShardOptions(out_dir=str(tmp_path / "shards"), shard_size=9, progress=False, resume=True))
+    pd.testing.assert_frame_equal(sharded.patients, resumed.patients)
+
+
+def test_written_outputs(small_zuma, tmp_path):
+    paths = small_zuma.write(tmp_path)
+    assert pd.read_parquet(paths["patients"]).shape[0] == 40
+    html = paths["report"].read_text()
+    assert html.count("data:image/png;base64") >= 4
+
+
+@pytest.fixture(scope="module")
+def zuma_150():
+    return run_trial("zuma-1", n=150, seed=5, follow_up_days=120.0, solver=SOLVER)
+
+
+def test_responders_have_higher_cmax(zuma_150):
+    p = zuma_150.patients[zuma_150.patients["infused"]]
+    complete = p["best_response"] == "CR"
+    assert complete.any() and (~complete).any()
+    assert p.loc[complete, "cmax_copies_per_ug"].median() > p.loc[~complete, "cmax_copies_per_ug"].median()
+
+
+def test_higher_burden_gives_more_severe_crs(zuma_150):
+    p = zuma_150.patients[zuma_150.patients["infused"]].copy()
+    burden = p["tumour_baseline_cells"] * p["tumour_burden_factor_at_infusion"]
+    low, high = burden <= burden.quantile(1 / 3), burden >= burden.quantile(2 / 3)
+    grade = p["crs_max_grade_astct"]
+    assert grade[high].mean() > grade[low].mean()
+    assert (grade[high] >= 2).mean() >= (grade[low] >= 2).mean()
+
+
+def test_antigen_negative_relapses_in_all_preset():
+    trial = run_trial("eliana", n=80, seed=2, follow_up_days=365.0, solver=SOLVER)
+    p = trial.patients[trial.patients["infused"]]
+    relapsed_negative = (p["tumor_cells_end"] > 1e6) & (p["tumor_antigen_neg_cells_end"] > 0.5 * p["tumor_cells_end"])
+    assert relapsed_negative.sum() >= 1
+
+
+def test_car_nk_has_less_crs_than_autologous(zuma_150):
+    nk = run_trial("liu2020-car-nk", n=60, seed=5, follow_up_days=60.0, solver=SOLVER)
+    assert nk.endpoints["infused"]["crs_any"]["estimate"] < zuma_150.endpoints["infused"]["crs_any"]["estimate"]
+
+
+def test_bad_trial_inputs_are_named():
+    from cartwin.foundation import ValidationError
+
+    with pytest.raises(ValidationError, match="n"):
+        run_trial("zuma-1", n=0)
+    with pytest.raises(ValidationError, match="overrides"):
+        run_trial("zuma-1", n=5, overrides={"not_a_parameter": 2.0})
+    with pytest.raises(ValidationError):
+        run_trial("no-such-trial", n=5)
+    with pytest.raises(ValidationError, match="product"):
+        run_trial("ct041", n=5)  # the solid-tumour module is not in the model yet
+
+
+def test_replicates_give_spread():
+    from cartwin.trial.runner import run_replicates
+
+    results, spread = run_replicates("zuma-1", 20, 1, 2, follow_up_days=60.0, solver=SOLVER)
+    assert len(results) == 2
+    assert not results[0].patients.equals(results[1].patients)
+    assert spread
+    assert np.isfinite(results[0].endpoints["infused"]["crs_any"]["estimate"])
