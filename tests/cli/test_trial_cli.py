@@ -1,0 +1,46 @@
+import json
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from cartwin.cli.main import app
+
+runner = CliRunner()
+
+
+def test_trial_writes_patients_endpoints_and_report(tmp_path):
+    out = tmp_path / "t"
+    result = runner.invoke(app, ["trial", "zuma-1", "--n", "24", "--seed", "2", "--out", str(out),
+                                 "--follow-up-days", "90"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    patients = pd.read_parquet(out / "patients.parquet")
+    assert len(patients) == 24
+    endpoints = json.loads((out / "endpoints.json").read_text())
+    assert {"itt", "infused"} <= set(endpoints)
+    for name in ("orr", "cr_rate", "crs_any", "crs_grade3plus", "icans_any", "pfs_12m", "os_12m", "cmax_median"):
+        assert {"estimate", "ci_low", "ci_high"} <= set(endpoints["infused"][name])
+    assert "<html" in (out / "report.html").read_text().lower()
+    assert "orr" in result.output
+
+
+def test_trial_bad_input_exit_2(tmp_path):
+    for args, name in ((["trial", "nope"], "nope"), (["trial", "zuma-1", "--n", "0"], "n"),
+                       (["trial", "zuma-1", "--engine", "gpu9"], "--engine")):
+        result = runner.invoke(app, args + ["--out", str(tmp_path / "x")])
+        assert result.exit_code == 2, (args, result.output)
+        assert name in result.output and "Traceback" not in result.output
+
+
+def test_sensitivity_cli_small(tmp_path):
+    result = runner.invoke(app, ["sensitivity", "zuma-1", "--endpoint", "crs_any", "--base-samples", "2", "--n", "8",
+                                 "--out", str(tmp_path / "s.csv")], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "s.csv")
+    assert list(table["parameter"]) == ["k_prolif_per_day", "gamma_kill_per_day", "p_il6_myeloid_pg_per_ml_day",
+                                        "k_endothelial_on_per_day"]
+    assert {"S1", "ST"} <= set(table.columns)
+
+
+def test_sensitivity_unknown_endpoint_is_named(tmp_path):
+    result = runner.invoke(app, ["sensitivity", "zuma-1", "--endpoint", "happiness"])
+    assert result.exit_code == 2 and "endpoint" in result.output
