@@ -3,12 +3,10 @@ large cohorts column-wise."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pandas as pd
 
-from cartwin.clinic.grading import grade_frame
+from cartwin.clinic.grading import grade_frame, grade_observation
 from cartwin.clinic.observe import bedside
 
 
@@ -24,9 +22,10 @@ def test_bedside_values_from_the_model_grade_monotonically():
     assert g["crs_grade"].iloc[0] == 0 and g["icans_grade"].iloc[0] == 0
 
 
-def test_one_million_rows_grade_in_seconds():
+def test_large_table_grades_column_wise():
+    # Speed is measured in benchmarks/bench_grading.py, not asserted here.
     rng = np.random.default_rng(0)
-    n = 1_000_000
+    n = 100_000
     obs = pd.DataFrame(
         {
             "patient_id": np.repeat(np.arange(n // 50), 50),
@@ -39,8 +38,9 @@ def test_one_million_rows_grade_in_seconds():
             "consciousness": rng.choice(["alert", "voice"], n),
         }
     )
-    start = time.perf_counter()
     g = grade_frame(obs, "astct")
-    elapsed = time.perf_counter() - start
     assert len(g) == n and g["crs_grade"].between(0, 4).all()
-    assert elapsed < 15.0, elapsed  # ~3 s on a laptop core
+    # Row-wise grading of a sample agrees with the column-wise result.
+    for i in rng.choice(n, 20, replace=False):
+        one = grade_observation(obs.iloc[i].to_dict(), "astct")
+        assert one["crs_grade"] == g["crs_grade"].iloc[i]
