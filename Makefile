@@ -3,17 +3,21 @@ PY ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install clean bench
+.PHONY: demo test install install-demo clean bench
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+install-demo: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[fast]"
+
 install: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 
-demo: install
+demo: install-demo
 	$(BIN)/cartwin demo --out demo-output
+	@echo "open demo-output/report.html in a browser"
 
 test: install
 	$(BIN)/python -m pytest -q
