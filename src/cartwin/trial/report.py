@@ -165,9 +165,10 @@ def write_report(patients: pd.DataFrame, endpoints: Mapping[str, Any], protocol=
     out.mkdir(parents=True, exist_ok=True)
     targets = protocol.targets if protocol is not None else {}
     crs_scale = protocol.reporting.crs_scale if protocol is not None else endpoints.get("scale", "astct")
+    # Only ASTCT grades ICANS; the runner reports ICANS on ASTCT whatever the CRS scale.
     icans_scale = protocol.reporting.icans_scale if protocol is not None else crs_scale
     if f"icans_max_grade_{icans_scale}" not in patients:
-        icans_scale = crs_scale
+        icans_scale = "astct" if "icans_max_grade_astct" in patients else crs_scale
     figs = {
         "km_pfs": _km_figure(patients, "pfs", targets["pfs_12m"].value if "pfs_12m" in targets else None),
         "km_os": _km_figure(patients, "os", targets["os_12m"].value if "os_12m" in targets else None),
