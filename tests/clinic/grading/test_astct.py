@@ -1,6 +1,6 @@
 """ASTCT 2019 CRS/ICANS (Lee DW et al. Biol Blood Marrow Transplant 2019;25:625-638).
 
-The 22 vignettes of /work/shared/reference/data/astct_grading_vignettes.csv (published
+The 22 vignettes of data/astct_grading_vignettes.csv (a copy of the project reference file; published
 examples and definition boundaries, each citing its table cell) are parsed clause by clause
 into observation fields; an unrecognised clause fails the test, so every case is really read.
 """
@@ -16,7 +16,7 @@ import pytest
 
 from cartwin.clinic.grading import astct, grade_frame, grade_observation
 
-VIGNETTES = Path("/work/shared/reference/data/astct_grading_vignettes.csv")
+VIGNETTES = Path(__file__).parent / "data" / "astct_grading_vignettes.csv"
 CASE_IDS = [
     "crs_lee2019_footnote", "icans_lee2019_seizure", "icans_lee2019_aphasia", "icans_lee2019_unarousable",
     "crs_def_fever_only", "crs_def_no_fever", "crs_def_o2_6lpm", "crs_def_o2_7lpm", "crs_def_fluids_only",
