@@ -69,3 +69,17 @@ def test_tocilizumab_lowers_fever_driver_and_raises_serum_il6():
 def test_b_cell_aplasia_while_car_t_persist(typical_lbcl):
     tc = typical_lbcl.timecourse().set_index("day")
     assert tc.loc[28.0, "b_cells_per_ul"] < 0.1 * 150.0
+
+
+def test_poor_infiltration_and_suppression_blunt_solid_tumour_killing():
+    cov = Covariates(weight_kg=70.0, tumour_baseline_cells=5e10)
+    open_access = simulate_course(Regimen("satri-cel", "gastric"), cov, days=90,
+                                  param_overrides={"tumour_infiltration_fraction": 1.0, "tme_suppression": 0.0})
+    solid = simulate_course(Regimen("satri-cel", "gastric"), cov, days=90)
+    def antigen_positive_end(result):
+        row = result.summary().iloc[0]
+        return row["tumor_cells_end"] - row["tumor_antigen_neg_cells_end"]
+
+    assert antigen_positive_end(solid) > 100 * antigen_positive_end(open_access)
+    # Heterogeneous antigen: the CLDN18.2-negative share survives.
+    assert solid.timecourse()["tumor_antigen_neg_cells"].iloc[-1] > 0

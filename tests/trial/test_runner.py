@@ -101,8 +101,13 @@ def test_bad_trial_inputs_are_named():
         run_trial("zuma-1", n=5, overrides={"not_a_parameter": 2.0})
     with pytest.raises(ValidationError):
         run_trial("no-such-trial", n=5)
-    with pytest.raises(ValidationError, match="product"):
-        run_trial("ct041", n=5)  # the solid-tumour module is not in the model yet
+
+
+def test_solid_tumour_preset_runs_with_recist():
+    trial = run_trial("ct041", n=20, seed=1, follow_up_days=120.0, solver=SOLVER)
+    p = trial.patients[trial.patients["infused"]]
+    assert set(p["best_response"]) <= {"CR", "PR", "SD", "PD"}
+    assert trial.endpoints["infused"]["icans_any"]["estimate"] <= 0.2
 
 
 def test_replicates_give_spread():

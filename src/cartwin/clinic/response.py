@@ -14,6 +14,11 @@ The model tracks tumour *cells*; the clinic reports each disease in its own meas
   below immunofixation sensitivity (taken as 0.02 g/dL, *assumption*), VGPR >= 90 % reduction,
   PR >= 50 %, PD >= 25 % increase from nadir with an absolute rise >= 0.5 g/dL.
 
+* **Solid tumours** — RECIST 1.1 (Eisenhauer EA et al. Eur J Cancer 2009;45:228) on the sum of
+  longest diameters of a one-lesion equivalent, SLD = d (cm): CR when no measurable disease
+  (tumour below 1e8 cells, *assumption*), PR >= 30 % decrease from baseline, PD >= 20 % increase
+  from nadir and >= 0.5 cm absolute.
+
 Anything else is stable disease (SD). Response categories are ordered best → worst.
 """
 
@@ -37,6 +42,7 @@ CATEGORIES = {
     "marrow_blasts_pct": ("CR", "NR", "PD"),
     "spd_cm2": ("CR", "PR", "SD", "PD"),
     "m_protein_g_per_dl": ("CR", "VGPR", "PR", "SD", "PD"),
+    "sld_cm": ("CR", "PR", "SD", "PD"),
 }
 
 
@@ -54,6 +60,8 @@ def disease_measures(timecourse: pd.DataFrame, measure: str) -> pd.DataFrame:
     elif measure == "m_protein_g_per_dl":
         frac = tumour / (tumour + NORMAL_MARROW_CELLS)
         out["mrd_fraction"] = frac
+    elif measure == "sld_cm":
+        out["sld_cm"] = (6.0 * tumour / TUMOUR_CELLS_PER_ML / np.pi) ** (1.0 / 3.0)
     else:
         raise ValidationError("disease_measure", "one of " + ", ".join(CATEGORIES), measure)
     return out
@@ -73,6 +81,15 @@ def classify(timecourse: pd.DataFrame, measure: str) -> pd.Series:
         nadir = g["spd_cm2"].cummin()
         cat = np.select(
             [tc["tumor_cells"] <= PET_DETECTION_LIMIT_CELLS, spd >= 1.5 * nadir, spd <= 0.5 * baseline],
+            ["CR", "PD", "PR"],
+            "SD",
+        )
+    elif measure == "sld_cm":
+        sld = tc["sld_cm"]
+        baseline = g["sld_cm"].transform("first")
+        nadir = g["sld_cm"].cummin()
+        cat = np.select(
+            [tc["tumor_cells"] <= PET_DETECTION_LIMIT_CELLS, (sld >= 1.2 * nadir) & (sld - nadir >= 0.5), sld <= 0.7 * baseline],
             ["CR", "PD", "PR"],
             "SD",
         )

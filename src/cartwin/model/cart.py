@@ -11,7 +11,9 @@ are in docs/model.md, generated from this file's table):
   2019 (contraction rate alpha, effector-to-memory fraction F_B, terminal rate beta). Antigen
   drives saturating proliferation (``s = A/(K_A + A)``), memory activation and exhaustion.
 * **Tumour** — antigen-positive ``T+`` and antigen-negative ``T-`` cells sharing a logistic
-  capacity; CAR-T kill ``T+`` with Kimmel's saturating rate ``gamma_B T+ E/(k_B + E)``.
+  capacity; CAR-T kill ``T+`` with Kimmel's saturating rate ``gamma_B T+ E/(k_B + E)``. For
+  solid tumours only an infiltrating share of effectors meets the tumour and a suppressive
+  micro-environment divides killing and speeds exhaustion (after Leon-Triana 2021).
   A tumour below one cell is set to zero at the next decision point (eradication).
 * **Normal target cells** — B cells (CD19 products) or plasma cells (BCMA products) with
   constant marrow production and turnover (Hosseini et al. 2020 npj Syst Biol Appl 6:28 for
@@ -63,6 +65,7 @@ HOSSEINI = "Hosseini 2020 npj Syst Biol Appl 6:28, supplementary table"
 FREY = "Frey 2010 J Clin Pharmacol 50:754 (tocilizumab popPK)"
 KRZ = "Krzyzanski 2021 J Pharmacokinet Pharmacodyn 48:261 (dexamethasone popPK; hourly values x24)"
 FRIBERG = "Friberg 2002 J Clin Oncol 20:4713"
+LEON = "Leon-Triana 2021 Cancers (BioModels SBML; dual-target CAR-T in solid tumours)"
 LANG = "Langenhorst 2019 Clin Pharmacokinet 58:627 (F-ara-A popPK; hourly values x24)"
 CALIB = "calibrated: scripts/calibrate_model_v1.py to Kimmel 2021 axi-cel medians (model/data/calibration_v1.json)"
 
@@ -152,6 +155,8 @@ class CarTPatientModel(Model):
             ("r_tumour_per_day", 0.02, "1/day", 0.0, 2.0, KIMMEL + " (r_B range 0.01-0.5)", "antigen-positive tumour growth rate"),
             ("r_tumour_neg_per_day", 0.02, "1/day", 0.0, 2.0, ASSUME + " (same as antigen-positive)", "antigen-negative tumour growth rate"),
             ("tumour_capacity_cells", 1e12, "cells", 1e6, 1e14, ASSUME + " (~1 kg of tumour)", "logistic tumour capacity"),
+            ("tumour_infiltration_fraction", 1.0, "1", 1e-4, 1.0, LEON + " (solid tumours: poor infiltration; 1 for blood/marrow/lymph-node disease)", "share of CAR-T effector exposure that reaches tumour cells"),
+            ("tme_suppression", 0.0, "1", 0.0, 100.0, LEON + " (tumour-induced CAR-T inactivation alpha1; 0 for haematological disease)", "suppressive micro-environment: divides killing, multiplies exhaustion"),
             ("gamma_kill_per_day", 1.15, "1/day", 0.0, 20.0, KIMMEL + " (gamma_B)", "maximal CAR-T kill rate"),
             ("k_kill_cells_per_ul", 4.05, "cells/uL", 1e-6, 1e4, KIMMEL + " (k_B)", "effector half-saturation of killing"),
             ("tumour_baseline_cells", 1e10, "cells", 1.0, 1e14, "set per patient (indication baseline)", "tumour at the start of lymphodepletion (reference for M-protein)"),
@@ -273,12 +278,13 @@ class CarTPatientModel(Model):
         homeostatic = -p.homeostatic_scale * r_c * xp.log(total / p.K_C_cells_per_ul)
 
         # Antigen stimulation (tumour bridged to blood-equivalent cells/uL, plus normal targets).
-        antigen = tp / BODY_LYMPHOID_VOLUME_UL + p.normal_target_antigen_weight * bn
+        # Solid tumours: only the infiltrating share of effectors meets tumour antigen and kills.
+        antigen = p.tumour_infiltration_fraction * tp / BODY_LYMPHOID_VOLUME_UL + p.normal_target_antigen_weight * bn
         stim = antigen / (p.K_antigen_cells_per_ul + antigen)
 
         prolif = p.k_prolif_per_day * stim * (1.0 - p.dex_prolif_imax * dex_effect)
         activation = p.k_memory_activation_per_day * stim
-        exhaustion = p.k_exhaustion_per_day * stim
+        exhaustion = p.k_exhaustion_per_day * stim * (1.0 + p.tme_suppression)
         rej = p.k_rejection_per_day
 
         dn = -p.r_N_per_day * n * xp.log(total / p.K_N_cells_per_ul) - ld_kill * n
@@ -290,7 +296,8 @@ class CarTPatientModel(Model):
         dx = exhaustion * e - (p.d_exhausted_per_day + rej) * x
 
         # Tumour.
-        kill_rate = p.gamma_kill_per_day * e / (p.k_kill_cells_per_ul + e)
+        infiltrating = p.tumour_infiltration_fraction * e
+        kill_rate = p.gamma_kill_per_day * infiltrating / (p.k_kill_cells_per_ul + infiltrating) / (1.0 + p.tme_suppression)
         crowding = 1.0 - (tp + tn) / p.tumour_capacity_cells
         ld_tumour = p.tumour_ld_sensitivity * ld_kill
         dtp = (p.r_tumour_per_day * crowding - kill_rate - ld_tumour) * tp
@@ -368,7 +375,7 @@ class CarTPatientModel(Model):
 
         # IgG: production partly from CAR-target cells (B cells / plasma cells).
         k_igg = LN2 / p.igg_half_life_day
-        source = p.igg_target_independent_fraction + (1.0 - p.igg_target_independent_fraction) * bn / p.normal_target_baseline_per_ul
+        source = p.igg_target_independent_fraction + (1.0 - p.igg_target_independent_fraction) * bn / xp.maximum(p.normal_target_baseline_per_ul, 1e-12)
         digg = k_igg * (p.igg_baseline_g_per_l * source - igg)
 
         return (dn, de, dm, dx, dtp, dtn, dbn, difng, dmac, dil6, dendo, dcrp,

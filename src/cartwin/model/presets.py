@@ -28,6 +28,7 @@ class Indication:
     m_protein_baseline_g_per_dl: float = 0.0
     antigen_negative_fraction: float = 0.0
     basis: str = ""
+    overrides: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,15 @@ INDICATIONS: Mapping[str, Indication] = MappingProxyType(
             antigen_negative_fraction=0.0,
             basis="tumour: ELIANA median marrow blasts 74% of ~1e12 marrow cells (assumption); growth: assumption",
         ),
+        "gastric": Indication(
+            "gastric", "claudin18.2-positive gastric/gastro-oesophageal cancer", "CLDN18.2", "sld_cm", 5e10, 0.01, 1.0,
+            antigen_negative_fraction=0.1,
+            overrides={"tumour_infiltration_fraction": 0.1, "tme_suppression": 1.0,
+                       "igg_target_independent_fraction": 1.0},
+            basis="assumptions: ~50 mL of tumour; 10% CLDN18.2-negative cells (heterogeneous expression); "
+                  "infiltration and suppression after Leon-Triana 2021; normal target = gastric mucosa "
+                  "(arbitrary blood-equivalent units); IgG not affected",
+        ),
         "mm": Indication(
             "mm", "multiple myeloma", "BCMA", "m_protein_g_per_dl", 5e10, 0.01, 10.0, 3.0,
             basis="assumption: plasma-cell burden; M-protein 3 g/dL; normal plasma cells ~10/uL blood-equivalent",
@@ -109,6 +119,11 @@ PRODUCTS: Mapping[str, ProductKinetics] = MappingProxyType(
             "cilta-cel", "ciltacabtagene autoleucel (4-1BB, bi-epitopic)", "BCMA", "autologous_car_t", 0.75e6, True, 1e8, 0.4,
             overrides={"k_prolif_per_day": 0.65}, lymphodepletion=(30.0, 300.0), indications=("mm",),
             basis="CARTITUDE-1 dose 0.75e6/kg; stronger expansion (Cmax 48,692 copies/ug) assumption",
+        ),
+        "satri-cel": ProductKinetics(
+            "satri-cel", "satricabtagene autoleucel (CT041, claudin18.2)", "CLDN18.2", "autologous_car_t", 2.5e8, False, None, 0.3,
+            lymphodepletion=(25.0, 250.0), indications=("gastric",),
+            basis="CT041 dose 2.5e8 per infusion and LD Flu25/Cy250 (pivotal_trials.csv); one infusion simulated of up to three",
         ),
         "allo-cd19": ProductKinetics(
             "allo-cd19", "allogeneic CD19 CAR-T (ALLO-501-like)", "CD19", "allogeneic_car_t", 1.2e8, False, None, 0.3,

@@ -148,6 +148,7 @@ def build_course(regimen: Regimen, covariates: Covariates, param_overrides: dict
         "normal_target_baseline_per_ul": ind.normal_target_baseline_per_ul,
         "m_protein_baseline_g_per_dl": ind.m_protein_baseline_g_per_dl,
     }
+    values.update(ind.overrides)
     values.update(prod.overrides)
     values.update(regimen.overrides)
     values.update(param_overrides or {})

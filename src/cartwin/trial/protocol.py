@@ -464,7 +464,8 @@ def _cross_checks(s: Mapping[str, Any], assumed: Mapping[str, str]) -> None:
         antigen = PRODUCTS[product.key].antigen
         if INDICATIONS[trial.indication].antigen != antigen:
             raise ValidationError("protocol.trial.indication", f"an indication whose target is {antigen} (product {product.key})", trial.indication)
-    if (s["assessment"].criteria == "recist") != (trial.indication == PLACEHOLDER):
+    solid = trial.indication == PLACEHOLDER or INDICATIONS[trial.indication].disease_measure == "sld_cm"
+    if (s["assessment"].criteria == "recist") != solid:
         raise ValidationError("protocol.assessment.criteria", "recist for solid tumours, all/lugano/imwg otherwise", s["assessment"].criteria)
     if elig.age_min_years > elig.age_max_years:
         raise ValidationError("protocol.eligibility.age_max_years", f"a number >= age_min_years ({elig.age_min_years:g})", elig.age_max_years)
