@@ -174,7 +174,8 @@ def run_trial(
             raise ValidationError("overrides", "names of CarTPatientModel parameters", name)
         typical = CarTPatientModel.parameters()[name]
         # Population multipliers on top of individual variability stay inside the documented bounds.
-        base[name] = np.clip(np.asarray(base.get(name, typical), dtype=float) * factor, specs[name].low, specs[name].high)
+        values = np.broadcast_to(np.asarray(base.get(name, typical), dtype=float), (int(n),))
+        base[name] = np.clip(values * factor, specs[name].low, specs[name].high)
     in_vivo = _in_vivo_overrides(journey, base)
 
     cohort = pd.DataFrame({
