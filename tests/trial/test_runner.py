@@ -118,3 +118,11 @@ def test_replicates_give_spread():
     assert not results[0].patients.equals(results[1].patients)
     assert spread
     assert np.isfinite(results[0].endpoints["infused"]["crs_any"]["estimate"])
+
+
+def test_population_multiplier_on_a_parameter_without_variability():
+    base = run_trial("zuma-1", n=12, seed=4, follow_up_days=40.0, solver=SOLVER)
+    damped = run_trial("zuma-1", n=12, seed=4, follow_up_days=40.0, solver=SOLVER,
+                       overrides={"p_ifng_pg_per_ml_per_cell_ul_day": 0.2})
+    infused = base.patients["infused"]
+    assert (damped.patients.loc[infused, "il6_max_pg_per_ml"] <= base.patients.loc[infused, "il6_max_pg_per_ml"] + 1e-9).all()
