@@ -28,8 +28,9 @@ def render() -> str:
         inside = sum(t["within_ci"] for t in r["targets"].values())
         lines += [f"### {r['preset']} — {inside}/{len(r['targets'])} fitted targets inside the published 95 % CI", "",
                   f"n = {r['n_patients']} enrolled, seed {r['seed']}, follow-up {r['follow_up_days']:g} d, "
-                  f"{r['evaluations']} evaluations, objective {r['objective']:.2f}, {r['date']}. Multipliers: "
-                  + ", ".join(f"`{k}` × {v:.3g}" for k, v in r["multipliers"].items()) + ".", "",
+                  f"{r['evaluations']} evaluations, objective {r['objective']:.2f}, {r['date']}. Handles: "
+                  + ", ".join(f"`{k}` = {v:.3g}" if k.endswith("_fraction") else f"`{k}` × {v:.3g}"
+                              for k, v in r["multipliers"].items()) + ".", "",
                   "| endpoint | published | 95 % CI | simulated | inside | source |", "| --- | ---: | --- | ---: | --- | --- |"]
         for name, t in r["targets"].items():
             ci = f"{t['ci_low']:.2f}–{t['ci_high']:.2f}" if t["ci_low"] is not None else "—"

@@ -126,3 +126,21 @@ def test_population_multiplier_on_a_parameter_without_variability():
                        overrides={"p_ifng_pg_per_ml_per_cell_ul_day": 0.2})
     infused = base.patients["infused"]
     assert (damped.patients.loc[infused, "il6_max_pg_per_ml"] <= base.patients.loc[infused, "il6_max_pg_per_ml"] + 1e-9).all()
+
+
+def test_dysfunctional_products_are_drawn_per_patient_and_blunt_response():
+    from cartwin.trial.runner import _dysfunctional_products
+
+    ids = np.arange(200)
+    some = _dysfunctional_products(0.3, ids, seed=9)
+    assert np.array_equal(some, _dysfunctional_products(0.3, ids, seed=9))
+    assert np.array_equal(some[50:80], _dysfunctional_products(0.3, ids[50:80], seed=9))
+    assert 0.2 < some.mean() < 0.4
+    assert not _dysfunctional_products(0.0, ids, 9).any() and _dysfunctional_products(1.0, ids, 9).all()
+    none = run_trial("zuma-1", n=30, seed=6, follow_up_days=90.0, solver=SOLVER,
+                     overrides={"dysfunctional_product_fraction": 0.0})
+    half = run_trial("zuma-1", n=30, seed=6, follow_up_days=90.0, solver=SOLVER,
+                     overrides={"dysfunctional_product_fraction": 0.6})
+    p0, p1 = none.patients[none.patients["infused"]], half.patients[half.patients["infused"]]
+    assert p1["cmax_car_t_per_ul"].median() < p0["cmax_car_t_per_ul"].median()
+    assert half.endpoints["infused"]["orr"]["estimate"] <= none.endpoints["infused"]["orr"]["estimate"]

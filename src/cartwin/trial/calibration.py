@@ -5,7 +5,9 @@ handle of one group of endpoints:
 
 * ``k_prolif_per_day`` and ``gamma_kill_per_day`` — expansion and killing: ORR, CR, MRD;
 * ``p_il6_myeloid_pg_per_ml_day`` — macrophage IL-6 release: CRS any and grade >= 3;
-* ``k_endothelial_on_per_day`` — endothelial activation: ICANS any and grade >= 3.
+* ``k_endothelial_on_per_day`` — endothelial activation: ICANS any and grade >= 3;
+* ``dysfunctional_product_fraction`` (not a multiplier) — the share of patients whose product
+  barely expands (:data:`cartwin.trial.runner.DYSFUNCTION_EFFECT`): ORR, CR and CRS any.
 
 The objective is the sum over the protocol's fitted targets (``fitted = true`` in its
 ``[targets]``) of ((simulated - published) / sd)², with sd combining the binomial sampling error
@@ -31,6 +33,9 @@ from cartwin.foundation.constraints import Interval, check
 from cartwin.trial.protocol import Protocol, load_protocol
 
 MULTIPLIED = ("k_prolif_per_day", "gamma_kill_per_day", "p_il6_myeloid_pg_per_ml_day", "k_endothelial_on_per_day")
+#: Besides the multipliers, the share of dysfunctional products (trial.runner): fitted on a
+#: logit scale, it is what lets a trial have non-expanding, non-responding, CRS-free patients.
+FRACTIONS = ("dysfunctional_product_fraction",)
 SIMULATED_ENDPOINTS = ("orr", "cr_rate", "mrd_neg_rate", "crs_any", "crs_grade3plus", "icans_any", "icans_grade3plus",
                        "tocilizumab_rate", "steroid_rate")
 #: Which multipliers a target informs (only those with a target are fitted).
@@ -39,6 +44,7 @@ HANDLES = {
     "gamma_kill_per_day": ("orr", "cr_rate", "mrd_neg_rate"),
     "p_il6_myeloid_pg_per_ml_day": ("crs_any", "crs_grade3plus", "tocilizumab_rate"),
     "k_endothelial_on_per_day": ("icans_any", "icans_grade3plus", "steroid_rate"),
+    "dysfunctional_product_fraction": ("orr", "cr_rate", "crs_any"),
 }
 BOUND = np.log(20.0)  # multipliers stay within [1/20, 20]
 
@@ -89,11 +95,17 @@ def calibrate(
     targets = _targets(protocol)
     if not targets:
         raise ValueError(f"protocol {protocol.name} has no fitted targets that the simulation produces")
-    free = [m for m in MULTIPLIED if any(t in targets for t in HANDLES[m])]
+    free = [m for m in (*MULTIPLIED, *FRACTIONS) if any(t in targets for t in HANDLES[m])]
     history: list[dict[str, Any]] = []
 
+    def handles(theta: np.ndarray) -> dict[str, float]:
+        theta = np.clip(theta, -BOUND, BOUND)
+        # Multipliers on a log scale (start 1); fractions on a logit scale (start 0.1).
+        return {name: float(1.0 / (1.0 + np.exp(-(x - 2.2))) if name in FRACTIONS else np.exp(x))
+                for name, x in zip(free, theta, strict=True)}
+
     def evaluate(theta: np.ndarray) -> float:
-        mult = dict(zip(free, np.exp(np.clip(theta, -BOUND, BOUND)).tolist(), strict=True))
+        mult = handles(theta)
         result = run_trial(protocol, n, seed, follow_up_days=follow_up_days, solver=solver, overrides=mult, calibrated=False)
         sim = _simulated(result, targets)
         total = 0.0

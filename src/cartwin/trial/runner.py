@@ -109,6 +109,23 @@ def enrol(protocol: Protocol, n: int, seed: int) -> pd.DataFrame:
     return table
 
 
+#: Calibration handle (not a model parameter): the share of patients whose product is
+#: dysfunctional. Product T-cell fitness decides expansion and response — CLL non-responders'
+#: products lacked memory-like CD27+PD-1- cells (Fraietta JA et al. Nat Med 2018;24:563), LBCL
+#: non-responders' axi-cel products were exhausted (Deng Q et al. Nat Med 2020;26:1878), and
+#: Kirouac 2023's non-responder class barely engrafts. Such products expand at a twentieth of the
+#: rate and hold a twentieth of the homeostatic drive (*assumption* on the size of the effect).
+DYSFUNCTIONAL_FRACTION = "dysfunctional_product_fraction"
+DYSFUNCTION_EFFECT = {"k_prolif_per_day": 0.05, "homeostatic_scale": 0.05}
+
+
+def _dysfunctional_products(fraction: float, patient_ids: np.ndarray, seed: int) -> np.ndarray:
+    check(DYSFUNCTIONAL_FRACTION, fraction, Interval(0.0, 1.0))
+    u = np.array([np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), 13, int(i)]))).random()
+                  for i in patient_ids])
+    return u < fraction
+
+
 def _in_vivo_overrides(journey: pd.DataFrame, base: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Product attributes from the journey as model parameters (docs/journey.md)."""
     from cartwin.model import CarTPatientModel
@@ -169,6 +186,10 @@ def run_trial(
     from cartwin.model import CarTPatientModel
 
     specs = CarTPatientModel.parameter_specs()
+    dysfunctional = _dysfunctional_products(multipliers.pop(DYSFUNCTIONAL_FRACTION, 0.0), enrolled["patient_id"].to_numpy(), seed)
+    for name, factor in DYSFUNCTION_EFFECT.items():
+        values = np.broadcast_to(np.asarray(base.get(name, CarTPatientModel.parameters()[name]), dtype=float), (int(n),))
+        base[name] = np.where(dysfunctional, values * factor, values)
     for name, factor in multipliers.items():
         if name not in specs:
             raise ValidationError("overrides", "names of CarTPatientModel parameters", name)
