@@ -177,6 +177,18 @@ class EarlySteroids(ConsensusPolicy):
     name: str = "early-steroids"
 
 
+def doses_given(treatments: pd.DataFrame | None, patient_ids) -> pd.DataFrame:
+    """``tocilizumab_doses`` and ``dexamethasone_doses`` per patient (0 where none was given)."""
+    out = pd.DataFrame({"patient_id": np.asarray(patient_ids)})
+    for drug in ("tocilizumab", "dexamethasone"):
+        if treatments is not None and len(treatments):
+            counts = treatments[treatments["drug"] == drug].groupby("patient_id").size()
+        else:
+            counts = pd.Series(dtype=int)
+        out[f"{drug}_doses"] = out["patient_id"].map(counts).fillna(0).astype(int)
+    return out
+
+
 def make_policy(name: str, weight_kg) -> ConsensusPolicy:
     """A fresh policy by name (one of :data:`POLICIES`)."""
     from cartwin.foundation.errors import ValidationError

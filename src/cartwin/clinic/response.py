@@ -107,6 +107,13 @@ def classify(timecourse: pd.DataFrame, measure: str) -> pd.Series:
     return pd.Series(cat, index=tc.index).reindex(timecourse.index)
 
 
+def assess(timecourse: pd.DataFrame, measure: str) -> pd.DataFrame:
+    """The timecourse with its disease measure columns and a ``response`` column."""
+    out = disease_measures(timecourse, measure)
+    out["response"] = classify(out, measure)
+    return out
+
+
 def best_response(timecourse: pd.DataFrame, measure: str, by_day: float | None = None) -> pd.DataFrame:
     """Best overall response per patient (optionally up to ``by_day``), with MRD where defined."""
     tc = timecourse if by_day is None else timecourse[timecourse["day"] <= by_day]

@@ -180,11 +180,7 @@ class JourneyConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            out[f.name] = v.to_dict() if isinstance(v, Duration) else v
-        return out
+        return _fields_dict(self)
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], base: JourneyConfig | None = None) -> JourneyConfig:
@@ -193,6 +189,12 @@ class JourneyConfig:
             raise ValidationError("journey", "a mapping of journey fields", values)
         _check_names(values, JOURNEY_CONSTRAINTS, "")
         return dataclasses.replace(base or cls(), **dict(values))
+
+
+def _fields_dict(config) -> dict[str, Any]:
+    """A config's fields as plain values (durations as their own dicts)."""
+    return {f.name: (v.to_dict() if isinstance(v := getattr(config, f.name), Duration) else v)
+            for f in dataclasses.fields(config)}
 
 
 def _check_names(values: Mapping[str, Any], constraints: Mapping[str, Any], where: str) -> None:
@@ -249,11 +251,7 @@ class NetworkConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            out[f.name] = v.to_dict() if isinstance(v, Duration) else v
-        return out
+        return _fields_dict(self)
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], base: NetworkConfig | None = None) -> NetworkConfig:

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cartwin.clinic.response import best_response, classify, disease_measures
+from cartwin.clinic.policy import doses_given
+from cartwin.clinic.response import assess, best_response
 from cartwin.clinic.toxicity import toxicity_course
 from cartwin.foundation.results import write_parquet
 from cartwin.model.presets import get_indication
@@ -25,8 +26,7 @@ def course_tables(result: CourseResult, seed: int = 0) -> tuple[pd.DataFrame, pd
     from cartwin.clinic.observe import observe
 
     measure = get_indication(result.regimen.indication).disease_measure
-    tc = disease_measures(result.timecourse(), measure)
-    tc["response"] = classify(tc, measure)
+    tc = assess(result.timecourse(), measure)
     treatments = result.policy.treatments() if result.policy is not None else None
     obs = observe(tc, seed=seed, treatments=treatments)
     graded = grade_frame(obs, "astct")
@@ -37,9 +37,7 @@ def course_tables(result: CourseResult, seed: int = 0) -> tuple[pd.DataFrame, pd
     tc.attrs = result.solution.to_frame().attrs
     tox = toxicity_course(graded.assign(patient_id=tc["patient_id"].to_numpy()), "astct")
     summary = result.summary().merge(best_response(tc, measure), on="patient_id").merge(tox, on="patient_id")
-    for drug in ("tocilizumab", "dexamethasone"):
-        given = treatments[treatments["drug"] == drug].groupby("patient_id").size() if treatments is not None and len(treatments) else pd.Series(dtype=int)
-        summary[f"{drug}_doses"] = summary["patient_id"].map(given).fillna(0).astype(int)
+    summary = summary.merge(doses_given(treatments, summary["patient_id"]), on="patient_id")
     summary.insert(1, "product", result.regimen.product)
     summary.insert(2, "indication", result.regimen.indication)
     summary.insert(3, "dose_cells", result.dose_cells)

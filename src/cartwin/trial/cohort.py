@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from cartwin.clinic.observe import ObservationSchedule, observe
-from cartwin.clinic.policy import make_policy
-from cartwin.clinic.response import classify, disease_measures
+from cartwin.clinic.policy import doses_given, make_policy
+from cartwin.clinic.response import assess
 from cartwin.clinic.toxicity import toxicity_course
 from cartwin.model.dosing import Lymphodepletion
 from cartwin.model.presets import get_indication
@@ -86,8 +86,7 @@ def simulate_batch(spec: CohortSpec, patients: pd.DataFrame, overrides: dict[str
     )
     tc = result.timecourse()
     tc["patient_id"] = ids[tc["patient_id"].to_numpy()]
-    tc = disease_measures(tc, ind.disease_measure)
-    tc["response"] = classify(tc, ind.disease_measure)
+    tc = assess(tc, ind.disease_measure)
 
     treatments = policy.treatments()
     treatments["patient_id"] = ids[treatments["patient_id"].to_numpy(int)] if len(treatments) else treatments["patient_id"]
@@ -114,10 +113,7 @@ def simulate_batch(spec: CohortSpec, patients: pd.DataFrame, overrides: dict[str
 
 
 def _drug_use(treatments: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
-    out = pd.DataFrame({"patient_id": ids})
-    for drug, column in (("tocilizumab", "tocilizumab_doses"), ("dexamethasone", "steroid_doses")):
-        counts = treatments[treatments["drug"] == drug].groupby("patient_id").size() if len(treatments) else pd.Series(dtype=int)
-        out[column] = out["patient_id"].map(counts).fillna(0).astype(int)
+    out = doses_given(treatments, ids).rename(columns={"dexamethasone_doses": "steroid_doses"})
     out["tocilizumab"] = out["tocilizumab_doses"] > 0
     out["steroids"] = out["steroid_doses"] > 0
     return out
