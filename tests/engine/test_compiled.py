@@ -57,9 +57,30 @@ def test_bit_identical_across_batches_threads_and_chunks():
 
 def test_grouped_jacobian_equals_dense_differences_bit_for_bit():
     cov = _cohort(2)
-    sparse = simulate_course(Regimen("axi-cel", "lbcl"), cov, days=20, solver=NumbaRosenbrock())
-    dense = simulate_course(Regimen("axi-cel", "lbcl"), cov, days=20, solver=NumbaRosenbrock(sparse_jacobian=False))
+    sparse = simulate_course(Regimen("axi-cel", "lbcl"), cov, days=20, solver=NumbaRosenbrock(sparse_lu=False))
+    dense = simulate_course(Regimen("axi-cel", "lbcl"), cov, days=20,
+                            solver=NumbaRosenbrock(sparse_jacobian=False, sparse_lu=False))
     np.testing.assert_array_equal(sparse.solution.ys, dense.solution.ys)
+
+
+def test_sparse_lu_agrees_with_dense_partial_pivoting_and_needs_no_fallback():
+    cov = _cohort(3)
+    sparse_solver = NumbaRosenbrock()
+    sparse = simulate_course(Regimen("axi-cel", "lbcl"), cov, days=60, policy=None, solver=sparse_solver)
+    dense = simulate_course(Regimen("axi-cel", "lbcl"), cov, days=60, policy=None,
+                            solver=NumbaRosenbrock(sparse_lu=False))
+    np.testing.assert_array_equal(sparse.solution.steps, dense.solution.steps)
+    np.testing.assert_allclose(sparse.solution.ys, dense.solution.ys, rtol=1e-7, atol=1e-9)
+    assert sparse_solver.dense_lu_steps() == 0  # the static minimum-degree order was always stable
+
+
+def test_rejected_pivot_falls_back_to_dense_lu_bit_for_bit():
+    cov = _cohort(2)
+    strict = NumbaRosenbrock(max_multiplier=0.0)  # every off-diagonal multiplier is "too large"
+    fallback = simulate_course(Regimen("axi-cel", "lbcl"), cov, days=10, solver=strict)
+    dense = simulate_course(Regimen("axi-cel", "lbcl"), cov, days=10, solver=NumbaRosenbrock(sparse_lu=False))
+    np.testing.assert_array_equal(fallback.solution.ys, dense.solution.ys)
+    assert strict.dense_lu_steps() == int(dense.solution.steps.sum())
 
 
 @pytest.mark.parametrize("model_cls", [Kimmel2021, Stein2019])

@@ -82,9 +82,60 @@ def lu_solve(a, piv, b):
         b[i] = s / a[i, i]
 
 @njit(**opts)
-def advance_one(y, i, t0, t1, h_state, status, steps, rec, bps, atol, nonneg, rtol,
-                min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr, col_rows):
+def sparse_factor(v, lower_ptr, lower_pos, lower_row, update_ptr, update_target, update_l, update_u,
+                  pivot_pos, scale, max_multiplier):
+    # Static-order LU on the value array; False when a multiplier exceeds max_multiplier (a
+    # pivot too small against its column: the threshold test of threshold partial pivoting).
+    # The test is on the matrix scaled by the error weights, D^-1 M D with D = diag(scale)
+    # (permuted order), so that it does not depend on the states' units.
+    n = pivot_pos.shape[0]
+    for k in range(n):
+        piv = v[pivot_pos[k]]
+        if not (abs(piv) > 0.0):
+            return False
+        inv = 1.0 / piv
+        for q in range(lower_ptr[k], lower_ptr[k + 1]):
+            m = v[lower_pos[q]] * inv
+            if not (abs(m) * scale[k] <= max_multiplier * scale[lower_row[q]]):
+                return False
+            v[lower_pos[q]] = m
+        for q in range(update_ptr[k], update_ptr[k + 1]):
+            v[update_target[q]] -= v[update_l[q]] * v[update_u[q]]
+    return True
+
+@njit(**opts)
+def sparse_solve(v, perm, lower_ptr, lower_pos, lower_row, upper_ptr, upper_pos, upper_row, pivot_pos,
+                 b, work):
+    n = perm.shape[0]
+    for k in range(n):
+        work[k] = b[perm[k]]
+    for k in range(n):
+        x = work[k]
+        for q in range(lower_ptr[k], lower_ptr[k + 1]):
+            work[lower_row[q]] -= v[lower_pos[q]] * x
+    for k in range(n - 1, -1, -1):
+        x = work[k] / v[pivot_pos[k]]
+        work[k] = x
+        for q in range(upper_ptr[k], upper_ptr[k + 1]):
+            work[upper_row[q]] -= v[upper_pos[q]] * x
+    for k in range(n):
+        b[perm[k]] = work[k]
+
+@njit(**opts)
+def solve(use_dense, jac, piv, v, lu, b, work):
+    if use_dense:
+        lu_solve(jac, piv, b)
+    else:
+        sparse_solve(v, lu[0], lu[3], lu[4], lu[5], lu[10], lu[11], lu[12], lu[13], b, work)
+
+@njit(**opts)
+def advance_one(y, i, t0, t1, h_state, status, steps, dense_steps, rec, bps, atol, nonneg, rtol,
+                min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr, col_rows, lu, sparse_lu,
+                max_multiplier):
+    # lu: (perm, entry_pos, diag_pos, lower_ptr, lower_pos, lower_row, update_ptr, update_target,
+    #      update_l, update_u, upper_ptr, upper_pos, upper_row, pivot_pos, value_row, value_col)
     n = y.shape[0]
+    n_values = lu[14].shape[0]
     yw = np.empty(n)
     for k in range(n):
         yw[k] = y[k, i]
@@ -93,6 +144,9 @@ def advance_one(y, i, t0, t1, h_state, status, steps, rec, bps, atol, nonneg, rt
     yy = np.empty(n)
     jac = np.empty((n, n))
     piv = np.empty(n, dtype=np.int64)
+    vals = np.empty(n_values)
+    saved = np.empty(n_values)
+    work = np.empty(n)
     dl = np.empty(n)
     g1 = np.empty(n)
     g2 = np.empty(n)
@@ -102,6 +156,8 @@ def advance_one(y, i, t0, t1, h_state, status, steps, rec, bps, atol, nonneg, rt
     f3 = np.empty(n)
     y_new = np.empty(n)
     n_bp = bps.shape[0]
+    entry_pos = lu[1]
+    diag_pos = lu[2]
     t = t0
     while True:
         stop = t1
@@ -120,9 +176,9 @@ def advance_one(y, i, t0, t1, h_state, status, steps, rec, bps, atol, nonneg, rt
         evaluate(t, yw, rec, f0)
         # Forward-difference Jacobian d f / d y as in Rosenbrock4; the columns of one group
         # share no row, so one rhs call gives all of them (bit-identical to one per column).
-        for k in range(n):
-            for j in range(n):
-                jac[k, j] = 0.0
+        # Entries go straight into the value array of M = I/(gam h) - J.
+        for k in range(n_values):
+            vals[k] = 0.0
         for g in range(group_ptr.shape[0] - 1):
             for k in range(n):
                 yy[k] = yw[k]
@@ -136,30 +192,51 @@ def advance_one(y, i, t0, t1, h_state, status, steps, rec, bps, atol, nonneg, rt
                 j = group_cols[q]
                 for r in range(col_ptr[j], col_ptr[j + 1]):
                     k = col_rows[r]
-                    jac[k, j] = -((fj[k] - f0[k]) / dl[j])
+                    vals[entry_pos[r]] = -((fj[k] - f0[k]) / dl[j])
         diag = 1.0 / (gam * h)
         for k in range(n):
-            jac[k, k] += diag
-        lu_factor(jac, piv)
+            vals[diag_pos[k]] += diag
+        use_dense = True
+        if sparse_lu:
+            for q in range(n_values):
+                saved[q] = vals[q]
+            for k in range(n):
+                j = lu[0][k]
+                work[k] = atol[j] + rtol * abs(yw[j])
+            use_dense = not sparse_factor(vals, lu[3], lu[4], lu[5], lu[6], lu[7], lu[8], lu[9], lu[13], work,
+                                          max_multiplier)
+        else:
+            for q in range(n_values):
+                saved[q] = vals[q]
+        if use_dense:
+            # Dense LU with partial pivoting: always without sparse_lu, else when the static
+            # order meets a pivot too small for its column.
+            dense_steps[i] += 1
+            for k in range(n):
+                for j in range(n):
+                    jac[k, j] = 0.0
+            for q in range(n_values):
+                jac[lu[14][q], lu[15][q]] = saved[q]
+            lu_factor(jac, piv)
 
         for k in range(n):
             g1[k] = f0[k]
-        lu_solve(jac, piv, g1)
+        solve(use_dense, jac, piv, vals, lu, g1, work)
         for k in range(n):
             yy[k] = yw[k] + a21 * g1[k]
         evaluate(min(t + a2x * h, t_left), yy, rec, f2)
         for k in range(n):
             g2[k] = f2[k] + c21 * g1[k] / h
-        lu_solve(jac, piv, g2)
+        solve(use_dense, jac, piv, vals, lu, g2, work)
         for k in range(n):
             yy[k] = yw[k] + a31 * g1[k] + a32 * g2[k]
         evaluate(min(t + a3x * h, t_left), yy, rec, f3)
         for k in range(n):
             g3[k] = f3[k] + (c31 * g1[k] + c32 * g2[k]) / h
-        lu_solve(jac, piv, g3)
+        solve(use_dense, jac, piv, vals, lu, g3, work)
         for k in range(n):
             g4[k] = f3[k] + (c41 * g1[k] + c42 * g2[k] + c43 * g3[k]) / h
-        lu_solve(jac, piv, g4)
+        solve(use_dense, jac, piv, vals, lu, g4, work)
 
         err = 0.0
         finite = True
@@ -213,8 +290,9 @@ def advance_one(y, i, t0, t1, h_state, status, steps, rec, bps, atol, nonneg, rt
         y[k, i] = yw[k]
 
 @njit(parallel=True, **opts)
-def advance_all(y, t0, t1, h_state, status, steps, recs, bps, atol, nonneg, rtol,
-                min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr, col_rows, chunk):
+def advance_all(y, t0, t1, h_state, status, steps, dense_steps, recs, bps, atol, nonneg, rtol,
+                min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr, col_rows, lu, sparse_lu,
+                max_multiplier, chunk):
     n_p = y.shape[1]
     n_chunks = (n_p + chunk - 1) // chunk
     # Chunks are handed out in order; each patient is independent of the others.
@@ -223,17 +301,18 @@ def advance_all(y, t0, t1, h_state, status, steps, recs, bps, atol, nonneg, rtol
         stop = min(start + chunk, n_p)
         for i in range(start, stop):
             if status[i] == 0:
-                advance_one(y, i, t0, t1, h_state, status, steps, recs[i], bps, atol,
+                advance_one(y, i, t0, t1, h_state, status, steps, dense_steps, recs[i], bps, atol,
                             nonneg, rtol, min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr,
-                            col_rows)
+                            col_rows, lu, sparse_lu, max_multiplier)
 
 
 @njit(**opts)
-def advance_serial(y, t0, t1, h_state, status, steps, recs, bps, atol, nonneg, rtol,
-                   min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr, col_rows, chunk):
+def advance_serial(y, t0, t1, h_state, status, steps, dense_steps, recs, bps, atol, nonneg, rtol,
+                   min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr, col_rows, lu, sparse_lu,
+                   max_multiplier, chunk):
     # Small batches: no parallel region (its start-up costs more than the work).
     for i in range(y.shape[1]):
         if status[i] == 0:
-            advance_one(y, i, t0, t1, h_state, status, steps, recs[i], bps, atol,
+            advance_one(y, i, t0, t1, h_state, status, steps, dense_steps, recs[i], bps, atol,
                         nonneg, rtol, min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr,
-                        col_rows)
+                        col_rows, lu, sparse_lu, max_multiplier)

@@ -16,8 +16,13 @@ How the equations get here (no second copy of them):
 * the per-patient step (Shampine's Rosenbrock4 with embedded error estimate) is the method and
   step-size control of :class:`Rosenbrock4`, line for line: the same forward-difference
   Jacobian, stage times kept left of breakpoints, acceptance test, step-size factor, "keep the
-  wanted step after landing on a stop" rule and status codes. Linear systems are solved by a
-  dense LU factorisation with partial pivoting, so results agree with the NumPy engine to
+  wanted step after landing on a stop" rule and status codes. Linear systems ``(I/(gam h) - J)``
+  are solved by a static sparse LU (:func:`cartwin.engine._sparsity.lu_plan`: minimum-degree
+  order, symbolic fill, flat index lists; 125 stored entries of 1,024 for the composite model).
+  Pivots stay on the diagonal; a step whose multipliers exceed ``max_multiplier`` in the matrix
+  scaled by the error weights (the threshold test of threshold partial pivoting, Duff, Erisman &
+  Reid, *Direct Methods for Sparse Matrices*, 2017, sec. 7.8) is redone with the dense LU with
+  partial pivoting (``sparse_lu=False`` always uses it). Results agree with the NumPy engine to
   round-off, not bit for bit.
 * patients run in parallel with ``numba.prange``; each patient is computed independently, so a
   patient's result is bit-identical whatever the batch and the number of threads (tested).
@@ -132,24 +137,23 @@ def parameter_records(p, n_patients: int) -> np.ndarray:
     return mat.view(record_dtype(names))[:, 0]
 
 
-def jacobian_structure(model, p=None) -> tuple[np.ndarray, ...]:
-    """Column groups and per-column rows of the Jacobian, as flat index arrays for the kernel.
+def jacobian_structure(model, p=None) -> tuple:
+    """Jacobian pattern and LU plan as flat index arrays for the kernel.
 
-    With ``p`` the pattern is traced from ``rhs`` (see :mod:`cartwin.engine._sparsity`); without
-    it (or if tracing fails) every column is its own group and every row is used: dense.
+    Returns ``(group_ptr, group_cols, col_ptr, col_rows, lu)``: column groups for the
+    difference Jacobian, the rows of each column, and the static sparse LU plan of
+    :func:`cartwin.engine._sparsity.lu_plan` as a tuple in the kernel's order. With ``p`` the
+    pattern is traced from ``rhs`` (see :mod:`cartwin.engine._sparsity`); without it (or if
+    tracing fails) every column is its own group and every entry is used: dense.
     """
-    n = len(model.states)
-    pattern = None
-    if p is not None:
-        from cartwin.engine._sparsity import jacobian_pattern
+    from cartwin.engine._sparsity import column_groups, jacobian_pattern, lu_plan
 
-        pattern = jacobian_pattern(model, p)
+    n = len(model.states)
+    pattern = jacobian_pattern(model, p) if p is not None else None
     if pattern is None:
         pattern = np.ones((n, n), dtype=bool)
         group = np.arange(n)
     else:
-        from cartwin.engine._sparsity import column_groups
-
         group = column_groups(pattern)
     n_groups = int(group.max()) + 1
     cols = [np.flatnonzero(group == g) for g in range(n_groups)]
@@ -158,7 +162,15 @@ def jacobian_structure(model, p=None) -> tuple[np.ndarray, ...]:
     rows = [np.flatnonzero(pattern[:, j]) for j in range(n)]
     col_ptr = np.concatenate([[0], np.cumsum([r.size for r in rows])]).astype(np.int64)
     col_rows = np.concatenate(rows).astype(np.int64) if col_ptr[-1] else np.zeros(0, dtype=np.int64)
-    return group_ptr, group_cols, col_ptr, col_rows
+    plan = lu_plan(pattern)
+    lu = tuple(np.ascontiguousarray(plan[k], dtype=np.int64) for k in _LU_FIELDS)
+    return group_ptr, group_cols, col_ptr, col_rows, lu
+
+
+#: Order of the LU plan's arrays in the kernel's ``lu`` tuple (see _kernel_src.advance_one).
+_LU_FIELDS = ("perm", "entry_pos", "diag_pos", "lower_ptr", "lower_pos", "lower_row", "update_ptr",
+              "update_target", "update_l", "update_u", "upper_ptr", "upper_pos", "upper_row", "pivot_pos",
+              "value_row", "value_col")
 
 
 _LOCK = threading.Lock()
@@ -170,6 +182,9 @@ class NumbaRosenbrock:
 
     ``threads``: numba threads for this solver's calls (default: numba's setting, i.e. all
     cores or ``NUMBA_NUM_THREADS``). ``chunk``: patients per parallel work item.
+    ``sparse_jacobian``: difference the Jacobian by column groups (traced pattern).
+    ``sparse_lu``: static sparse LU with dense fallback; ``max_multiplier``: its pivot threshold
+    (10 = threshold 0.1, the usual default of threshold pivoting).
 
     Example
     -------
@@ -185,6 +200,8 @@ class NumbaRosenbrock:
     chunk: int = 16
     jacobian_rel_step: float = 1e-7
     sparse_jacobian: bool = True
+    sparse_lu: bool = True
+    max_multiplier: float = 10.0
     _records: dict = field(default_factory=dict, compare=False, repr=False)
 
     def _recs(self, p, n_patients: int) -> np.ndarray:
@@ -213,10 +230,12 @@ class NumbaRosenbrock:
         bps = np.zeros((0, n_p)) if state.breakpoints is None else np.ascontiguousarray(state.breakpoints, dtype=float)
         nonneg = np.array([s.nonnegative for s in model.states], dtype=np.bool_)
         y_c = y if (y.flags.c_contiguous and y.dtype == np.float64) else np.ascontiguousarray(y, dtype=float)
-        args = (y_c, float(t0), float(t1), state.h, state.status, state.steps, recs, bps,
+        dense_steps = np.zeros(n_p, dtype=np.int64)
+        args = (y_c, float(t0), float(t1), state.h, state.status, state.steps, dense_steps, recs, bps,
                 np.ascontiguousarray(atol, dtype=float), nonneg, float(controller.rtol),
                 float(controller.min_step_day), int(controller.max_steps), float(self.jacobian_rel_step),
-                *self._structure(model, p), int(max(1, self.chunk)))
+                *self._structure(model, p), bool(self.sparse_lu), float(self.max_multiplier),
+                int(max(1, self.chunk)))
         try:
             if self.threads is None:
                 kernel(*args)
@@ -235,6 +254,12 @@ class NumbaRosenbrock:
                 "cartwin.engine._numba_xp, parameters by attribute, and not `self`): "
                 + str(exc).splitlines()[0]
             ) from exc
+        self._records["dense_lu_steps"] = self._records.get("dense_lu_steps", 0) + int(dense_steps.sum())
         if y_c is not y:
             y[...] = y_c
         return y
+
+    def dense_lu_steps(self) -> int:
+        """Steps (all calls so far) that used the dense LU: all without ``sparse_lu``, otherwise
+        those where the static pivot order met a multiplier above ``max_multiplier``."""
+        return int(self._records.get("dense_lu_steps", 0))
