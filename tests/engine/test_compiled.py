@@ -34,7 +34,8 @@ def test_composite_model_every_observable_within_1e4_of_reference(matches_refere
 
 def test_same_steps_as_numpy_rosenbrock_and_round_off_agreement():
     numpy = simulate_course(Regimen("axi-cel", "lbcl"), COV, days=60, policy=_toci_and_dex)
-    fast = simulate_course(Regimen("axi-cel", "lbcl"), COV, days=60, policy=_toci_and_dex, solver=NumbaRosenbrock())
+    fast = simulate_course(Regimen("axi-cel", "lbcl"), COV, days=60, policy=_toci_and_dex,
+                           solver=NumbaRosenbrock(jacobian="differences"))
     np.testing.assert_array_equal(fast.solution.steps, numpy.solution.steps)
     np.testing.assert_allclose(fast.solution.ys, numpy.solution.ys, rtol=1e-7, atol=1e-9)
 
@@ -57,18 +58,20 @@ def test_bit_identical_across_batches_threads_and_chunks():
 
 def test_grouped_jacobian_equals_dense_differences_bit_for_bit():
     cov = _cohort(2)
-    sparse = simulate_course(Regimen("axi-cel", "lbcl"), cov, days=20, solver=NumbaRosenbrock(sparse_lu=False))
+    sparse = simulate_course(Regimen("axi-cel", "lbcl"), cov, days=20,
+                             solver=NumbaRosenbrock(sparse_lu=False, jacobian="differences"))
     dense = simulate_course(Regimen("axi-cel", "lbcl"), cov, days=20,
-                            solver=NumbaRosenbrock(sparse_jacobian=False, sparse_lu=False))
+                            solver=NumbaRosenbrock(sparse_jacobian=False, sparse_lu=False, jacobian="differences"))
     np.testing.assert_array_equal(sparse.solution.ys, dense.solution.ys)
 
 
 def test_sparse_lu_agrees_with_dense_partial_pivoting_and_needs_no_fallback():
     cov = _cohort(3)
-    sparse_solver = NumbaRosenbrock()
+    # Difference Jacobian in both: the comparison isolates the linear algebra.
+    sparse_solver = NumbaRosenbrock(jacobian="differences")
     sparse = simulate_course(Regimen("axi-cel", "lbcl"), cov, days=60, policy=None, solver=sparse_solver)
     dense = simulate_course(Regimen("axi-cel", "lbcl"), cov, days=60, policy=None,
-                            solver=NumbaRosenbrock(sparse_lu=False))
+                            solver=NumbaRosenbrock(sparse_lu=False, jacobian="differences"))
     np.testing.assert_array_equal(sparse.solution.steps, dense.solution.steps)
     np.testing.assert_allclose(sparse.solution.ys, dense.solution.ys, rtol=1e-7, atol=1e-9)
     assert sparse_solver.dense_lu_steps() == 0  # the static minimum-degree order was always stable
@@ -123,3 +126,74 @@ def test_rhs_that_cannot_be_compiled_names_the_model():
     model = _UsesSelf()
     with pytest.raises(CartwinError, match="_UsesSelf"):
         simulate(model, model.parameters(), solver=NumbaRosenbrock(), saveat=SaveAt([0.0, 1.0]))
+
+
+def test_exact_jacobian_matches_forward_differences():
+    pytest.importorskip("sympy")
+    import numba
+
+    from cartwin.engine._codegen import jacobian_source
+    from cartwin.engine._sparsity import jacobian_pattern
+    from cartwin.engine.compiled import parameter_records
+    from cartwin.model.cart import CarTPatientModel
+
+    model = CarTPatientModel()
+    params = model.parameters()
+    pattern = jacobian_pattern(model, params)
+    namespace: dict = {}
+    exec("import math\n" + jacobian_source(CarTPatientModel, pattern), namespace)  # noqa: S102
+    jac = numba.njit(namespace["jacobian_values"])
+    rec = parameter_records(params, 1)[0]
+    rng = np.random.default_rng(0)
+    y = model.initial_state(params, 1)[:, 0] * rng.uniform(0.5, 2.0, len(model.states))
+    y[1:4] = [5.0, 2.0, 1.0]  # expanding CAR-T, cytokines up
+    y[7:12] = [300.0, 0.4, 800.0, 0.3, 150.0]
+    out = np.empty(int(pattern.sum()))
+    jac(3.0, y, rec, out)
+    f0 = np.asarray(model.rhs(3.0, y, params, np), dtype=float)
+    r = 0
+    for j in range(len(y)):
+        step = 1e-6 * max(abs(y[j]), 1e-6)
+        yp = y.copy()
+        yp[j] += step
+        column = (np.asarray(model.rhs(3.0, yp, params, np), dtype=float) - f0) / step
+        for i in np.flatnonzero(pattern[:, j]):
+            assert out[r] == pytest.approx(column[i], rel=1e-4, abs=1e-6 * (abs(f0[i]) + 1) / max(abs(y[j]), 1e-6)), (i, j)
+            r += 1
+
+
+def test_exact_jacobian_run_agrees_with_difference_run_and_reference(matches_reference):
+    pytest.importorskip("sympy")
+    solver = NumbaRosenbrock(jacobian="exact")
+    regimen = Regimen("axi-cel", "lbcl")
+    exact = simulate_course(regimen, COV, rtol=1e-6, solver=solver, policy=_toci_and_dex)
+    assert solver.uses_exact_jacobian(exact.solution.model, exact.solution.params)
+    ref = simulate_course(regimen, COV, rtol=1e-10, solver=ScipyReference(), policy=_toci_and_dex)
+    matches_reference(ref, exact)
+
+
+class _Branches(Model):
+    name = "branches"
+    states = (State("x", "1", "x", initial=1.0),)
+    parameter_table = params_from_rows([("k", 1.0, "1/day", 0.0, 10.0, "test", "rate")])
+
+    def rhs(self, t, y, p, xp=np):
+        rate = p.k if y[0] > 0.5 else 2.0 * p.k
+        return (-rate * y[0],)
+
+
+def test_untraceable_rhs_keeps_forward_differences():
+    model = _Branches()
+    solver = NumbaRosenbrock()
+    assert not solver.uses_exact_jacobian(model)
+    sol = simulate(model, model.parameters(), n_patients=1, solver=solver, saveat=SaveAt([0.0, 2.0]),
+                   controller=StepController(rtol=1e-8, atol=1e-12))
+    # x reaches 0.5 at ln 2, then decays twice as fast: x(2) = 0.5 exp(-2 (2 - ln 2))
+    assert sol.ys[0, -1, 0] == pytest.approx(0.5 * np.exp(-2.0 * (2.0 - np.log(2.0))), rel=1e-5)
+
+
+def test_jacobian_option_is_validated():
+    from cartwin.foundation.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="jacobian"):
+        NumbaRosenbrock(jacobian="symbolic")

@@ -17,6 +17,7 @@ from cartwin.engine import _numba_xp as xp
 from cartwin.engine import solvers as _s
 
 _rhs = None  # replaced in the generated module by the model's compiled rhs
+_jac = None  # replaced by the compiled exact Jacobian (cartwin.engine._codegen) or a stub
 
 opts = {"cache": True, "error_model": "numpy", "nogil": True}
 gam, a21, a31, a32 = _s._GAM, _s._A21, _s._A31, _s._A32
@@ -131,7 +132,7 @@ def solve(use_dense, jac, piv, v, lu, b, work):
 @njit(**opts)
 def advance_one(y, i, t0, t1, h_state, status, steps, dense_steps, rec, bps, atol, nonneg, rtol,
                 min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr, col_rows, lu, sparse_lu,
-                max_multiplier):
+                max_multiplier, exact_jac):
     # lu: (perm, entry_pos, diag_pos, lower_ptr, lower_pos, lower_row, update_ptr, update_target,
     #      update_l, update_u, upper_ptr, upper_pos, upper_row, pivot_pos, value_row, value_col)
     n = y.shape[0]
@@ -148,6 +149,7 @@ def advance_one(y, i, t0, t1, h_state, status, steps, dense_steps, rec, bps, ato
     saved = np.empty(n_values)
     work = np.empty(n)
     dl = np.empty(n)
+    jv = np.empty(col_rows.shape[0])
     g1 = np.empty(n)
     g2 = np.empty(n)
     g3 = np.empty(n)
@@ -174,25 +176,31 @@ def advance_one(y, i, t0, t1, h_state, status, steps, dense_steps, rec, bps, ato
         t_left = np.nextafter(stop, -np.inf)
 
         evaluate(t, yw, rec, f0)
-        # Forward-difference Jacobian d f / d y as in Rosenbrock4; the columns of one group
-        # share no row, so one rhs call gives all of them (bit-identical to one per column).
-        # Entries go straight into the value array of M = I/(gam h) - J.
         for k in range(n_values):
             vals[k] = 0.0
-        for g in range(group_ptr.shape[0] - 1):
-            for k in range(n):
-                yy[k] = yw[k]
-            for q in range(group_ptr[g], group_ptr[g + 1]):
-                j = group_cols[q]
-                delta = rel_step * max(abs(yw[j]), atol[j] * 1e3 + 1e-12)
-                dl[j] = delta
-                yy[j] += delta
-            evaluate(t, yy, rec, fj)
-            for q in range(group_ptr[g], group_ptr[g + 1]):
-                j = group_cols[q]
-                for r in range(col_ptr[j], col_ptr[j + 1]):
-                    k = col_rows[r]
-                    vals[entry_pos[r]] = -((fj[k] - f0[k]) / dl[j])
+        if exact_jac:
+            # Generated exact Jacobian entries (compressed-column order of the pattern).
+            _jac(t, yw, rec, jv)
+            for r in range(jv.shape[0]):
+                vals[entry_pos[r]] = -jv[r]
+        else:
+            # Forward-difference Jacobian d f / d y as in Rosenbrock4; the columns of one group
+            # share no row, so one rhs call gives all of them (bit-identical to one per column).
+            # Entries go straight into the value array of M = I/(gam h) - J.
+            for g in range(group_ptr.shape[0] - 1):
+                for k in range(n):
+                    yy[k] = yw[k]
+                for q in range(group_ptr[g], group_ptr[g + 1]):
+                    j = group_cols[q]
+                    delta = rel_step * max(abs(yw[j]), atol[j] * 1e3 + 1e-12)
+                    dl[j] = delta
+                    yy[j] += delta
+                evaluate(t, yy, rec, fj)
+                for q in range(group_ptr[g], group_ptr[g + 1]):
+                    j = group_cols[q]
+                    for r in range(col_ptr[j], col_ptr[j + 1]):
+                        k = col_rows[r]
+                        vals[entry_pos[r]] = -((fj[k] - f0[k]) / dl[j])
         diag = 1.0 / (gam * h)
         for k in range(n):
             vals[diag_pos[k]] += diag
@@ -292,7 +300,7 @@ def advance_one(y, i, t0, t1, h_state, status, steps, dense_steps, rec, bps, ato
 @njit(parallel=True, **opts)
 def advance_all(y, t0, t1, h_state, status, steps, dense_steps, recs, bps, atol, nonneg, rtol,
                 min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr, col_rows, lu, sparse_lu,
-                max_multiplier, chunk):
+                max_multiplier, exact_jac, chunk):
     n_p = y.shape[1]
     n_chunks = (n_p + chunk - 1) // chunk
     # Chunks are handed out in order; each patient is independent of the others.
@@ -303,16 +311,16 @@ def advance_all(y, t0, t1, h_state, status, steps, dense_steps, recs, bps, atol,
             if status[i] == 0:
                 advance_one(y, i, t0, t1, h_state, status, steps, dense_steps, recs[i], bps, atol,
                             nonneg, rtol, min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr,
-                            col_rows, lu, sparse_lu, max_multiplier)
+                            col_rows, lu, sparse_lu, max_multiplier, exact_jac)
 
 
 @njit(**opts)
 def advance_serial(y, t0, t1, h_state, status, steps, dense_steps, recs, bps, atol, nonneg, rtol,
                    min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr, col_rows, lu, sparse_lu,
-                   max_multiplier, chunk):
+                   max_multiplier, exact_jac, chunk):
     # Small batches: no parallel region (its start-up costs more than the work).
     for i in range(y.shape[1]):
         if status[i] == 0:
             advance_one(y, i, t0, t1, h_state, status, steps, dense_steps, recs[i], bps, atol,
                         nonneg, rtol, min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr,
-                        col_rows, lu, sparse_lu, max_multiplier)
+                        col_rows, lu, sparse_lu, max_multiplier, exact_jac)

@@ -88,39 +88,73 @@ def _model_key(model_cls: type) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
+_STUB_JACOBIAN = "def jacobian_values(t, y, p, out):\n    return 0\n"
+
+
 @lru_cache(maxsize=64)
-def _kernel(model_cls: type):
-    """The advance kernel for one model class, from a generated module (cached by numba)."""
+def _kernel(model_cls: type, jacobian_src: str = _STUB_JACOBIAN):
+    """The advance kernels for one model class (and its generated Jacobian, or the stub), from a
+    generated module cached by numba."""
     _numba()
     from cartwin.engine import _kernel_src
 
     key = _model_key(model_cls)
-    name = f"cartwin_kernel_{model_cls.__name__}_{key}"
+    jac_key = hashlib.sha256(jacobian_src.encode()).hexdigest()[:8]
+    name = f"cartwin_kernel_{model_cls.__name__}_{key}_{jac_key}"
     text = inspect.getsource(_kernel_src) + (
         "\n\n# --- generated: the model's own rhs, compiled -------------------------------\n"
         "# `_model_cls` is set in this module's namespace by cartwin.engine.compiled before it runs.\n"
         "_rhs = njit(cache=True, error_model='numpy')(getattr(_model_cls.rhs, '__func__', _model_cls.rhs))\n"
+        "\n# --- generated: its exact Jacobian (cartwin.engine._codegen) or a stub -----------\n"
+        "import math  # noqa: E402\n\n"
+        + jacobian_src
+        + "\n_jac = njit(cache=True, error_model='numpy')(jacobian_values)\n"
     )
-    path = None
-    for directory in (_cache_dir(), Path(tempfile.gettempdir()) / "cartwin-numba"):
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            path = directory / f"{name}.py"
-            if not path.exists() or path.read_text() != text:
-                tmp = directory / f".{name}.{os.getpid()}.tmp"
-                tmp.write_text(text)
-                os.replace(tmp, path)
-            break
-        except OSError:
-            path = None
-    if path is None:  # pragma: no cover - no writable directory at all
-        raise CartwinError("the compiled engine needs a writable cache directory (set CARTWIN_CACHE_DIR)")
+    path = _write_cached(f"{name}.py", text)
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     module._model_cls = model_cls
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module.advance_all, module.advance_serial
+
+
+def _write_cached(filename: str, text: str) -> Path:
+    for directory in (_cache_dir(), Path(tempfile.gettempdir()) / "cartwin-numba"):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            path = directory / filename
+            if not path.exists() or path.read_text() != text:
+                tmp = directory / f".{filename}.{os.getpid()}.tmp"
+                tmp.write_text(text)
+                os.replace(tmp, path)
+            return path
+        except OSError:
+            continue
+    raise CartwinError("the compiled engine needs a writable cache directory (set CARTWIN_CACHE_DIR)")
+
+
+@lru_cache(maxsize=64)
+def _exact_jacobian(model_cls: type, pattern_bytes: bytes, n: int) -> str | None:
+    """Generated Jacobian source for this model class and pattern (SymPy, cached on disk)."""
+    from cartwin.engine._codegen import jacobian_source
+
+    pattern = np.frombuffer(pattern_bytes, dtype=bool).reshape(n, n)
+    key = hashlib.sha256(_model_key(model_cls).encode() + pattern_bytes).hexdigest()[:16]
+    for directory in (_cache_dir(), Path(tempfile.gettempdir()) / "cartwin-numba"):
+        cached = directory / f"jacobian_{model_cls.__name__}_{key}.py"
+        try:
+            if cached.exists():
+                text = cached.read_text()
+                return text or None
+        except OSError:
+            continue
+    text = jacobian_source(model_cls, pattern)
+    try:
+        _write_cached(f"jacobian_{model_cls.__name__}_{key}.py", text or "")
+    except CartwinError:  # pragma: no cover - nowhere to cache: regenerate next time
+        pass
+    return text
 
 
 def record_dtype(names: tuple[str, ...]) -> np.dtype:
@@ -140,9 +174,10 @@ def parameter_records(p, n_patients: int) -> np.ndarray:
 def jacobian_structure(model, p=None) -> tuple:
     """Jacobian pattern and LU plan as flat index arrays for the kernel.
 
-    Returns ``(group_ptr, group_cols, col_ptr, col_rows, lu)``: column groups for the
-    difference Jacobian, the rows of each column, and the static sparse LU plan of
-    :func:`cartwin.engine._sparsity.lu_plan` as a tuple in the kernel's order. With ``p`` the
+    Returns ``(group_ptr, group_cols, col_ptr, col_rows, lu, pattern)``: column groups for the
+    difference Jacobian, the rows of each column, the static sparse LU plan of
+    :func:`cartwin.engine._sparsity.lu_plan` as a tuple in the kernel's order, and the boolean
+    pattern itself. With ``p`` the
     pattern is traced from ``rhs`` (see :mod:`cartwin.engine._sparsity`); without it (or if
     tracing fails) every column is its own group and every entry is used: dense.
     """
@@ -164,7 +199,7 @@ def jacobian_structure(model, p=None) -> tuple:
     col_rows = np.concatenate(rows).astype(np.int64) if col_ptr[-1] else np.zeros(0, dtype=np.int64)
     plan = lu_plan(pattern)
     lu = tuple(np.ascontiguousarray(plan[k], dtype=np.int64) for k in _LU_FIELDS)
-    return group_ptr, group_cols, col_ptr, col_rows, lu
+    return group_ptr, group_cols, col_ptr, col_rows, lu, pattern
 
 
 #: Order of the LU plan's arrays in the kernel's ``lu`` tuple (see _kernel_src.advance_one).
@@ -174,6 +209,14 @@ _LU_FIELDS = ("perm", "entry_pos", "diag_pos", "lower_ptr", "lower_pos", "lower_
 
 
 _LOCK = threading.Lock()
+JACOBIAN_OPTIONS = ("exact", "differences")
+
+
+def check_jacobian_option(value: str) -> None:
+    if value not in JACOBIAN_OPTIONS:
+        from cartwin.foundation.errors import ValidationError
+
+        raise ValidationError("jacobian", "one of " + ", ".join(JACOBIAN_OPTIONS), value)
 
 
 @dataclass(frozen=True)
@@ -202,6 +245,7 @@ class NumbaRosenbrock:
     sparse_jacobian: bool = True
     sparse_lu: bool = True
     max_multiplier: float = 10.0
+    jacobian: str = "exact"
     _records: dict = field(default_factory=dict, compare=False, repr=False)
 
     def _recs(self, p, n_patients: int) -> np.ndarray:
@@ -213,18 +257,30 @@ class NumbaRosenbrock:
         self._records["last"] = (p, recs)
         return recs
 
+    def __post_init__(self):
+        check_jacobian_option(self.jacobian)
+
     def _structure(self, model, p):
-        key = ("structure", type(model), self.sparse_jacobian)
+        key = ("structure", type(model), self.sparse_jacobian, self.jacobian)
         hit = self._records.get(key)
         if hit is None:
-            hit = jacobian_structure(model, p if self.sparse_jacobian else None)
+            *arrays, pattern = jacobian_structure(model, p if self.sparse_jacobian else None)
+            source = None
+            if self.jacobian == "exact":
+                source = _exact_jacobian(type(model), np.ascontiguousarray(pattern).tobytes(), pattern.shape[0])
+            hit = (tuple(arrays), source)
             self._records[key] = hit
         return hit
+
+    def uses_exact_jacobian(self, model, p=None) -> bool:
+        """Whether this solver differentiates ``model`` exactly (generated code) or by differences."""
+        return self._structure(model, p if p is not None else model.parameters())[1] is not None
 
     def advance(self, model, t0, t1, y, p, controller, state, atol):
         numba = _numba()
         n_s, n_p = y.shape
-        parallel, serial = _kernel(type(model))
+        arrays, jac_source = self._structure(model, p)
+        parallel, serial = _kernel(type(model), jac_source or _STUB_JACOBIAN)
         kernel = serial if (n_p < 2 * max(1, self.chunk) or self.threads == 1) else parallel
         recs = self._recs(p, n_p)
         bps = np.zeros((0, n_p)) if state.breakpoints is None else np.ascontiguousarray(state.breakpoints, dtype=float)
@@ -234,7 +290,7 @@ class NumbaRosenbrock:
         args = (y_c, float(t0), float(t1), state.h, state.status, state.steps, dense_steps, recs, bps,
                 np.ascontiguousarray(atol, dtype=float), nonneg, float(controller.rtol),
                 float(controller.min_step_day), int(controller.max_steps), float(self.jacobian_rel_step),
-                *self._structure(model, p), bool(self.sparse_lu), float(self.max_multiplier),
+                *arrays, bool(self.sparse_lu), float(self.max_multiplier), jac_source is not None,
                 int(max(1, self.chunk)))
         try:
             if self.threads is None:
