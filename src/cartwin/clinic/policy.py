@@ -36,16 +36,16 @@ POLICIES = ("astct-consensus", "prophylactic-tocilizumab", "early-steroids", "no
 
 def grade_now(values: dict[str, np.ndarray], toci_given: np.ndarray, steroids_given: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """ASTCT CRS and ICANS grades of the current bedside picture (one value per patient)."""
-    from cartwin.clinic.grading import grade_frame
+    from cartwin.clinic.grading import astct
+    from cartwin.clinic.grading.schema import ArrayColumns
 
-    frame = pd.DataFrame({k: np.asarray(v) for k, v in values.items()})
-    frame["patient_id"] = np.arange(len(frame))
-    frame["time_day"] = 0.0
-    frame["tocilizumab_given"] = toci_given
-    frame["steroids_given"] = steroids_given
-    frame["antipyretics_given"] = False
-    graded = grade_frame(frame, scale="astct", validate=False)  # built here, already valid
-    return graded["crs_grade"].to_numpy(dtype=int), graded["icans_grade"].to_numpy(dtype=int)
+    n = len(toci_given)
+    table = ArrayColumns({**values, "tocilizumab_given": np.asarray(toci_given, dtype=bool),
+                          "steroids_given": np.asarray(steroids_given, dtype=bool),
+                          "antipyretics_given": np.zeros(n, dtype=bool)})  # built here, already valid
+    crs, _ = astct.grade_crs(table)
+    icans, _ = astct.grade_icans(table)
+    return crs.astype(int), icans.astype(int)
 
 
 @dataclass

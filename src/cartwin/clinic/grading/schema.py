@@ -12,6 +12,7 @@ either the first one raises :class:`~cartwin.foundation.errors.DataError` or, wi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -238,10 +239,38 @@ def validate_observations(
 # grade them, not in what the bedside shows).
 
 
-def column(obs: pd.DataFrame, name: str) -> np.ndarray:
+class ArrayColumns:
+    """Already-valid columns as NumPy arrays of one length: what the graders read, without a
+    DataFrame (the management policy grades the whole batch at every decision point, where
+    building a DataFrame would cost more than grading). Bool columns must be bool arrays,
+    numeric ones float or int, categories object or str arrays without missing values."""
+
+    def __init__(self, arrays: Mapping[str, np.ndarray]):
+        self._arrays = {k: np.asarray(v) for k, v in arrays.items()}
+        self.columns = tuple(self._arrays)
+        self._n = len(next(iter(self._arrays.values()))) if self._arrays else 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, name: str) -> pd.Series:
+        return pd.Series(self._arrays[name])
+
+    def array(self, name: str) -> np.ndarray:
+        return self._arrays[name]
+
+
+def column(obs: pd.DataFrame | ArrayColumns, name: str) -> np.ndarray:
     """A known column as a numpy array, its default where the column is absent or empty."""
     col = COLUMNS[name]
     n = len(obs)
+    if isinstance(obs, ArrayColumns) and name in obs.columns:
+        raw = obs.array(name)
+        if col.kind == "bool":
+            return raw.astype(bool, copy=False)
+        if col.kind == "category":
+            return raw.astype(object, copy=False)
+        return raw.astype(float, copy=False)
     if name not in obs.columns:
         if col.kind == "bool":
             return np.zeros(n, dtype=bool)
