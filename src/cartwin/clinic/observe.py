@@ -49,7 +49,13 @@ class BedsideMapping:
     high_flow_above: float = 0.40
     ventilation_above: float = 0.70
     ice_falls_above: float = 0.50
-    ice_zero_at: float = 0.95
+    # ICE 10 -> 0 over endothelial activation 0.50 -> 0.72: encephalopathy can progress
+    # rapidly from expressive aphasia to global aphasia and obtundation (Lee DW et al. Biol
+    # Blood Marrow Transplant 2019;25:625, ICANS section), so the ICE 3-6 (grade 2) band is
+    # narrow (assumption on its width). Was 0.95 (assumption) until the
+    # ICANS calibration (CHANGELOG): with it, dexamethasone at grade 2 stopped nearly every
+    # patient before ICE <= 2 and no trial reached its published grade >= 3 ICANS rate.
+    ice_zero_at: float = 0.72
     voice_above: float = 0.82
     tactile_above: float = 0.90
     unarousable_above: float = 0.96
@@ -172,6 +178,9 @@ def observe(
     for k, v in values.items():
         obs[k] = v
     if noise:
+        labs = ("crp_mg_per_l", "ferritin_ng_per_ml", "anc_per_ul", "platelets_per_nl")
+        noisy = {k: obs[k].to_numpy(dtype=float, copy=True) for k in ("temperature_c", "map_mmhg", *labs)}
+        ice_all = obs["ice_score"].to_numpy(copy=True)
         for pid, idx in obs.groupby("patient_id").indices.items():
             n = idx.size
 
@@ -180,13 +189,16 @@ def observe(
                 # on how long the follow-up is or which other columns are measured.
                 return np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), int(pid), k])))
 
-            obs.loc[obs.index[idx], "temperature_c"] += stream(0).normal(0.0, 0.15, n)
-            obs.loc[obs.index[idx], "map_mmhg"] += stream(1).normal(0.0, 4.0, n)
-            for k, lab in enumerate(("crp_mg_per_l", "ferritin_ng_per_ml", "anc_per_ul", "platelets_per_nl"), start=2):
-                obs.loc[obs.index[idx], lab] *= np.exp(stream(k).normal(0.0, 0.1, n))
+            noisy["temperature_c"][idx] += stream(0).normal(0.0, 0.15, n)
+            noisy["map_mmhg"][idx] += stream(1).normal(0.0, 4.0, n)
+            for k, lab in enumerate(labs, start=2):
+                noisy[lab][idx] *= np.exp(stream(k).normal(0.0, 0.1, n))
             jitter = stream(9).choice([-1, 0, 1], size=n, p=[0.1, 0.8, 0.1])
-            ice = obs["ice_score"].to_numpy()[idx]
-            obs.loc[obs.index[idx], "ice_score"] = np.where((ice > 0) & (ice < 10), np.clip(ice + jitter, 0, 10), ice)
+            ice = ice_all[idx]
+            ice_all[idx] = np.where((ice > 0) & (ice < 10), np.clip(ice + jitter, 0, 10), ice)
+        for k, v in noisy.items():
+            obs[k] = v
+        obs["ice_score"] = ice_all
     obs["temperature_c"] = obs["temperature_c"].round(1)
     obs["map_mmhg"] = obs["map_mmhg"].round(0)
     obs["tocilizumab_given"] = False
