@@ -23,6 +23,7 @@ test: install
 	$(BIN)/python -m pytest -q
 
 bench: install
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	$(BIN)/cartwin bench
 
 clean:

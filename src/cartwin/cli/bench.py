@@ -13,8 +13,8 @@ from cartwin.cli._common import console, err_console, user_errors
 def register(app: typer.Typer) -> None:
     @app.command("bench")
     def bench(
-        n_slow: int = typer.Option(200, "--n-slow", help="patients for the per-patient loops (LSODA, libRoadRunner)"),
-        n_fast: int = typer.Option(20_000, "--n-fast", help="patients for the compiled engine"),
+        n_slow: int = typer.Option(200, "--n-slow", help="patients for the LSODA loop"),
+        n_fast: int = typer.Option(20_000, "--n-fast", help="patients for the compiled engine; NumPy runs min(this, max(n-slow, 2000)), libRoadRunner min(this, max(n-slow, 1000))"),
         threads: int = typer.Option(2, help="numba threads"),
         engines: str = typer.Option("lsoda,numpy,numba,roadrunner", help="comma-separated engines"),
         n_check: int = typer.Option(3, "--n-check", help="patients checked against scipy Radau rtol 1e-10"),
@@ -31,11 +31,17 @@ def register(app: typer.Typer) -> None:
                                  n_check, seed, progress=lambda m: err_console.print(f"[dim]{m}[/]"))
         table = Table(title="cartwin engines: full model, 1 year, daily decisions, rtol 1e-6")
         for col in ("engine", "patients", "seconds", "patients/s", "x LSODA", "max rel. error", "note"):
-            table.add_column(col, justify="left" if col in ("engine", "note") else "right")
+            table.add_column(col, justify="left" if col in ("engine", "note") else "right",
+                             overflow="fold" if col == "engine" else "ellipsis")
         for r in rows:
             table.add_row(r.engine, str(r.patients), f"{r.seconds:.1f}", f"{r.patients_per_s:,.1f}",
                           "" if r.ratio_vs_lsoda is None else f"{r.ratio_vs_lsoda:.1f}",
                           "" if r.max_rel_error is None else f"{r.max_rel_error:.1e}", r.note)
         console.print(table)
+        speed = {r.engine: r.patients_per_s for r in rows if r.patients}
+        rr = speed.get("roadrunner-matched", speed.get("roadrunner"))
+        if "numba" in speed and rr:
+            console.print(f"numba / libRoadRunner at no worse accuracy: {speed['numba'] / rr:.1f}x "
+                          f"({threads} threads vs 1 process)")
         if json_out is not None:
             json_out.write_text(json.dumps({"machine": machine(), "rows": as_dicts(rows)}, indent=1))
