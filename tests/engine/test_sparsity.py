@@ -60,3 +60,32 @@ def test_minimum_degree_keeps_the_composite_models_factors_sparse():
     assert sorted(minimum_degree_order(pattern)) == list(range(pattern.shape[0]))
     assert int(md["n_values"]) < int(natural["n_values"])
     assert int(md["n_values"]) < 0.2 * pattern.size  # 32 x 32 dense would be 1,024
+
+
+@pytest.mark.parametrize("unrolled", [True, False])
+def test_generated_lu_solves_like_numpy(unrolled, monkeypatch):
+    pytest.importorskip("numba")
+    from cartwin.engine import _codegen, _kernel_src
+
+    rng = np.random.default_rng(3)
+    n = 16
+    pattern = rng.random((n, n)) < 0.2
+    matrix = np.where(pattern, rng.normal(size=(n, n)), 0.0) + np.diag(4.0 + rng.random(n))
+    plan = lu_plan(pattern)
+    if not unrolled:
+        monkeypatch.setattr(_codegen, "MAX_UNROLLED_UPDATES", -1)
+    namespace = {"sparse_factor_inverse": _kernel_src.sparse_factor_inverse,
+                 "sparse_solve_inverse": _kernel_src.sparse_solve_inverse}
+    exec(_codegen.lu_source(plan), namespace)  # noqa: S102 - our own generated source
+    lu = tuple(plan[k] for k in ("perm", "entry_pos", "diag_pos", "lower_ptr", "lower_pos", "lower_row",
+                                  "update_ptr", "update_target", "update_l", "update_u", "upper_ptr",
+                                  "upper_pos", "upper_row", "pivot_pos", "value_row", "value_col"))
+    v = matrix[plan["value_row"], plan["value_col"]].astype(float)
+    assert namespace["lu_factor_gen"](v, np.ones(n), 1e6, lu)
+    b = rng.normal(size=n)
+    x = b.copy()
+    namespace["lu_solve_gen"](v, x, np.empty(n), lu)
+    np.testing.assert_allclose(x, np.linalg.solve(matrix, b), rtol=1e-10, atol=1e-12)
+    # a threshold no multiplier can meet rejects the static order
+    v = matrix[plan["value_row"], plan["value_col"]].astype(float)
+    assert not namespace["lu_factor_gen"](v, np.ones(n), 0.0, lu)

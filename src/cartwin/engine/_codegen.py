@@ -151,3 +151,66 @@ def jacobian_source(model_cls: type, pattern: np.ndarray) -> str | None:
         lines.append(f"    out[{r}] = {text}")
     lines.append("    return 0")
     return "\n".join(lines) + "\n"
+
+
+#: Above this many update operations the LU is not unrolled (compile time grows with the text);
+#: the kernel's index-list loops are used instead.
+MAX_UNROLLED_UPDATES = 3000
+
+LU_GENERIC = '''def lu_factor_gen(v, scale, max_multiplier, lu):
+    return sparse_factor_inverse(v, lu[3], lu[4], lu[5], lu[6], lu[7], lu[8], lu[9], lu[13], scale, max_multiplier)
+
+
+def lu_solve_gen(v, b, work, lu):
+    sparse_solve_inverse(v, lu[0], lu[3], lu[4], lu[5], lu[10], lu[11], lu[12], lu[13], b, work)
+'''
+
+
+def lu_source(plan: dict[str, np.ndarray]) -> str:
+    """Straight-line source of the static sparse LU of ``plan`` (:func:`_sparsity.lu_plan`).
+
+    ``lu_factor_gen(v, scale, max_multiplier, lu)`` factors the value array in place (the
+    pivot positions receive the *inverse* pivots) and returns False when a multiplier fails the
+    threshold test on the matrix scaled by ``scale`` (permuted order);
+    ``lu_solve_gen(v, b, work, lu)`` overwrites ``b`` with the solution. Unrolling removes the
+    index loads and keeps the solve's unknowns in registers; plans with more than
+    :data:`MAX_UNROLLED_UPDATES` updates get loops over the index lists instead (same results).
+    """
+    if int(plan["update_target"].size) > MAX_UNROLLED_UPDATES:
+        return LU_GENERIC
+    n = int(plan["perm"].size)
+    lines = ["def lu_factor_gen(v, scale, max_multiplier, lu):"]
+    for k in range(n):
+        pk = int(plan["pivot_pos"][k])
+        lines.append(f"    piv = v[{pk}]")
+        lines.append("    if not (abs(piv) > 0.0):")
+        lines.append("        return False")
+        lines.append("    inv = 1.0 / piv")
+        lines.append(f"    v[{pk}] = inv")
+        lo, hi = int(plan["lower_ptr"][k]), int(plan["lower_ptr"][k + 1])
+        for q in range(lo, hi):
+            pos, row = int(plan["lower_pos"][q]), int(plan["lower_row"][q])
+            lines.append(f"    m = v[{pos}] * inv")
+            lines.append(f"    if not (abs(m) * scale[{k}] <= max_multiplier * scale[{row}]):")
+            lines.append("        return False")
+            lines.append(f"    v[{pos}] = m")
+        for q in range(int(plan["update_ptr"][k]), int(plan["update_ptr"][k + 1])):
+            target, lower, upper = int(plan["update_target"][q]), int(plan["update_l"][q]), int(plan["update_u"][q])
+            lines.append(f"    v[{target}] -= v[{lower}] * v[{upper}]")
+    lines.append("    return True")
+    lines.append("")
+    lines.append("")
+    lines.append("def lu_solve_gen(v, b, work, lu):")
+    perm = [int(x) for x in plan["perm"]]
+    for k in range(n):
+        lines.append(f"    w{k} = b[{perm[k]}]")
+    for k in range(n):
+        for q in range(int(plan["lower_ptr"][k]), int(plan["lower_ptr"][k + 1])):
+            lines.append(f"    w{int(plan['lower_row'][q])} -= v[{int(plan['lower_pos'][q])}] * w{k}")
+    for k in range(n - 1, -1, -1):
+        lines.append(f"    w{k} *= v[{int(plan['pivot_pos'][k])}]")
+        for q in range(int(plan["upper_ptr"][k]), int(plan["upper_ptr"][k + 1])):
+            lines.append(f"    w{int(plan['upper_row'][q])} -= v[{int(plan['upper_pos'][q])}] * w{k}")
+    for k in range(n):
+        lines.append(f"    b[{perm[k]}] = w{k}")
+    return "\n".join(lines) + "\n"

@@ -18,6 +18,8 @@ from cartwin.engine import solvers as _s
 
 _rhs = None  # replaced in the generated module by the model's compiled rhs
 _jac = None  # replaced by the compiled exact Jacobian (cartwin.engine._codegen) or a stub
+_lu_factor = None  # replaced by the generated static LU of the model's pattern (_codegen.lu_source)
+_lu_solve = None
 
 opts = {"cache": True, "error_model": "numpy", "nogil": True}
 gam, a21, a31, a32 = _s._GAM, _s._A21, _s._A31, _s._A32
@@ -83,18 +85,20 @@ def lu_solve(a, piv, b):
         b[i] = s / a[i, i]
 
 @njit(**opts)
-def sparse_factor(v, lower_ptr, lower_pos, lower_row, update_ptr, update_target, update_l, update_u,
-                  pivot_pos, scale, max_multiplier):
+def sparse_factor_inverse(v, lower_ptr, lower_pos, lower_row, update_ptr, update_target, update_l,
+                          update_u, pivot_pos, scale, max_multiplier):
     # Static-order LU on the value array; False when a multiplier exceeds max_multiplier (a
     # pivot too small against its column: the threshold test of threshold partial pivoting).
     # The test is on the matrix scaled by the error weights, D^-1 M D with D = diag(scale)
-    # (permuted order), so that it does not depend on the states' units.
+    # (permuted order), so that it does not depend on the states' units. The pivot positions
+    # receive the inverse pivots (the solves multiply).
     n = pivot_pos.shape[0]
     for k in range(n):
         piv = v[pivot_pos[k]]
         if not (abs(piv) > 0.0):
             return False
         inv = 1.0 / piv
+        v[pivot_pos[k]] = inv
         for q in range(lower_ptr[k], lower_ptr[k + 1]):
             m = v[lower_pos[q]] * inv
             if not (abs(m) * scale[k] <= max_multiplier * scale[lower_row[q]]):
@@ -105,8 +109,8 @@ def sparse_factor(v, lower_ptr, lower_pos, lower_row, update_ptr, update_target,
     return True
 
 @njit(**opts)
-def sparse_solve(v, perm, lower_ptr, lower_pos, lower_row, upper_ptr, upper_pos, upper_row, pivot_pos,
-                 b, work):
+def sparse_solve_inverse(v, perm, lower_ptr, lower_pos, lower_row, upper_ptr, upper_pos, upper_row,
+                         pivot_pos, b, work):
     n = perm.shape[0]
     for k in range(n):
         work[k] = b[perm[k]]
@@ -115,7 +119,7 @@ def sparse_solve(v, perm, lower_ptr, lower_pos, lower_row, upper_ptr, upper_pos,
         for q in range(lower_ptr[k], lower_ptr[k + 1]):
             work[lower_row[q]] -= v[lower_pos[q]] * x
     for k in range(n - 1, -1, -1):
-        x = work[k] / v[pivot_pos[k]]
+        x = work[k] * v[pivot_pos[k]]
         work[k] = x
         for q in range(upper_ptr[k], upper_ptr[k + 1]):
             work[upper_row[q]] -= v[upper_pos[q]] * x
@@ -127,7 +131,7 @@ def solve(use_dense, jac, piv, v, lu, b, work):
     if use_dense:
         lu_solve(jac, piv, b)
     else:
-        sparse_solve(v, lu[0], lu[3], lu[4], lu[5], lu[10], lu[11], lu[12], lu[13], b, work)
+        _lu_solve(v, b, work, lu)
 
 @njit(**opts)
 def advance_one(y, i, t0, t1, h_state, status, steps, dense_steps, rec, bps, atol, nonneg, rtol,
@@ -211,8 +215,7 @@ def advance_one(y, i, t0, t1, h_state, status, steps, dense_steps, rec, bps, ato
             for k in range(n):
                 j = lu[0][k]
                 work[k] = atol[j] + rtol * abs(yw[j])
-            use_dense = not sparse_factor(vals, lu[3], lu[4], lu[5], lu[6], lu[7], lu[8], lu[9], lu[13], work,
-                                          max_multiplier)
+            use_dense = not _lu_factor(vals, work, max_multiplier, lu)
         else:
             for q in range(n_values):
                 saved[q] = vals[q]

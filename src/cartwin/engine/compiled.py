@@ -14,16 +14,24 @@ How the equations get here (no second copy of them):
   max, ...). An ``rhs`` that uses ``self`` or functions missing from that namespace is reported
   with a clear error when the kernel is first compiled.
 * the per-patient step (Shampine's Rosenbrock4 with embedded error estimate) is the method and
-  step-size control of :class:`Rosenbrock4`, line for line: the same forward-difference
-  Jacobian, stage times kept left of breakpoints, acceptance test, step-size factor, "keep the
-  wanted step after landing on a stop" rule and status codes. Linear systems ``(I/(gam h) - J)``
-  are solved by a static sparse LU (:func:`cartwin.engine._sparsity.lu_plan`: minimum-degree
-  order, symbolic fill, flat index lists; 125 stored entries of 1,024 for the composite model).
-  Pivots stay on the diagonal; a step whose multipliers exceed ``max_multiplier`` in the matrix
-  scaled by the error weights (the threshold test of threshold partial pivoting, Duff, Erisman &
-  Reid, *Direct Methods for Sparse Matrices*, 2017, sec. 7.8) is redone with the dense LU with
-  partial pivoting (``sparse_lu=False`` always uses it). Results agree with the NumPy engine to
-  round-off, not bit for bit.
+  step-size control of :class:`Rosenbrock4`, line for line: stage times kept left of
+  breakpoints, acceptance test, step-size factor, "keep the wanted step after landing on a
+  stop" rule and status codes.
+* the Jacobian is exact by default: :mod:`cartwin.engine._codegen` differentiates ``rhs``
+  symbolically (SymPy, common subexpressions shared) and writes it as source next to ``rhs``;
+  about one ``rhs`` call of work instead of nine grouped forward differences.
+  ``jacobian="differences"`` (or a model whose ``rhs`` cannot be traced, or no SymPy) uses
+  Rosenbrock4's forward differences, grouped by the traced sparsity pattern.
+* linear systems ``(I/(gam h) - J)`` are solved by a static sparse LU
+  (:func:`cartwin.engine._sparsity.lu_plan`: minimum-degree order, symbolic fill; 125 stored
+  entries of 1,024 for the composite model), generated as straight-line code
+  (:func:`cartwin.engine._codegen.lu_source`). Pivots stay on the diagonal; a step whose
+  multipliers exceed ``max_multiplier`` in the matrix scaled by the error weights (the threshold
+  test of threshold partial pivoting; Duff, Erisman & Reid, *Direct Methods for Sparse
+  Matrices*, 2nd ed. 2017) is redone with a dense LU with partial pivoting (``sparse_lu=False``
+  always uses it). Results agree with the NumPy engine to round-off and the truncation error of
+  its difference Jacobian, not bit for bit (with ``jacobian="differences", sparse_lu=False``
+  they take the same steps).
 * patients run in parallel with ``numba.prange``; each patient is computed independently, so a
   patient's result is bit-identical whatever the batch and the number of threads (tested).
 
@@ -92,23 +100,27 @@ _STUB_JACOBIAN = "def jacobian_values(t, y, p, out):\n    return 0\n"
 
 
 @lru_cache(maxsize=64)
-def _kernel(model_cls: type, jacobian_src: str = _STUB_JACOBIAN):
-    """The advance kernels for one model class (and its generated Jacobian, or the stub), from a
-    generated module cached by numba."""
+def _kernel(model_cls: type, generated_src: str):
+    """The advance kernels for one model class, from a generated module cached by numba.
+
+    ``generated_src``: the model's exact Jacobian (or the stub) and its static LU, from
+    :mod:`cartwin.engine._codegen`."""
     _numba()
     from cartwin.engine import _kernel_src
 
     key = _model_key(model_cls)
-    jac_key = hashlib.sha256(jacobian_src.encode()).hexdigest()[:8]
+    jac_key = hashlib.sha256(generated_src.encode()).hexdigest()[:8]
     name = f"cartwin_kernel_{model_cls.__name__}_{key}_{jac_key}"
     text = inspect.getsource(_kernel_src) + (
         "\n\n# --- generated: the model's own rhs, compiled -------------------------------\n"
         "# `_model_cls` is set in this module's namespace by cartwin.engine.compiled before it runs.\n"
         "_rhs = njit(cache=True, error_model='numpy')(getattr(_model_cls.rhs, '__func__', _model_cls.rhs))\n"
-        "\n# --- generated: its exact Jacobian (cartwin.engine._codegen) or a stub -----------\n"
+        "\n# --- generated: its exact Jacobian (or a stub) and static LU (cartwin.engine._codegen)\n"
         "import math  # noqa: E402\n\n"
-        + jacobian_src
+        + generated_src
         + "\n_jac = njit(cache=True, error_model='numpy')(jacobian_values)\n"
+        "_lu_factor = njit(**opts)(lu_factor_gen)\n"
+        "_lu_solve = njit(**opts)(lu_solve_gen)\n"
     )
     path = _write_cached(f"{name}.py", text)
     spec = importlib.util.spec_from_file_location(name, path)
@@ -268,7 +280,10 @@ class NumbaRosenbrock:
             source = None
             if self.jacobian == "exact":
                 source = _exact_jacobian(type(model), np.ascontiguousarray(pattern).tobytes(), pattern.shape[0])
-            hit = (tuple(arrays), source)
+            from cartwin.engine._codegen import lu_source
+
+            plan = dict(zip(_LU_FIELDS, arrays[4], strict=True))
+            hit = (tuple(arrays), source, (source or _STUB_JACOBIAN) + "\n\n" + lu_source(plan))
             self._records[key] = hit
         return hit
 
@@ -279,8 +294,8 @@ class NumbaRosenbrock:
     def advance(self, model, t0, t1, y, p, controller, state, atol):
         numba = _numba()
         n_s, n_p = y.shape
-        arrays, jac_source = self._structure(model, p)
-        parallel, serial = _kernel(type(model), jac_source or _STUB_JACOBIAN)
+        arrays, jac_source, generated = self._structure(model, p)
+        parallel, serial = _kernel(type(model), generated)
         kernel = serial if (n_p < 2 * max(1, self.chunk) or self.threads == 1) else parallel
         recs = self._recs(p, n_p)
         bps = np.zeros((0, n_p)) if state.breakpoints is None else np.ascontiguousarray(state.breakpoints, dtype=float)
