@@ -19,7 +19,14 @@ def render() -> str:
              "(written by `python scripts/calibrate_presets.py`; `cartwin calibrate PRESET` runs the same fit).",
              "Every endpoint listed here was *fitted* (population multipliers, Nelder–Mead, common random",
              "numbers); none is an independent validation yet. Simulated values are for the infused set of",
-             "the calibration run (n patients, seed, follow-up as stated).", ""]
+             "the calibration run (n patients, seed, follow-up as stated).", "",
+             "ICANS targets (`icans_any`, `icans_grade3plus`) are the trials' *neurologic events*, graded on",
+             "CTCAE v4.03 (\"scale UNVERIFIED\" in `../shared/reference/pivotal_trials.csv`); cartwin grades",
+             "neurotoxicity on ASTCT only, so ASTCT ICANS stands in for them. The scales differ: regrading",
+             "JULIET found any-grade neurotoxicity in 45 % of patients by CTCAE and 17 % by ASTCT (Maziarz RT",
+             "et al. Blood Adv 2020;4:1440), so a fit of ASTCT ICANS to a CTCAE rate overstates ICANS.",
+             "Their handle is `k_endothelial_on_per_day`, with between-patient variability of endothelial",
+             "susceptibility (docs/population.md).", ""]
     records = sorted(RECORDS.glob("*.json"))
     if not records:
         lines += ["No preset has been calibrated yet.", ""]

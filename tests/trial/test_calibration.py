@@ -30,12 +30,42 @@ def _record(name):
     return json.loads(path.read_text())
 
 
-def test_committed_zuma1_calibration_reproduces_exactly():
-    record = _record("zuma-1")
-    result = run_trial("zuma-1", record["n_patients"], record["seed"], follow_up_days=record["follow_up_days"],
+#: Fitted targets that stay outside the published 95 % CI after calibration, with the reason
+#: (docs/validation.md says the same). Anything else outside fails the test below.
+KNOWN_OUTSIDE: dict[tuple[str, str], str] = {}
+
+
+@pytest.mark.parametrize("name", ["zuma-1", "eliana"])
+def test_committed_calibration_reproduces_exactly(name):
+    record = _record(name)
+    result = run_trial(name, record["n_patients"], record["seed"], follow_up_days=record["follow_up_days"],
                        solver=_solver(), overrides=record["multipliers"], calibrated=False)
-    for name, row in record["targets"].items():
-        assert result.endpoints[row["set"]][name]["estimate"] == pytest.approx(row["simulated"], abs=1e-12), name
+    for target, row in record["targets"].items():
+        assert result.endpoints[row["set"]][target]["estimate"] == pytest.approx(row["simulated"], abs=1e-12), target
+
+
+def _calibrated_presets():
+    return sorted(p.stem for p in (ROOT / "src" / "cartwin" / "trial" / "calibrated").glob("*.json"))
+
+
+@pytest.mark.parametrize("name", _calibrated_presets())
+def test_record_covers_every_fitted_target_and_lands_in_the_ci(name):
+    """Each record fits exactly the protocol's current fitted targets (ICANS included where the
+    CSV publishes them), and every one is inside its published 95 % CI unless listed above."""
+    from cartwin.trial.calibration import _targets
+
+    record = _record(name)
+    assert set(record["targets"]) == set(_targets(load_protocol(name))), "recalibrate: scripts/calibrate_presets.py"
+    for target, row in record["targets"].items():
+        if (name, target) in KNOWN_OUTSIDE:
+            continue
+        assert row["within_ci"], f"{name} {target}: simulated {row['simulated']} outside {row['ci_low']}-{row['ci_high']}"
+
+
+@pytest.mark.parametrize("name", ["zuma-1", "eliana", "juliet", "transcend", "zuma-2", "karmma"])
+def test_icans_any_and_grade3_are_fitted_where_published(name):
+    targets = load_protocol(name).targets
+    assert targets["icans_any"].fitted and targets["icans_grade3plus"].fitted
 
 
 def test_presets_use_their_calibration():
@@ -44,8 +74,10 @@ def test_presets_use_their_calibration():
 
 
 def test_calibrate_runs_and_records_targets():
-    record = calibrate("zuma-1", n=20, seed=2, max_evaluations=2, follow_up_days=60.0, solver=_solver())
+    record = calibrate("zuma-1", n=20, seed=2, max_evaluations=2, follow_up_days=60.0, solver=_solver(),
+                       stop_when_inside=False)
     assert record["evaluations"] == 2
+    assert record["multipliers"]["k_endothelial_on_per_day"] > 0
     assert set(record["targets"]) >= {"orr", "cr_rate"}
     for row in record["targets"].values():
         assert {"published", "ci_low", "ci_high", "simulated", "within_ci", "source"} <= set(row)

@@ -114,9 +114,13 @@ def enrol(protocol: Protocol, n: int, seed: int) -> pd.DataFrame:
 #: products lacked memory-like CD27+PD-1- cells (Fraietta JA et al. Nat Med 2018;24:563), LBCL
 #: non-responders' axi-cel products were exhausted (Deng Q et al. Nat Med 2020;26:1878), and
 #: Kirouac 2023's non-responder class barely engrafts. Such products expand at a twentieth of the
-#: rate and hold a twentieth of the homeostatic drive (*assumption* on the size of the effect).
+#: rate, hold a twentieth of the homeostatic drive and kill at a twentieth of the rate: exhausted
+#: T cells lose cytotoxicity along with proliferative capacity (Wherry EJ. Nat Immunol
+#: 2011;12:492; Deng 2020) (*assumption* on the size of the effect). Without the lower kill
+#: rate the unexpanded cells still killed a few % of a 10^11-10^12-cell leukaemia per day, and
+#: the damage signal of that kill (model: Φ²/(Φ² + K_D²)) gave almost every ALL patient fever.
 DYSFUNCTIONAL_FRACTION = "dysfunctional_product_fraction"
-DYSFUNCTION_EFFECT = {"k_prolif_per_day": 0.05, "homeostatic_scale": 0.05}
+DYSFUNCTION_EFFECT = {"k_prolif_per_day": 0.05, "homeostatic_scale": 0.05, "gamma_kill_per_day": 0.05}
 
 
 def _dysfunctional_products(fraction: float, patient_ids: np.ndarray, seed: int) -> np.ndarray:
