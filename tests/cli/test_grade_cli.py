@@ -90,3 +90,14 @@ def test_missing_time_column_exits_2(tmp_path):
     path.write_text("patient_id,temperature_c\n1,38.5\n")
     result = runner.invoke(app, ["grade", str(path)])
     assert result.exit_code == 2 and "time_day" in result.output
+
+
+def test_error_line_is_not_wrapped_whatever_the_path_length(tmp_path):
+    deep = tmp_path / ("a_rather_long_directory_name_" * 4)
+    deep.mkdir()
+    bad = deep / "obs.csv"
+    bad.write_text("patient_id,time_day,temperature_c\n1,0.0,hot\n")
+    result = runner.invoke(app, ["grade", str(bad), "--out", str(tmp_path / "g.csv")])
+    assert result.exit_code == 2
+    line = next(x for x in result.output.splitlines() if "error:" in x)
+    assert "row" in line and "temperature_c" in line and "'hot'" in line

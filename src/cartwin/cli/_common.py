@@ -7,6 +7,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cartwin.foundation.errors import CartwinError
 
@@ -16,14 +17,18 @@ err_console = Console(stderr=True)
 
 @contextlib.contextmanager
 def user_errors():
-    """Print CartwinError (bad option, bad file) as one red line and exit with code 2."""
+    """Print CartwinError (bad option, bad file) as one red line and exit with code 2.
+
+    The line is not wrapped at the terminal width (a long path would split the row and column
+    it names) and brackets in the message are printed, not read as Rich markup."""
     try:
         yield
     except CartwinError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(code=2) from None
     except OSError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.strerror or exc}: {getattr(exc, 'filename', '')}")
+        message = f"{exc.strerror or exc}: {getattr(exc, 'filename', '')}"
+        err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
         raise typer.Exit(code=2) from None
 
 
