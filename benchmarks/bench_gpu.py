@@ -3,6 +3,14 @@
 Usage (on a machine with JAX and a GPU):
     PYTHONPATH=src python benchmarks/bench_gpu.py --n 1000000
 
+CUDA engine (numba-cuda; one thread per patient, the whole course in one launch; see
+docs/gpu.md), on the benchmark cohort of ``cartwin bench`` (cartwin.engine.bench.cohort):
+    PYTHONPATH=src python benchmarks/bench_gpu.py --engine cuda --n 10000 100000 1000000 --check 3
+With ``--check K`` it also runs the first K patients through ``simulate`` with the CUDA solver,
+the numba CPU engine and scipy Radau at rtol 1e-10 (the reference of ``cartwin bench``) and
+prints the error at days 7/14/28/90/365 (bench's metric) and the agreement of the one-launch
+course with both engines at day 365.
+
 Daily decision points (tumour extinction) and the scheduled lymphodepletion and infusion run;
 management policies are host-side Python and are not part of this path. Patients differ in
 weight, tumour burden and two kinetic parameters (log-normal), so step counts differ.
@@ -50,8 +58,95 @@ def run(n: int, seed: int, rtol: float, days: float):
     return time.perf_counter() - t, out
 
 
+def course_inputs(model, schedule, n: int, days: float):
+    """Doses, decision days and boundaries of the course for run_on_device (both engines)."""
+    doses = {}
+    for d in schedule.doses:
+        doses.setdefault(float(d.time_day), []).append((model.state_index(d.state), np.broadcast_to(np.asarray(d.amount, float), (n,)).copy()))
+    decision_days = np.arange(-5.0, days + 1e-9, 1.0)
+    boundaries = np.unique(np.concatenate([decision_days, [t for t in doses if t <= days]]))
+    return doses, decision_days, boundaries
+
+
+def run_cuda(n: int, seed: int, rtol: float, days: float, threads_per_block: int):
+    """The benchmark cohort's first n patients, one CUDA launch; returns (seconds, timings, out, cohort)."""
+    from cartwin.engine.bench import cohort
+    from cartwin.engine.control import StepController
+    from cartwin.engine.cuda_engine import CudaRosenbrock, run_on_device
+    from cartwin.therapy.course import DEFAULT_ATOL
+
+    model, params, y0, schedule = cohort(n, seed)
+    doses, decision_days, boundaries = course_inputs(model, schedule, n, days)
+    atol = StepController(rtol=rtol, atol=DEFAULT_ATOL).atol_vector(model.state_names())
+    timings: dict = {}
+    t = time.perf_counter()
+    out = run_on_device(model, params, y0, t0=-5.0, t_end=days, boundaries=boundaries, doses=doses,
+                        decision_days=decision_days, rtol=rtol, atol=atol, summary_state="car_effector",
+                        solver=CudaRosenbrock(threads_per_block=threads_per_block), timings=timings)
+    return time.perf_counter() - t, timings, out, (model, params, y0, schedule)
+
+
+def check_cuda(k: int, rtol: float, days: float, out: dict, course) -> dict:
+    """Accuracy of the first k patients: CUDA via simulate, numba CPU, scipy Radau rtol 1e-10."""
+    from cartwin.engine.bench import _error, _take, run_engine
+    from cartwin.engine.compiled import NumbaRosenbrock
+    from cartwin.engine.cuda_engine import CudaRosenbrock
+    from cartwin.engine.solvers import ScipyReference
+
+    model, params, y0, schedule = course
+    p_k, y_k, s_k = _take(k, model, params, y0, schedule)
+    runs = {}
+    for name, solver in (("reference", ScipyReference()), ("numba", NumbaRosenbrock()), ("cuda", CudaRosenbrock())):
+        t = time.perf_counter()
+        runs[name] = run_engine(solver, model, p_k, y_k, s_k, days, rtol=1e-10 if name == "reference" else rtol)
+        print(f"check: {name} on {k} patients in {time.perf_counter() - t:.1f} s", flush=True)
+    ref = runs["reference"].ys[:, 1:, :]
+    final = out["y"][:, :k].T
+
+    def rel(a, b):
+        return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300)))
+
+    return {
+        "check_patients": k,
+        "cuda_error_vs_radau": _error(runs["cuda"].ys[:, 1:, :], ref),
+        "numba_error_vs_radau": _error(runs["numba"].ys[:, 1:, :], ref),
+        "cuda_vs_numba_rel": rel(runs["cuda"].ys, runs["numba"].ys),
+        "cuda_vs_numba_same_steps": bool(np.array_equal(runs["cuda"].steps, runs["numba"].steps)),
+        "one_launch_vs_simulate_day365_rel": rel(final, runs["cuda"].ys[:, -1, :]),
+        "one_launch_error_day365_vs_radau": _error(final[:, None, :], ref[:, -1:, :]),
+    }
+
+
+def main_cuda(args):
+    from numba import cuda
+
+    from cartwin.engine.cuda_engine import simulator
+
+    print("device:", "simulator" if cuda.is_available() and simulator() else cuda.get_current_device().name, flush=True)
+    t = time.perf_counter()
+    run_cuda(args.warmup, args.seed, args.rtol, args.days, args.threads_per_block)
+    print(f"generate + compile + {args.warmup} patients: {time.perf_counter() - t:.1f} s", flush=True)
+    results = []
+    for n in args.n:
+        seconds, timings, out, course = run_cuda(n, args.seed, args.rtol, args.days, args.threads_per_block)
+        status = np.bincount(out["status"].astype(int), minlength=4).tolist()
+        row = {"engine": "cuda", "n": n, "seconds": seconds, "kernel_seconds": timings["kernel_s"],
+               "patients_per_s": n / seconds, "patients_per_s_kernel": n / timings["kernel_s"],
+               "status_counts": status, "mean_steps": float(out["steps"].mean()), "max_steps": int(out["steps"].max()),
+               "dense_lu_steps": int(out["dense_lu_steps"].sum())}
+        print(json.dumps(row), flush=True)
+        if args.check:
+            row.update(check_cuda(min(args.check, n), args.rtol, args.days, out, course))
+            print(json.dumps(row), flush=True)
+        results.append(row)
+    return results
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--engine", choices=("jax", "cuda"), default="jax")
+    ap.add_argument("--threads-per-block", type=int, default=128)
+    ap.add_argument("--warmup", type=int, default=256, help="patients of the first (compiling) CUDA run")
     ap.add_argument("--n", type=int, nargs="+", default=[1000, 100_000, 1_000_000])
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--rtol", type=float, default=1e-6)
@@ -59,6 +154,12 @@ def main():
     ap.add_argument("--check", type=int, default=0)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
+    if args.engine == "cuda":
+        results = main_cuda(args)
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump(results, fh, indent=2)
+        return
     import jax
 
     print("devices:", jax.devices())

@@ -1,0 +1,439 @@
+"""CUDA engine (prototype): Rosenbrock4 with one GPU thread per patient, via numba's CUDA target.
+
+:class:`CudaRosenbrock` has the interface of :class:`~cartwin.engine.solvers.Rosenbrock4`
+(``advance(model, t0, t1, y, p, controller, state, atol)``), so
+``simulate(..., solver=CudaRosenbrock())`` works with doses, decision points, policies,
+breakpoints, per-patient status and clipping. :func:`run_on_device` runs a whole course in
+*one* kernel launch (each thread loops over its patient's segments, doses and extinction
+checks), state kept on the device, and returns per-patient summaries: the path for 10^6-patient
+runs (management policies are not called there), with the arguments of
+:func:`cartwin.engine.jax_engine.run_on_device`.
+
+Nothing here is a second copy of the model or of the method. The CUDA module is *generated*
+from the sources the compiled CPU engine (:mod:`cartwin.engine.compiled`) is built from:
+
+* the model class's own ``rhs``, compiled as it stands as a CUDA device function (called with
+  ``self=None``, ``y`` a per-thread local array, ``p`` the patient's parameter record, ``xp`` a
+  scalar namespace of device functions);
+* that namespace is the text of :mod:`cartwin.engine._numba_xp` with ``@njit`` swapped for
+  ``@cuda.jit(device=True)``;
+* the exact Jacobian (:func:`cartwin.engine._codegen.jacobian_source`) and the static sparse LU
+  (:func:`cartwin.engine._codegen.lu_source`) are the same generated text as on the CPU, compiled
+  as device functions;
+* the per-patient step is the text of :mod:`cartwin.engine._kernel_src` (Shampine's Rosenbrock4,
+  error control, breakpoints, clipping, status codes: line for line the CPU kernel's) with a
+  short list of mechanical rewrites (:data:`KERNEL_REWRITES`): decorators to device functions,
+  ``np.empty(n)`` to ``cuda.local.array`` of the model's (literal) size, ``np.inf``/
+  ``np.isfinite``/``np.power``/``np.nextafter`` to their scalar ``math``/libdevice forms,
+  ``numba.literal_unroll`` to the CUDA target's. Every
+  rewrite must match the template or generation fails (tested), so a change of the template
+  cannot silently leave the two engines apart. Only the launchers (one thread = one patient)
+  are written here.
+
+Status: tested on numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``; pure Python, slow) against
+:class:`~cartwin.engine.compiled.NumbaRosenbrock`: same steps, same states to round-off; the
+generated kernels compile to PTX with NVVM (see docs/gpu.md). Not yet run on a GPU.
+
+numba is optional (``pip install "cartwin[fast]"``); a GPU run needs the CUDA driver and NVVM
+(e.g. ``pip install numba-cuda nvidia-cuda-nvcc-cu12``; see docs/gpu.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import os
+import sys
+import tempfile
+import types
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from cartwin.foundation.errors import CartwinError
+
+#: (old, new) text rewrites that turn the CPU per-patient kernel template
+#: (:mod:`cartwin.engine._kernel_src`) into CUDA device code. ``{N}``, ``{NV}``, ``{NJ}`` are the
+#: number of states, LU values and Jacobian entries (literals: local arrays need a static size).
+#: Each ``old`` must occur in the template.
+KERNEL_REWRITES: tuple[tuple[str, str], ...] = (
+    ("from numba import njit, prange\n", "import math\nfrom numba import cuda\n"),
+    ("from cartwin.engine import _numba_xp as xp\n", "xp = _cuda_xp  # set by cartwin.engine.cuda_engine\n"),
+    ("@njit(**opts)\n", "@cuda.jit(device=True)\n"),
+    ("np.empty(n, dtype=np.int64)", "cuda.local.array({N}, numba.int64)"),
+    ("np.empty((n, n))", "cuda.local.array(({N}, {N}), numba.float64)"),
+    ("np.empty(n_values)", "cuda.local.array({NV}, numba.float64)"),
+    ("np.empty(col_rows.shape[0])", "cuda.local.array({NJ}, numba.float64)"),
+    ("np.empty(n)", "cuda.local.array({N}, numba.float64)"),
+    ("numba.literal_unroll(", "_literal_unroll("),
+    ("np.nextafter(", "_nextafter("),
+    ("np.inf", "math.inf"),
+    ("np.isfinite(", "math.isfinite("),
+    ("np.power(", "math.pow("),
+)
+
+#: Where the CPU template's parallel launchers start: the CUDA module replaces them.
+LAUNCHERS_START = "@njit(parallel=True"
+
+#: The same for the scalar namespace (:mod:`cartwin.engine._numba_xp`).
+XP_REWRITES: tuple[tuple[str, str], ...] = (
+    ("from numba import njit\n", "from numba import cuda\n"),
+    ("@njit(**_opts)\n", "@cuda.jit(device=True)\n"),
+)
+
+_PRELUDE = '''
+# --- CUDA: literal_unroll (NVIDIA's numba-cuda types its own), nextafter (libdevice on the
+# GPU; Python's in the simulator) -------------------------------------------------------------
+_literal_unroll = getattr(cuda, "literal_unroll", numba.literal_unroll)
+if numba.config.ENABLE_CUDASIM:
+    _nextafter = math.nextafter
+else:
+    from numba.cuda import libdevice as _libdevice
+
+    _nextafter = _libdevice.nextafter
+'''
+
+_LAUNCHERS = '''
+# --- CUDA launchers: one thread per patient (cartwin.engine.cuda_engine) ---------------------
+@cuda.jit
+def advance_kernel(y, t0, t1, h_state, status, steps, dense_steps, recs, bps, atol, nonneg, rtol,
+                   min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr, col_rows, lu, sparse_lu,
+                   max_multiplier, exact_jac):
+    i = cuda.grid(1)
+    if i < y.shape[1]:
+        if status[i] == 0:
+            advance_one(y, i, t0, t1, h_state, status, steps, dense_steps, recs[i], bps, atol,
+                        nonneg, rtol, min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr,
+                        col_rows, lu, sparse_lu, max_multiplier, exact_jac)
+
+
+@cuda.jit
+def course_kernel(y, h_state, status, steps, dense_steps, recs, bps, atol, nonneg, rtol, min_step,
+                  max_steps, rel_step, group_ptr, group_cols, col_ptr, col_rows, lu, sparse_lu,
+                  max_multiplier, exact_jac, boundaries, decision, dose_ptr, dose_state, dose_amount,
+                  floor, summary, best, best_day):
+    # A whole course per thread: segments between boundaries, extinction at decision points
+    # (states below `floor` set to 0), scheduled doses to patients still solving, and the
+    # running maximum of state `summary` at boundaries from day 0 (as jax_engine.run_on_device).
+    i = cuda.grid(1)
+    if i >= y.shape[1]:
+        return
+    t = boundaries[0]
+    for b in range(boundaries.shape[0]):
+        tb = boundaries[b]
+        if tb > t:
+            if status[i] == 0:
+                advance_one(y, i, t, tb, h_state, status, steps, dense_steps, recs[i], bps, atol,
+                            nonneg, rtol, min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr,
+                            col_rows, lu, sparse_lu, max_multiplier, exact_jac)
+            t = tb
+        if decision[b]:
+            for k in range(y.shape[0]):
+                if y[k, i] < floor[k]:
+                    y[k, i] = 0.0
+        for q in range(dose_ptr[b], dose_ptr[b + 1]):
+            if status[i] == 0:
+                y[dose_state[q], i] += dose_amount[q, i]
+        if tb >= 0.0:
+            v = y[summary, i]
+            if v > best[i]:
+                best[i] = v
+                best_day[i] = tb
+'''
+
+_RHS = '''
+# --- generated: the model's own rhs, as a device function --------------------------------
+# `_model_cls` and `_cuda_xp` are set in this module's namespace by cartwin.engine.cuda_engine.
+_rhs = cuda.jit(device=True)(getattr(_model_cls.rhs, '__func__', _model_cls.rhs))
+
+# --- generated: exact Jacobian (or a stub) and static LU (cartwin.engine._codegen) ----------
+'''
+
+_TAIL = '''
+_jac = cuda.jit(device=True)(jacobian_values)
+_lu_factor = cuda.jit(device=True)(lu_factor_gen)
+_lu_solve = cuda.jit(device=True)(lu_solve_gen)
+'''
+
+
+def _cuda():
+    try:
+        from numba import cuda
+    except ModuleNotFoundError as exc:  # pragma: no cover - exercised only without numba
+        raise CartwinError("the CUDA engine needs numba: pip install 'cartwin[fast]' (and numba-cuda for GPUs)") from exc
+    return cuda
+
+
+def simulator() -> bool:
+    """Whether numba's CUDA target is the simulator (``NUMBA_ENABLE_CUDASIM=1``)."""
+    import numba
+
+    return bool(numba.config.ENABLE_CUDASIM)
+
+
+def _rewrite(text: str, rewrites, what: str, sizes: dict[str, int] | None = None) -> str:
+    for old, new in rewrites:
+        if old not in text:
+            raise CartwinError(f"CUDA engine: the {what} template no longer contains {old!r}; "
+                               "update cartwin.engine.cuda_engine's rewrites")
+        text = text.replace(old, new.format(**sizes) if sizes else new)
+    return text
+
+
+def cuda_xp_source() -> str:
+    """Source of the CUDA scalar namespace: :mod:`cartwin.engine._numba_xp` as device functions."""
+    from cartwin.engine import _numba_xp
+
+    return _rewrite(inspect.getsource(_numba_xp), XP_REWRITES, "_numba_xp")
+
+
+def cuda_kernel_source(generated_src: str, n_states: int, n_values: int, n_jac: int) -> str:
+    """Source of the CUDA module for one model: rewritten template + rhs + generated code + launchers.
+
+    ``generated_src``: the Jacobian (or stub) and LU text the CPU engine compiles
+    (``NumbaRosenbrock._structure``)."""
+    from cartwin.engine import _kernel_src
+
+    text = inspect.getsource(_kernel_src)
+    cut = text.find(LAUNCHERS_START)
+    if cut < 0:
+        raise CartwinError(f"CUDA engine: the kernel template no longer contains {LAUNCHERS_START!r}")
+    body = _rewrite(text[:cut], KERNEL_REWRITES, "_kernel_src",
+                    {"N": n_states, "NV": n_values, "NJ": max(1, n_jac)})
+    leftover = [w for w in ("np.", "njit", "prange") if w in body[body.find("@cuda.jit"):]]
+    if leftover:
+        raise CartwinError(f"CUDA engine: the kernel template uses {leftover} that have no CUDA rewrite")
+    return (body + _PRELUDE + _LAUNCHERS + _RHS + "import math  # noqa: E402\n\n" + generated_src + _TAIL)
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("CARTWIN_CACHE_DIR")
+    return (Path(root) if root else Path.home() / ".cache" / "cartwin") / "cuda"
+
+
+def _write(filename: str, text: str) -> Path:
+    for directory in (_cache_dir(), Path(tempfile.gettempdir()) / "cartwin-cuda"):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            path = directory / filename
+            if not path.exists() or path.read_text() != text:
+                tmp = directory / f".{filename}.{os.getpid()}.tmp"
+                tmp.write_text(text)
+                os.replace(tmp, path)
+            return path
+        except OSError:
+            continue
+    raise CartwinError("the CUDA engine needs a writable cache directory (set CARTWIN_CACHE_DIR)")
+
+
+def _load(name: str, text: str, **namespace) -> types.ModuleType:
+    path = _write(f"{name}.py", text)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    for key, value in namespace.items():
+        setattr(module, key, value)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@lru_cache(maxsize=4)
+def _xp_module(sim: bool) -> types.ModuleType:
+    text = cuda_xp_source()
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    return _load(f"cartwin_cuda_xp_{'sim_' if sim else ''}{digest}", text)
+
+
+@lru_cache(maxsize=32)
+def _module(model_cls: type, generated_src: str, n_states: int, n_values: int, n_jac: int, sim: bool):
+    _cuda()
+    text = cuda_kernel_source(generated_src, n_states, n_values, n_jac)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    name = f"cartwin_cuda_{model_cls.__name__}_{'sim_' if sim else ''}{digest}"
+    return _load(name, text, _model_cls=model_cls, _cuda_xp=_xp_module(sim))
+
+
+@dataclass(frozen=True)
+class CudaRosenbrock:
+    """Rosenbrock4 on a CUDA GPU, one thread per patient; same interface as :class:`Rosenbrock4`.
+
+    The options are those of :class:`~cartwin.engine.compiled.NumbaRosenbrock` (the same
+    generated Jacobian and LU, the same step); ``threads_per_block``: CUDA block size.
+
+    Example (on numba's CUDA simulator, or a GPU)::
+
+        from cartwin.engine.cuda_engine import CudaRosenbrock
+        r = simulate_course(Regimen("axi-cel", "lbcl"), days=28, solver=CudaRosenbrock())
+    """
+
+    name: str = "rosenbrock4-cuda"
+    threads_per_block: int = 128
+    jacobian_rel_step: float = 1e-7
+    sparse_jacobian: bool = True
+    sparse_lu: bool = True
+    max_multiplier: float = 10.0
+    jacobian: str = "exact"
+    _cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self):
+        from cartwin.engine.compiled import check_jacobian_option
+
+        check_jacobian_option(self.jacobian)
+
+    def _cpu_twin(self):
+        from cartwin.engine.compiled import NumbaRosenbrock
+
+        twin = self._cache.get("twin")
+        if twin is None:
+            twin = NumbaRosenbrock(jacobian_rel_step=self.jacobian_rel_step, sparse_jacobian=self.sparse_jacobian,
+                                   sparse_lu=self.sparse_lu, max_multiplier=self.max_multiplier,
+                                   jacobian=self.jacobian)
+            self._cache["twin"] = twin
+        return twin
+
+    def generated_module(self, model, p):
+        """The generated CUDA module for ``model`` and the host structure arrays (no GPU needed).
+
+        Returns ``(module, (group_ptr, group_cols, col_ptr, col_rows, lu), exact_jac)``; the
+        structure and the generated Jacobian/LU text are the CPU engine's own."""
+        arrays, jac_source, generated = self._cpu_twin()._structure(model, p)
+        col_rows, lu = arrays[3], arrays[4]
+        module = _module(type(model), generated, len(model.states), int(lu[14].shape[0]), int(col_rows.shape[0]),
+                         simulator())
+        return module, arrays, jac_source is not None
+
+    def prepared(self, model, p):
+        """The generated module and the device copies of the Jacobian/LU structure for ``model``.
+
+        Returns ``(module, structure, exact_jac)`` where ``structure`` is
+        ``(group_ptr, group_cols, col_ptr, col_rows, lu)`` on the device."""
+        cuda = _cuda()
+        key = ("prepared", type(model))
+        hit = self._cache.get(key)
+        if hit is None:
+            module, arrays, exact = self.generated_module(model, p)
+
+            def dev(a):  # no zero-size device arrays
+                return cuda.to_device(a if a.size else np.zeros(1, dtype=np.int64))
+
+            group_ptr, group_cols, col_ptr, col_rows, lu = arrays
+            structure = (dev(group_ptr), dev(group_cols), dev(col_ptr), dev(col_rows), tuple(dev(a) for a in lu))
+            hit = (module, structure, exact)
+            self._cache[key] = hit
+        return hit
+
+    def _records(self, p, n_patients: int):
+        from cartwin.engine.compiled import parameter_records
+
+        hit = self._cache.get("records")
+        if hit is not None and hit[0] is p and hit[1].shape[0] == n_patients:
+            return hit[1]
+        recs = _cuda().to_device(np.ascontiguousarray(parameter_records(p, n_patients)))
+        self._cache["records"] = (p, recs)
+        return recs
+
+    def _launch(self, kernel, n_p: int, *args) -> None:
+        tpb = max(1, min(int(self.threads_per_block), n_p))
+        kernel[(n_p + tpb - 1) // tpb, tpb](*args)
+
+    def advance(self, model, t0, t1, y, p, controller, state, atol):
+        cuda = _cuda()
+        n_s, n_p = y.shape
+        module, structure, exact = self.prepared(model, p)
+        recs = self._records(p, n_p)
+        bps = np.full((1, n_p), np.inf) if state.breakpoints is None else np.ascontiguousarray(state.breakpoints, dtype=float)
+        if bps.shape[0] == 0:
+            bps = np.full((1, n_p), np.inf)  # never ahead: the same as no breakpoint
+        nonneg = np.array([s.nonnegative for s in model.states], dtype=np.bool_)
+        d_y = cuda.to_device(np.ascontiguousarray(y, dtype=float))
+        d_h = cuda.to_device(np.ascontiguousarray(state.h, dtype=float))
+        d_status = cuda.to_device(state.status)
+        d_steps = cuda.to_device(state.steps)
+        d_dense = cuda.to_device(np.zeros(n_p, dtype=np.int64))
+        self._launch(module.advance_kernel, n_p, d_y, float(t0), float(t1), d_h, d_status, d_steps, d_dense, recs,
+                     cuda.to_device(bps), cuda.to_device(np.ascontiguousarray(atol, dtype=float)),
+                     cuda.to_device(nonneg), float(controller.rtol), float(controller.min_step_day),
+                     int(controller.max_steps), float(self.jacobian_rel_step), *structure, bool(self.sparse_lu),
+                     float(self.max_multiplier), exact)
+        y[...] = d_y.copy_to_host()
+        state.h[:] = d_h.copy_to_host()
+        state.status[:] = d_status.copy_to_host()
+        state.steps[:] = d_steps.copy_to_host()
+        self._cache["dense_lu_steps"] = self._cache.get("dense_lu_steps", 0) + int(d_dense.copy_to_host().sum())
+        return y
+
+    def dense_lu_steps(self) -> int:
+        """Steps (all calls so far) that used the dense LU fallback (see NumbaRosenbrock)."""
+        return int(self._cache.get("dense_lu_steps", 0))
+
+
+def run_on_device(model, params, y0, *, t0, t_end, boundaries, doses, decision_days, rtol, atol,
+                  summary_state: str, first_step_day: float = 1e-3, max_steps: int = 1_000_000,
+                  min_step_day: float = 1e-12, solver: CudaRosenbrock | None = None, timings: dict | None = None):
+    """Whole course in one CUDA launch; per-patient (max, day of max, final) of one state.
+
+    Same arguments and result as :func:`cartwin.engine.jax_engine.run_on_device`: ``doses`` maps
+    a boundary time to a list of ``(state_index, amount array)``; extinction thresholds apply at
+    ``decision_days``; the maximum is taken at boundaries from day 0. ``t0``/``t_end`` are
+    implied by ``boundaries`` (kept for the common signature). ``timings``, if given, receives
+    ``prepare_s`` (generation, compilation on first use, transfers in) and ``kernel_s``.
+    """
+    import time
+
+    cuda = _cuda()
+    solver = solver or CudaRosenbrock()
+    started = time.perf_counter()
+    n_s, n_p = y0.shape
+    params = params.broadcast(n_p)
+    module, structure, exact = solver.prepared(model, params)
+    recs = solver._records(params, n_p)
+    bp = model.breakpoints(params, n_p)
+    bps = np.full((1, n_p), np.inf) if bp is None or np.asarray(bp).shape[0] == 0 else np.ascontiguousarray(bp, dtype=float)
+    boundaries = np.asarray(boundaries, dtype=float)
+    decisions = set(np.round(np.asarray(decision_days, dtype=float), 10).tolist())
+    decision = np.array([round(float(tb), 10) in decisions for tb in boundaries], dtype=np.bool_)
+    dose_ptr, dose_state, dose_rows = [0], [], []
+    for tb in boundaries:
+        for state_index, amount in doses.get(float(tb), ()):
+            dose_state.append(int(state_index))
+            dose_rows.append(np.broadcast_to(np.asarray(amount, dtype=float), (n_p,)))
+        dose_ptr.append(len(dose_state))
+    dose_amount = np.ascontiguousarray(np.stack(dose_rows)) if dose_rows else np.zeros((1, n_p))
+    floor = np.array([-np.inf if s.extinction_below is None else float(s.extinction_below) for s in model.states])
+    nonneg = np.array([s.nonnegative for s in model.states], dtype=np.bool_)
+    k = model.state_index(summary_state)
+    d_y = cuda.to_device(np.ascontiguousarray(y0, dtype=float))
+    d_h = cuda.to_device(np.full(n_p, float(first_step_day)))
+    d_status = cuda.to_device(np.zeros(n_p, dtype=np.int8))
+    d_steps = cuda.to_device(np.zeros(n_p, dtype=np.int64))
+    d_dense = cuda.to_device(np.zeros(n_p, dtype=np.int64))
+    d_best = cuda.to_device(np.full(n_p, -np.inf))
+    d_best_day = cuda.to_device(np.zeros(n_p))
+    args = (d_y, d_h, d_status, d_steps, d_dense, recs, cuda.to_device(bps),
+            cuda.to_device(np.ascontiguousarray(atol, dtype=float)), cuda.to_device(nonneg), float(rtol),
+            float(min_step_day), int(max_steps), float(solver.jacobian_rel_step), *structure, bool(solver.sparse_lu),
+            float(solver.max_multiplier), exact, cuda.to_device(boundaries), cuda.to_device(decision),
+            cuda.to_device(np.asarray(dose_ptr, dtype=np.int64)),
+            cuda.to_device(np.asarray(dose_state or [0], dtype=np.int64)), cuda.to_device(dose_amount),
+            cuda.to_device(floor), int(k), d_best, d_best_day)
+    cuda.synchronize()
+    launched = time.perf_counter()
+    solver._launch(module.course_kernel, n_p, *args)
+    cuda.synchronize()
+    done = time.perf_counter()
+    y = d_y.copy_to_host()
+    if timings is not None:
+        timings["prepare_s"] = launched - started
+        timings["kernel_s"] = done - launched
+    return {
+        "max": d_best.copy_to_host(),
+        "day_of_max": d_best_day.copy_to_host(),
+        "final": y[k].copy(),
+        "y": y,
+        "status": d_status.copy_to_host(),
+        "steps": d_steps.copy_to_host(),
+        "dense_lu_steps": d_dense.copy_to_host(),
+    }
