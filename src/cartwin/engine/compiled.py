@@ -287,6 +287,13 @@ class NumbaRosenbrock:
             self._records[key] = hit
         return hit
 
+    def structure(self, model, p) -> tuple[tuple, str | None, str]:
+        """What the kernel is built from, for ``model`` with parameters ``p``: the index arrays
+        ``(group_ptr, group_cols, col_ptr, col_rows, lu)``, the generated exact-Jacobian source
+        (``None`` when differences are used) and the whole generated source (Jacobian or stub,
+        and static LU). Other targets (:mod:`cartwin.engine.cuda_engine`) compile the same."""
+        return self._structure(model, p)
+
     def uses_exact_jacobian(self, model, p=None) -> bool:
         """Whether this solver differentiates ``model`` exactly (generated code) or by differences."""
         return self._structure(model, p if p is not None else model.parameters())[1] is not None

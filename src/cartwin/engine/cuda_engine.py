@@ -194,7 +194,7 @@ def cuda_kernel_source(generated_src: str, n_states: int, n_values: int, n_jac: 
     """Source of the CUDA module for one model: rewritten template + rhs + generated code + launchers.
 
     ``generated_src``: the Jacobian (or stub) and LU text the CPU engine compiles
-    (``NumbaRosenbrock._structure``)."""
+    (``NumbaRosenbrock.structure``)."""
     from cartwin.engine import _kernel_src
 
     text = inspect.getsource(_kernel_src)
@@ -299,7 +299,7 @@ class CudaRosenbrock:
 
         Returns ``(module, (group_ptr, group_cols, col_ptr, col_rows, lu), exact_jac)``; the
         structure and the generated Jacobian/LU text are the CPU engine's own."""
-        arrays, jac_source, generated = self._cpu_twin()._structure(model, p)
+        arrays, jac_source, generated = self._cpu_twin().structure(model, p)
         col_rows, lu = arrays[3], arrays[4]
         module = _module(type(model), generated, len(model.states), int(lu[14].shape[0]), int(col_rows.shape[0]),
                          simulator())
