@@ -14,6 +14,8 @@ The objective is the sum over the protocol's fitted targets (``fitted = true`` i
 of the published rate (its n) and of the simulated rate. Nelder–Mead on log-multipliers, with
 common random numbers (one seed for every evaluation), so the search is deterministic and the
 result reproducible: ``cartwin calibrate PRESET`` or ``python scripts/calibrate_presets.py``.
+The fit kept is the lowest objective among the evaluations with every target inside its CI
+(the lowest overall if none is).
 The record (multipliers, targets, simulated values, whether each falls in the published 95 %
 CI, evaluations, date) is saved as JSON beside the protocols and used by ``run_trial``.
 
@@ -141,12 +143,12 @@ def calibrate(
             t = target.value
             var = t * (1 - t) / max(target.n or 50, 1) + s * (1 - s) / max(n_sim or 1, 1) + 1e-4
             total += (s - t) ** 2 / var
-        history.append({"multipliers": mult, "objective": total, "simulated": {k: v[0] for k, v in sim.items()}})
+        inside = all(_inside(sim[k][0], t) for k, t in targets.items())
+        history.append({"multipliers": mult, "objective": total, "inside": inside,
+                        "simulated": {k: v[0] for k, v in sim.items()}})
         if progress is not None:
             progress(len(history), total)
-        if stop_when_inside and total <= len(targets) and all(
-            _inside(sim[k][0], t) for k, t in targets.items()
-        ):
+        if stop_when_inside and total <= len(targets) and inside:
             raise _GoodEnough
         return total
 
@@ -159,7 +161,10 @@ def calibrate(
         status = f"converged={bool(fit.success)}"
     except _GoodEnough:
         status = "stopped: every target inside its 95% CI"
-    best = min(history, key=lambda h: h["objective"])
+    # The acceptance criterion is every target inside its CI: an evaluation that meets it wins
+    # over one with a lower objective that does not (the objective is a sum, so one far target
+    # can hide behind several close ones).
+    best = min(history, key=lambda h: (not h["inside"], h["objective"]))
     rows = {}
     for name, target in targets.items():
         value = best["simulated"][name]
