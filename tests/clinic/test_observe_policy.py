@@ -133,3 +133,27 @@ def test_policy_grades_equal_the_table_grader_on_the_same_bedside_picture():
     np.testing.assert_array_equal(crs, graded["crs_grade"].to_numpy())
     np.testing.assert_array_equal(icans, graded["icans_grade"].to_numpy())
     assert len(np.unique(crs)) >= 4 and len(np.unique(icans)) >= 3  # the sample spans the grades
+
+
+def test_tocilizumab_limits_8h_apart_3_per_24h_4_in_total():
+    from cartwin.clinic.policy import ConsensusPolicy
+
+    policy = ConsensusPolicy(weight_kg=np.array([70.0, 120.0]), toci_repeat_after_day=4.0 / 24.0)
+    policy._init(2)
+    given = {0: [], 1: []}
+    for t in np.arange(0.0, 3.0, 1.0 / 24.0):  # hourly, CRS grade 3 throughout for patient 0
+        crs = np.array([3, 0])
+        doses = policy.decide(float(t), crs, np.zeros(2, int), np.array([True, False]), 2)
+        for d in doses:
+            if d.state == "toci_central":
+                for i in np.flatnonzero(d.amount):
+                    given[int(i)].append(float(t))
+    assert given[1] == []
+    days = np.array(given[0])
+    assert len(days) == 4  # at most 4 in total
+    assert np.all(np.diff(days) >= 4.0 / 24.0 - 1e-6)
+    for t in days:  # at most 3 in any 24 h
+        assert ((days > t - 1.0 + 1e-9) & (days <= t)).sum() <= 3
+    assert days[3] >= 1.0  # the 4th waits for the 24-h window
+    log = policy.treatments()
+    assert (log.loc[log["drug"] == "tocilizumab", "mg"] == 560.0).all()  # 8 mg/kg x 70 kg

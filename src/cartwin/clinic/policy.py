@@ -78,7 +78,9 @@ class ConsensusPolicy:
     # -- state per patient, made on the first call (the batch size is known then) ----------
     def _init(self, n: int) -> None:
         self._state = {
-            "toci_days": [[] for _ in range(n)],
+            # Days of the tocilizumab doses given, per patient (-inf: slot unused); at most
+            # toci_max_doses are ever given.
+            "toci_days": np.full((n, max(1, self.toci_max_doses)), -np.inf),
             "last_dex": np.full(n, -np.inf),
             "fever_since": np.full(n, np.nan),
             "steroids_given": np.zeros(n, dtype=bool),
@@ -99,7 +101,7 @@ class ConsensusPolicy:
             return []
         st = self._state
         values = bedside(observables, self.mapping)
-        toci_given = np.array([len(d) > 0 for d in st["toci_days"]])
+        toci_given = np.isfinite(st["toci_days"]).any(axis=1)
         crs, icans = grade_now(values, toci_given, st["steroids_given"])
         febrile = values["temperature_c"] >= 38.0
         st["fever_since"] = np.where(febrile, np.where(np.isnan(st["fever_since"]), t, st["fever_since"]), np.nan)
@@ -116,21 +118,18 @@ class ConsensusPolicy:
         st = self._state
         doses: list[Dose] = []
         want = self.wants_tocilizumab(t, crs, icans, febrile)
-        allowed = np.array(
-            [
-                len(d) < self.toci_max_doses
-                and sum(1 for x in d if t - x < 1.0 - 1e-9) < self.toci_max_per_24h
-                and (not d or t - d[-1] >= self.toci_repeat_after_day - 1e-9)
-                for d in st["toci_days"]
-            ]
-        )
+        days = st["toci_days"]
+        given = np.isfinite(days).sum(axis=1)
+        in_24h = (t - days < 1.0 - 1e-9).sum(axis=1)
+        last = days.max(axis=1)
+        allowed = ((given < self.toci_max_doses) & (in_24h < self.toci_max_per_24h)
+                   & ((given == 0) | (t - last >= self.toci_repeat_after_day - 1e-9)))
         give = np.flatnonzero(want & allowed)
         if give.size:
             mg = np.minimum(self.toci_mg_per_kg * np.broadcast_to(self.weight_kg, (n,)), self.toci_max_mg)
             amount = np.zeros(n)
             amount[give] = mg[give]
-            for i in give:
-                st["toci_days"][i].append(t)
+            days[give, given[give]] = t
             self._record(give, t, "tocilizumab", amount)
             doses.append(Dose(t, "toci_central", amount, "tocilizumab"))
         want_dex = self.wants_steroids(t, crs, icans)
