@@ -72,6 +72,8 @@ def test_icans_any_and_grade3_are_fitted_where_published(name):
 #: "virtual trials": fit ORR, CR, CRS/ICANS any and grade >= 3 on the trial's own scale).
 FITTED_BEYOND_ICANS = [
     ("eliana", "orr"), ("eliana", "cr_rate"), ("eliana", "mrd_neg_rate"),  # ELIANA primary endpoint: CR+CRi
+    ("juliet", "cr_rate"),
+    ("liu2020-car-nk", "cr_rate"), ("liu2020-car-nk", "icans_any"),
 ]
 
 
