@@ -74,6 +74,7 @@ FITTED_BEYOND_ICANS = [
     ("eliana", "orr"), ("eliana", "cr_rate"), ("eliana", "mrd_neg_rate"),  # ELIANA primary endpoint: CR+CRi
     ("juliet", "cr_rate"),
     ("liu2020-car-nk", "cr_rate"), ("liu2020-car-nk", "icans_any"),
+    ("alpha-allo501", "crs_grade3plus"), ("alpha-allo501", "icans_any"),
 ]
 
 
