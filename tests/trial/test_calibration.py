@@ -76,6 +76,7 @@ FITTED_BEYOND_ICANS = [
     ("liu2020-car-nk", "cr_rate"), ("liu2020-car-nk", "icans_any"),
     ("alpha-allo501", "crs_grade3plus"), ("alpha-allo501", "icans_any"),
     ("karmma", "crs_grade3plus"), ("karmma", "mrd_neg_rate"),
+    ("cartitude-1", "crs_grade3plus"),
 ]
 
 
