@@ -77,6 +77,7 @@ FITTED_BEYOND_ICANS = [
     ("alpha-allo501", "crs_grade3plus"), ("alpha-allo501", "icans_any"),
     ("karmma", "crs_grade3plus"), ("karmma", "mrd_neg_rate"),
     ("cartitude-1", "crs_grade3plus"),
+    ("transcend", "cr_rate"),
 ]
 
 
