@@ -78,6 +78,7 @@ FITTED_BEYOND_ICANS = [
     ("karmma", "crs_grade3plus"), ("karmma", "mrd_neg_rate"),
     ("cartitude-1", "crs_grade3plus"),
     ("transcend", "cr_rate"),
+    ("zuma-2", "crs_grade3plus"),
 ]
 
 
