@@ -2,9 +2,16 @@
 
 Usage: python scripts/calibrate_presets.py [PRESET ...] [--n 200] [--evals 40]
 (default: every preset with fitted targets the simulation produces).
+
+``--reproduce`` reruns each committed record's own fit (its n, seed, follow-up, start point,
+evaluation budget and stopping rule, from the record's ``settings``) and reports whether the
+multipliers and simulated endpoints come out the same; it writes nothing and exits 1 on a
+mismatch. A record without ``settings`` (fitted before they were recorded) is rerun from its own
+multipliers: that checks that the record is a fixed point of the fit, not how it was found.
 """
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -20,6 +27,7 @@ def main():
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--evals", type=int, default=40)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--reproduce", action="store_true", help="rerun each committed record's fit and compare")
     args = ap.parse_args()
     try:
         from cartwin.engine import NumbaRosenbrock
@@ -28,6 +36,8 @@ def main():
     except Exception:  # numba missing: the NumPy engine gives the same results, slower
         solver = None
     names = args.presets or [p for p in list_protocols() if not load_protocol(p).is_placeholder]
+    if args.reproduce:
+        raise SystemExit(0 if all(reproduce(name, solver) for name in names) else 1)
     for name in names:
         t = time.time()
         record = calibrate(name, n=args.n, seed=args.seed, max_evaluations=args.evals, solver=solver,
@@ -36,6 +46,30 @@ def main():
         inside = sum(r["within_ci"] for r in record["targets"].values())
         print(f"{name}: {inside}/{len(record['targets'])} targets inside the published 95% CI, "
               f"multipliers {record['multipliers']}, {time.time() - t:.0f} s", flush=True)
+
+
+def reproduce(name: str, solver) -> bool:
+    path = OUT / f"{name}.json"
+    if not path.exists():
+        print(f"{name}: no committed record")
+        return True
+    record = json.loads(path.read_text())
+    settings = record.get("settings")
+    start = settings["start"] if settings else record["multipliers"]
+    t = time.time()
+    again = calibrate(name, n=record["n_patients"], seed=record["seed"], follow_up_days=record["follow_up_days"],
+                      max_evaluations=settings["max_evaluations"] if settings else 1,
+                      stop_when_inside=settings["stop_when_inside"] if settings else True, start=start, solver=solver)
+    same_mult = all(abs(again["multipliers"][k] - v) <= 1e-9 * max(1.0, abs(v)) for k, v in record["multipliers"].items())
+    same_sim = all(again["targets"][k]["simulated"] == r["simulated"] for k, r in record["targets"].items())
+    how = "its recorded fit" if settings else "its own multipliers (no settings recorded)"
+    print(f"{name}: rerun of {how}, {again['evaluations']} evaluations, {time.time() - t:.0f} s: "
+          f"multipliers {'same' if same_mult else 'DIFFERENT'}, endpoints {'same' if same_sim else 'DIFFERENT'}",
+          flush=True)
+    if not (same_mult and same_sim):
+        for k, r in record["targets"].items():
+            print(f"  {k}: recorded {r['simulated']}, rerun {again['targets'][k]['simulated']}")
+    return same_mult and same_sim
 
 
 if __name__ == "__main__":

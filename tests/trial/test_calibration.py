@@ -133,3 +133,23 @@ def test_validation_doc_is_current():
     spec.loader.exec_module(gen)
     text = (ROOT / "docs" / "validation.md").read_text()
     assert gen.updated(text) == text, "run scripts/generate_validation.py"
+
+
+def test_records_carry_the_settings_of_their_fit_and_a_rerun_gives_the_same_record():
+    import importlib.util
+
+    for name in _calibrated_presets():
+        settings = _record(name)["settings"]
+        assert {"start", "max_evaluations", "stop_when_inside", "solver"} <= set(settings), name
+    spec = importlib.util.spec_from_file_location("calibrate_presets", ROOT / "scripts" / "calibrate_presets.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    # ALPHA-ALLO501: 13 Nelder-Mead evaluations from its recorded start (~15 s).
+    assert script.reproduce("alpha-allo501", _solver())
+
+
+def test_a_new_record_keeps_its_settings():
+    record = calibrate("zuma-1", n=20, seed=2, max_evaluations=1, follow_up_days=30.0, solver=_solver(),
+                       start={"k_prolif_per_day": 1.5}, stop_when_inside=False)
+    assert record["settings"]["start"]["k_prolif_per_day"] == 1.5
+    assert record["settings"]["max_evaluations"] == 1 and record["settings"]["stop_when_inside"] is False

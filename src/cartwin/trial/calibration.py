@@ -184,6 +184,10 @@ def calibrate(
         "objective": best["objective"],
         "evaluations": len(history),
         "optimizer": f"scipy Nelder-Mead (log multipliers), start {'committed' if start == 'committed' else 'given'}, {status}",
+        # Everything needed to rerun this fit exactly (scripts/calibrate_presets.py --reproduce).
+        "settings": {"start": {k: float(v) for k, v in initial.items() if k in free},
+                     "max_evaluations": max_evaluations, "stop_when_inside": stop_when_inside,
+                     "solver": getattr(solver, "name", "rosenbrock4") if solver is not None else "rosenbrock4"},
         "targets": rows,
         "all_within_ci": all(r["within_ci"] for r in rows.values()),
     }
