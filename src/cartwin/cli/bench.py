@@ -23,6 +23,7 @@ def register(app: typer.Typer) -> None:
         json_out: Path | None = typer.Option(None, "--json", help="also write the rows as JSON"),
     ) -> None:
         """Full composite model, day -5 to 365, daily decision points, rtol 1e-6."""
+        from rich.console import Console
         from rich.table import Table
 
         from cartwin.engine.bench import as_dicts, machine, run_benchmark
@@ -33,12 +34,13 @@ def register(app: typer.Typer) -> None:
         table = Table(title="cartwin engines: full model, 1 year, daily decisions, rtol 1e-6")
         for col in ("engine", "patients", "seconds", "patients/s", "x LSODA", "max rel. error", "note"):
             table.add_column(col, justify="left" if col in ("engine", "note") else "right",
-                             overflow="fold" if col == "engine" else "ellipsis")
+                             no_wrap=col in ("engine", "note"))
         for r in rows:
             table.add_row(r.engine, str(r.patients), f"{r.seconds:.1f}", f"{r.patients_per_s:,.1f}",
                           "" if r.ratio_vs_lsoda is None else f"{r.ratio_vs_lsoda:.1f}",
                           "" if r.max_rel_error is None else f"{r.max_rel_error:.1e}", r.note)
-        console.print(table)
+        # Piped to a file, Rich would fold the table to 80 columns: print it wide instead.
+        (console if console.is_terminal else Console(width=160)).print(table)
         speed = {r.engine: r.patients_per_s for r in rows if r.patients}
         rr = speed.get("roadrunner-matched", speed.get("roadrunner"))
         if "numba" in speed and rr:
