@@ -16,3 +16,18 @@ def test_benchmark_rows_for_compiled_engine_and_its_baseline():
         assert row.max_rel_error < 1e-4  # rtol 1e-6 against Radau at 1e-10
         assert "failed" not in row.note
     assert "exact Jacobian" in by_engine["numba"].note
+
+
+def test_scale_benchmark_streams_summaries_to_shards(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_scale.py"
+    spec = importlib.util.spec_from_file_location("bench_scale", path)
+    bench_scale = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_scale)
+    out = tmp_path / "scale"
+    result = bench_scale.main(["--n", "12", "--shard-size", "5", "--workers", "0", "--out", str(out)])
+    assert result["patients"] == 12 and result["failed"] == 0
+    assert len(list((out / "shards").glob("*.parquet"))) == 3  # 5 + 5 + 2 patients
+    assert result["mean_steps"] > 500  # a year with daily decisions and the policy's doses
