@@ -69,10 +69,41 @@ def _numba():
     return numba
 
 
-def _cache_dir() -> Path:
+def _cache_dirs(kind: str) -> tuple[Path, Path]:
+    """Where generated sources of ``kind`` ("numba", "cuda") go: the user cache (or
+    ``$CARTWIN_CACHE_DIR``), else the temporary directory."""
     root = os.environ.get("CARTWIN_CACHE_DIR")
     base = Path(root) if root else Path.home() / ".cache" / "cartwin"
-    return base / "numba"
+    return base / kind, Path(tempfile.gettempdir()) / f"cartwin-{kind}"
+
+
+def write_cached(filename: str, text: str, kind: str = "numba") -> Path:
+    """Write a generated source file atomically (unchanged files are left alone)."""
+    for directory in _cache_dirs(kind):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            path = directory / filename
+            if not path.exists() or path.read_text() != text:
+                tmp = directory / f".{filename}.{os.getpid()}.tmp"
+                tmp.write_text(text)
+                os.replace(tmp, path)
+            return path
+        except OSError:
+            continue
+    raise CartwinError("the compiled engines need a writable cache directory (set CARTWIN_CACHE_DIR)")
+
+
+def load_generated(name: str, text: str, kind: str = "numba", **namespace):
+    """Import generated source ``text`` as module ``name`` from a file (numba's disk cache is
+    keyed by that file), with ``namespace`` set in the module before it runs."""
+    path = write_cached(f"{name}.py", text, kind)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    for key, value in namespace.items():
+        setattr(module, key, value)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def _model_key(model_cls: type) -> str:
@@ -122,28 +153,8 @@ def _kernel(model_cls: type, generated_src: str):
         "_lu_factor = njit(**opts)(lu_factor_gen)\n"
         "_lu_solve = njit(**opts)(lu_solve_gen)\n"
     )
-    path = _write_cached(f"{name}.py", text)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    module._model_cls = model_cls
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
+    module = load_generated(name, text, _model_cls=model_cls)
     return module.advance_all, module.advance_serial
-
-
-def _write_cached(filename: str, text: str) -> Path:
-    for directory in (_cache_dir(), Path(tempfile.gettempdir()) / "cartwin-numba"):
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            path = directory / filename
-            if not path.exists() or path.read_text() != text:
-                tmp = directory / f".{filename}.{os.getpid()}.tmp"
-                tmp.write_text(text)
-                os.replace(tmp, path)
-            return path
-        except OSError:
-            continue
-    raise CartwinError("the compiled engine needs a writable cache directory (set CARTWIN_CACHE_DIR)")
 
 
 @lru_cache(maxsize=64)
@@ -153,7 +164,7 @@ def _exact_jacobian(model_cls: type, pattern_bytes: bytes, n: int) -> str | None
 
     pattern = np.frombuffer(pattern_bytes, dtype=bool).reshape(n, n)
     key = hashlib.sha256(_model_key(model_cls).encode() + pattern_bytes).hexdigest()[:16]
-    for directory in (_cache_dir(), Path(tempfile.gettempdir()) / "cartwin-numba"):
+    for directory in _cache_dirs("numba"):
         cached = directory / f"jacobian_{model_cls.__name__}_{key}.py"
         try:
             if cached.exists():
@@ -163,7 +174,7 @@ def _exact_jacobian(model_cls: type, pattern_bytes: bytes, n: int) -> str | None
             continue
     text = jacobian_source(model_cls, pattern)
     try:
-        _write_cached(f"jacobian_{model_cls.__name__}_{key}.py", text or "")
+        write_cached(f"jacobian_{model_cls.__name__}_{key}.py", text or "")
     except CartwinError:  # pragma: no cover - nowhere to cache: regenerate next time
         pass
     return text

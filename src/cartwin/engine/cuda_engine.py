@@ -41,15 +41,10 @@ numba is optional (``pip install "cartwin[fast]"``); a GPU run needs the CUDA dr
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import inspect
-import os
-import sys
-import tempfile
 import types
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
@@ -209,35 +204,10 @@ def cuda_kernel_source(generated_src: str, n_states: int, n_values: int, n_jac: 
     return (body + _PRELUDE + _LAUNCHERS + _RHS + "import math  # noqa: E402\n\n" + generated_src + _TAIL)
 
 
-def _cache_dir() -> Path:
-    root = os.environ.get("CARTWIN_CACHE_DIR")
-    return (Path(root) if root else Path.home() / ".cache" / "cartwin") / "cuda"
-
-
-def _write(filename: str, text: str) -> Path:
-    for directory in (_cache_dir(), Path(tempfile.gettempdir()) / "cartwin-cuda"):
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            path = directory / filename
-            if not path.exists() or path.read_text() != text:
-                tmp = directory / f".{filename}.{os.getpid()}.tmp"
-                tmp.write_text(text)
-                os.replace(tmp, path)
-            return path
-        except OSError:
-            continue
-    raise CartwinError("the CUDA engine needs a writable cache directory (set CARTWIN_CACHE_DIR)")
-
-
 def _load(name: str, text: str, **namespace) -> types.ModuleType:
-    path = _write(f"{name}.py", text)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    for key, value in namespace.items():
-        setattr(module, key, value)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    from cartwin.engine.compiled import load_generated
+
+    return load_generated(name, text, "cuda", **namespace)
 
 
 @lru_cache(maxsize=4)
