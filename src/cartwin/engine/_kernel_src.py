@@ -208,17 +208,14 @@ def advance_one(y, i, t0, t1, h_state, status, steps, dense_steps, rec, bps, ato
         diag = 1.0 / (gam * h)
         for k in range(n):
             vals[diag_pos[k]] += diag
+        for q in range(n_values):
+            saved[q] = vals[q]  # the unfactored matrix, for the dense LU
         use_dense = True
         if sparse_lu:
-            for q in range(n_values):
-                saved[q] = vals[q]
             for k in range(n):
                 j = lu[0][k]
                 work[k] = atol[j] + rtol * abs(yw[j])
             use_dense = not _lu_factor(vals, work, max_multiplier, lu)
-        else:
-            for q in range(n_values):
-                saved[q] = vals[q]
         if use_dense:
             # Dense LU with partial pivoting: always without sparse_lu, else when the static
             # order meets a pivot too small for its column.
