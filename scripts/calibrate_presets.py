@@ -36,6 +36,9 @@ def main():
     except Exception:  # numba missing: the NumPy engine gives the same results, slower
         solver = None
     names = args.presets or [p for p in list_protocols() if not load_protocol(p).is_placeholder]
+    unknown = [name for name in names if name not in list_protocols()]
+    if unknown:
+        raise SystemExit(f"error: presets: unknown {', '.join(unknown)}; expected some of {', '.join(list_protocols())}")
     if args.reproduce:
         raise SystemExit(0 if all(reproduce(name, solver) for name in names) else 1)
     for name in names:
