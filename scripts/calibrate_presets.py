@@ -8,6 +8,13 @@ evaluation budget and stopping rule, from the record's ``settings``) and reports
 multipliers and simulated endpoints come out the same; it writes nothing and exits 1 on a
 mismatch. A record without ``settings`` (fitted before they were recorded) is rerun from its own
 multipliers: that checks that the record is a fixed point of the fit, not how it was found.
+The rerun uses the engine named in the record (``rosenbrock4-numba`` is the compiled engine's
+``shampine4`` method, the default before Rodas5P).
+
+``--check`` runs each record's multipliers once with the current default engine and reports which
+simulated endpoints differ from the record and whether every fitted target is still inside its
+published 95% CI (a change of engine moves patients near a response or grade threshold); it
+writes nothing and exits 1 if a target falls outside.
 """
 
 import argparse
@@ -28,19 +35,17 @@ def main():
     ap.add_argument("--evals", type=int, default=40)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--reproduce", action="store_true", help="rerun each committed record's fit and compare")
+    ap.add_argument("--check", action="store_true", help="run each record's multipliers with the default engine")
     args = ap.parse_args()
-    try:
-        from cartwin.engine import NumbaRosenbrock
-
-        solver = NumbaRosenbrock()
-    except Exception:  # numba missing: the NumPy engine gives the same results, slower
-        solver = None
+    solver = _solver()
     names = args.presets or [p for p in list_protocols() if not load_protocol(p).is_placeholder]
     unknown = [name for name in names if name not in list_protocols()]
     if unknown:
         raise SystemExit(f"error: presets: unknown {', '.join(unknown)}; expected some of {', '.join(list_protocols())}")
     if args.reproduce:
-        raise SystemExit(0 if all(reproduce(name, solver) for name in names) else 1)
+        raise SystemExit(0 if all(reproduce(name) for name in names) else 1)
+    if args.check:
+        raise SystemExit(0 if all(check_engine(name, solver) for name in names) else 1)
     for name in names:
         t = time.time()
         record = calibrate(name, n=args.n, seed=args.seed, max_evaluations=args.evals, solver=solver,
@@ -51,13 +56,54 @@ def main():
               f"multipliers {record['multipliers']}, {time.time() - t:.0f} s", flush=True)
 
 
-def reproduce(name: str, solver) -> bool:
+def _solver(recorded: str | None = None):
+    """The compiled engine (the method a record names, else the default); None without numba."""
+    try:
+        from cartwin.engine import NumbaRosenbrock
+    except Exception:  # pragma: no cover - numba missing
+        NumbaRosenbrock = None
+    if recorded in (None, "rosenbrock4"):
+        if recorded is None and NumbaRosenbrock is not None:
+            return NumbaRosenbrock()
+        return None  # the NumPy engine (shampine4)
+    if NumbaRosenbrock is None:
+        raise SystemExit(f"the record was fitted with {recorded}, which needs numba: pip install 'cartwin[fast]'")
+    method = "shampine4" if recorded == "rosenbrock4-numba" else recorded.removesuffix("-numba")
+    return NumbaRosenbrock(method=method)
+
+
+def check_engine(name: str, solver) -> bool:
+    from cartwin.trial.calibration import _inside, _simulated, _targets
+    from cartwin.trial.runner import run_trial
+
+    path = OUT / f"{name}.json"
+    if not path.exists():
+        print(f"{name}: no committed record")
+        return True
+    record = json.loads(path.read_text())
+    protocol = load_protocol(name)
+    targets = _targets(protocol)
+    result = run_trial(protocol, record["n_patients"], record["seed"], follow_up_days=record["follow_up_days"],
+                       solver=solver, overrides=record["multipliers"], calibrated=False)
+    sim = _simulated(result, targets)
+    inside = all(_inside(sim[k][0], targets[k]) for k in record["targets"])
+    changed = {k: (r["simulated"], sim[k][0]) for k, r in record["targets"].items() if sim[k][0] != r["simulated"]}
+    engine = getattr(solver, "name", "rosenbrock4")
+    print(f"{name}: {engine} vs recorded {record.get('settings', {}).get('solver', '?')}: "
+          f"{len(changed)} of {len(record['targets'])} endpoints differ"
+          + "".join(f"; {k} {a:.4f} -> {b:.4f}" for k, (a, b) in changed.items())
+          + f"; every target inside its CI: {inside}", flush=True)
+    return inside
+
+
+def reproduce(name: str) -> bool:
     path = OUT / f"{name}.json"
     if not path.exists():
         print(f"{name}: no committed record")
         return True
     record = json.loads(path.read_text())
     settings = record.get("settings")
+    solver = _solver(settings.get("solver") if settings else None)
     start = settings["start"] if settings else record["multipliers"]
     t = time.time()
     again = calibrate(name, n=record["n_patients"], seed=record["seed"], follow_up_days=record["follow_up_days"],

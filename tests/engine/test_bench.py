@@ -8,14 +8,15 @@ from cartwin.engine.bench import run_benchmark  # noqa: E402
 
 
 def test_benchmark_rows_for_compiled_engine_and_its_baseline():
-    rows = run_benchmark(n_slow=2, n_fast=8, threads=1, engines=("numba-baseline", "numba"), n_check=1, days=30.0)
+    rows = run_benchmark(n_slow=2, n_fast=8, threads=1, engines=("numba-baseline", "numba-shampine4", "numba"),
+                         n_check=1, days=30.0)
     by_engine = {r.engine: r for r in rows}
-    assert set(by_engine) == {"numba-baseline", "numba"}
+    assert set(by_engine) == {"numba-baseline", "numba-shampine4", "numba"}
     for row in rows:
         assert row.patients > 0 and row.patients_per_s > 0
         assert row.max_rel_error < 1e-4  # rtol 1e-6 against Radau at 1e-10
         assert "failed" not in row.note
-    assert "exact Jacobian" in by_engine["numba"].note
+    assert "exact Jacobian" in by_engine["numba"].note and "Rodas5P" in by_engine["numba"].note
 
 
 def test_scale_benchmark_streams_summaries_to_shards(tmp_path):

@@ -33,9 +33,10 @@ def test_composite_model_every_observable_within_1e4_of_reference(matches_refere
 
 
 def test_same_steps_as_numpy_rosenbrock_and_round_off_agreement():
+    # The shampine4 tableau is the NumPy engine's method: same steps, same states to round-off.
     numpy = simulate_course(Regimen("axi-cel", "lbcl"), COV, days=60, policy=_toci_and_dex)
     fast = simulate_course(Regimen("axi-cel", "lbcl"), COV, days=60, policy=_toci_and_dex,
-                           solver=NumbaRosenbrock(jacobian="differences"))
+                           solver=NumbaRosenbrock(jacobian="differences", method="shampine4"))
     np.testing.assert_array_equal(fast.solution.steps, numpy.solution.steps)
     np.testing.assert_allclose(fast.solution.ys, numpy.solution.ys, rtol=1e-7, atol=1e-9)
 
@@ -86,14 +87,49 @@ def test_rejected_pivot_falls_back_to_dense_lu_bit_for_bit():
     assert strict.dense_lu_steps() == int(dense.solution.steps.sum())
 
 
+@pytest.mark.parametrize("method", ["shampine4", "rodas4", "rodas5p"])
 @pytest.mark.parametrize("model_cls", [Kimmel2021, Stein2019])
-def test_library_models_and_breakpoints_agree_with_reference(model_cls):
+def test_library_models_and_breakpoints_agree_with_reference(model_cls, method):
     model = model_cls()
     params = model.parameters()
     save = SaveAt([0.0, 5.0, 9.3, 14.0, 28.0, 90.0, 365.0])
     ref = simulate(model, params, solver=ScipyReference(), saveat=save, controller=StepController(rtol=1e-11, atol=1e-12))
-    fast = simulate(model, params, solver=NumbaRosenbrock(), saveat=save, controller=StepController(rtol=1e-8, atol=1e-12))
+    fast = simulate(model, params, solver=NumbaRosenbrock(method=method), saveat=save,
+                    controller=StepController(rtol=1e-8, atol=1e-12))
     np.testing.assert_allclose(fast.ys, ref.ys, rtol=1e-5, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["shampine4", "rodas4"])
+def test_every_method_matches_reference_on_the_composite_model(matches_reference, method):
+    regimen = Regimen("axi-cel", "lbcl")
+    ref = simulate_course(regimen, COV, rtol=1e-10, solver=ScipyReference(), policy=_toci_and_dex)
+    fast = simulate_course(regimen, COV, rtol=1e-6, solver=NumbaRosenbrock(method=method), policy=_toci_and_dex)
+    matches_reference(ref, fast)
+
+
+def test_rodas5p_takes_fewer_steps_than_shampine4_and_is_no_less_accurate():
+    # Shampine's method is not L-stable (R(inf) = 1/3) and its error estimate does not vanish
+    # for stiff components, which holds its step down where fast states sit on their slow
+    # manifold (the lymphodepletion days); Rodas5P's does vanish.
+    cov = _cohort(4)
+    kwargs = dict(days=120, rtol=1e-6)
+    ref = simulate_course(Regimen("axi-cel", "lbcl"), cov, solver=NumbaRosenbrock(), **{**kwargs, "rtol": 1e-10})
+    runs = {m: simulate_course(Regimen("axi-cel", "lbcl"), cov, solver=NumbaRosenbrock(method=m), **kwargs)
+            for m in ("shampine4", "rodas5p")}
+
+    def error(run):
+        scale = np.abs(ref.solution.ys) + 1e-3
+        return float(np.max(np.abs(run.solution.ys - ref.solution.ys) / scale))
+
+    assert runs["rodas5p"].solution.steps.sum() < 0.5 * runs["shampine4"].solution.steps.sum()
+    assert error(runs["rodas5p"]) <= error(runs["shampine4"])
+
+
+def test_unknown_method_is_a_clear_error():
+    from cartwin.foundation.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="method"):
+        NumbaRosenbrock(method="rodas9")
 
 
 def test_failure_is_a_per_patient_status_like_numpy_engine():

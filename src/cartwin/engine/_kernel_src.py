@@ -1,12 +1,15 @@
-"""Per-patient Rosenbrock4 kernel: the source template of the compiled engine.
+"""Per-patient Rosenbrock kernel: the source template of the compiled engines.
 
-Not imported for use: :mod:`cartwin.engine.compiled` writes this text, followed by the line
-that binds ``_rhs`` to the numba-compiled ``rhs`` of one model class, into a generated module
-(one per model class and model source version) so that numba's on-disk cache is keyed by the
-model's source as well as by this kernel. ``_rhs`` below is that placeholder.
+Not imported for use: :mod:`cartwin.engine.compiled` writes this text, followed by the lines
+that bind ``_rhs`` to the numba-compiled ``rhs`` of one model class, the generated Jacobian and
+LU, and the method's tableau (:mod:`cartwin.engine.tableaus`), into a generated module (one per
+model class, model source version and method) so that numba's on-disk cache is keyed by all of
+them. The ``_``-prefixed names below are those placeholders.
 
-The method and step-size control are those of :class:`cartwin.engine.solvers.Rosenbrock4`
-(see that module for the coefficients' source), for one patient at a time.
+The stages are those of any tableau in C form (Hairer & Wanner's form; see
+:mod:`cartwin.engine.tableaus`). Acceptance test, step-size control, breakpoints, clipping and
+status codes are those of :class:`cartwin.engine.solvers.Rosenbrock4`, for one patient at a time;
+with the ``shampine4`` tableau the kernel is that method.
 """
 
 import numba
@@ -15,18 +18,19 @@ from numba import njit, prange
 
 from cartwin.engine import _numba_xp as xp
 from cartwin.engine import solvers as _s
+from cartwin.engine import tableaus as _t
 
 _rhs = None  # replaced in the generated module by the model's compiled rhs
 _jac = None  # replaced by the compiled exact Jacobian (cartwin.engine._codegen) or a stub
 _lu_factor = None  # replaced by the generated static LU of the model's pattern (_codegen.lu_source)
 _lu_solve = None
+# The method (cartwin.engine.tableaus.RosenbrockTableau.source binds these).
+_tab_gamma = None
+_tab_a = _tab_c = _tab_t = _tab_b = _tab_e = _tab_new = None
+_tab_exponent = None
+max_stages = _t.MAX_STAGES
 
 opts = {"cache": True, "error_model": "numpy", "nogil": True}
-gam, a21, a31, a32 = _s._GAM, _s._A21, _s._A31, _s._A32
-c21, c31, c32, c41, c42, c43 = _s._C21, _s._C31, _s._C32, _s._C41, _s._C42, _s._C43
-b1, b2, b3, b4 = _s._B1, _s._B2, _s._B3, _s._B4
-e1, e2, e3, e4 = _s._E1, _s._E2, _s._E3, _s._E4
-a2x, a3x = _s._A2X, _s._A3X
 safety, grow, shrink = _s._SAFETY, _s._GROW, _s._SHRINK
 
 
@@ -154,13 +158,11 @@ def advance_one(y, i, t0, t1, h_state, status, steps, dense_steps, rec, bps, ato
     work = np.empty(n)
     dl = np.empty(n)
     jv = np.empty(col_rows.shape[0])
-    g1 = np.empty(n)
-    g2 = np.empty(n)
-    g3 = np.empty(n)
-    g4 = np.empty(n)
-    f2 = np.empty(n)
-    f3 = np.empty(n)
+    stage = np.empty((max_stages, n))
+    rhs_k = np.empty(n)
+    fi = np.empty(n)
     y_new = np.empty(n)
+    n_stages = _tab_a.shape[0]
     n_bp = bps.shape[0]
     entry_pos = lu[1]
     diag_pos = lu[2]
@@ -205,7 +207,7 @@ def advance_one(y, i, t0, t1, h_state, status, steps, dense_steps, rec, bps, ato
                     for r in range(col_ptr[j], col_ptr[j + 1]):
                         k = col_rows[r]
                         vals[entry_pos[r]] = -((fj[k] - f0[k]) / dl[j])
-        diag = 1.0 / (gam * h)
+        diag = 1.0 / (_tab_gamma * h)
         for k in range(n):
             vals[diag_pos[k]] += diag
         for q in range(n_values):
@@ -228,30 +230,44 @@ def advance_one(y, i, t0, t1, h_state, status, steps, dense_steps, rec, bps, ato
             lu_factor(jac, piv)
 
         for k in range(n):
-            g1[k] = f0[k]
-        solve(use_dense, jac, piv, vals, lu, g1, work)
-        for k in range(n):
-            yy[k] = yw[k] + a21 * g1[k]
-        evaluate(min(t + a2x * h, t_left), yy, rec, f2)
-        for k in range(n):
-            g2[k] = f2[k] + c21 * g1[k] / h
-        solve(use_dense, jac, piv, vals, lu, g2, work)
-        for k in range(n):
-            yy[k] = yw[k] + a31 * g1[k] + a32 * g2[k]
-        evaluate(min(t + a3x * h, t_left), yy, rec, f3)
-        for k in range(n):
-            g3[k] = f3[k] + (c31 * g1[k] + c32 * g2[k]) / h
-        solve(use_dense, jac, piv, vals, lu, g3, work)
-        for k in range(n):
-            g4[k] = f3[k] + (c41 * g1[k] + c42 * g2[k] + c43 * g3[k]) / h
-        solve(use_dense, jac, piv, vals, lu, g4, work)
+            fi[k] = f0[k]
+        for st in range(n_stages):
+            # Loops over k innermost (contiguous, vectorised); each element still sums its
+            # terms in stage order, as the NumPy engine does.
+            if _tab_new[st]:
+                for k in range(n):
+                    yy[k] = yw[k]
+                for j in range(st):
+                    coef = _tab_a[st, j]
+                    for k in range(n):
+                        yy[k] += coef * stage[j, k]
+                evaluate(min(t + _tab_t[st] * h, t_left), yy, rec, fi)
+            for k in range(n):
+                work[k] = 0.0
+            for j in range(st):
+                coef = _tab_c[st, j]
+                for k in range(n):
+                    work[k] += coef * stage[j, k]
+            for k in range(n):
+                rhs_k[k] = fi[k] + work[k] / h
+            solve(use_dense, jac, piv, vals, lu, rhs_k, work)
+            for k in range(n):
+                stage[st, k] = rhs_k[k]
 
         err = 0.0
         finite = True
         for k in range(n):
-            yn = yw[k] + b1 * g1[k] + b2 * g2[k] + b3 * g3[k] + b4 * g4[k]
-            y_new[k] = yn
-            ev = e1 * g1[k] + e2 * g2[k] + e3 * g3[k] + e4 * g4[k]
+            y_new[k] = yw[k]
+            fi[k] = 0.0  # the error estimate
+        for j in range(n_stages):
+            cb = _tab_b[j]
+            ce = _tab_e[j]
+            for k in range(n):
+                y_new[k] += cb * stage[j, k]
+                fi[k] += ce * stage[j, k]
+        for k in range(n):
+            yn = y_new[k]
+            ev = fi[k]
             scale = atol[k] + rtol * max(abs(yw[k]), abs(yn))
             r = abs(ev) / scale
             if not np.isfinite(yn):
@@ -276,7 +292,7 @@ def advance_one(y, i, t0, t1, h_state, status, steps, dense_steps, rec, bps, ato
         steps[i] += 1
 
         if err > 0:
-            factor = safety * np.power(max(err, 1e-300), -0.25)
+            factor = safety * np.power(max(err, 1e-300), -_tab_exponent)
         else:
             factor = grow
         if not np.isfinite(factor):

@@ -8,9 +8,11 @@ at days 7, 14, 28, 90 and 365 against scipy Radau at rtol 1e-10 on the first few
 (states below the negligible floors of the accuracy tests are compared absolutely).
 
 Engines: ``lsoda`` (scipy ``solve_ivp`` LSODA, one patient at a time: the baseline),
-``numpy`` (Rosenbrock4, batched), ``numba`` (NumbaRosenbrock, ``threads`` threads: exact
-generated Jacobian, static sparse LU), ``numba-baseline`` (the same kernel with the difference
-Jacobian and dense LU it had before: the in-run baseline for those two changes),
+``numpy`` (Rosenbrock4, batched), ``numba`` (NumbaRosenbrock, ``threads`` threads: Rodas5P,
+exact generated Jacobian, static sparse LU), ``numba-shampine4`` (the same kernel with Shampine's
+method, the NumPy engine's and its default before Rodas5P: the in-run baseline for the change of
+method), ``numba-baseline`` (Shampine's method with the difference Jacobian and dense LU the
+kernel had before those two: the in-run baseline for them),
 ``roadrunner`` (libRoadRunner CVODE on SBML generated from the same rhs, one patient at a time
 in one process, with the same rtol and per-state atol; ``pip install "cartwin[bench]"``, else
 reported as not installed). CVODE's BDF error control is local, so at the same tolerances it is
@@ -234,7 +236,9 @@ def _numba_solver(engine: str, threads: int):
     from cartwin.engine.compiled import NumbaRosenbrock
 
     if engine == "numba-baseline":  # the compiled engine before exact Jacobian and sparse LU
-        return NumbaRosenbrock(threads=threads, jacobian="differences", sparse_lu=False)
+        return NumbaRosenbrock(threads=threads, jacobian="differences", sparse_lu=False, method="shampine4")
+    if engine == "numba-shampine4":  # the compiled engine before Rodas5P
+        return NumbaRosenbrock(threads=threads, method="shampine4")
     return NumbaRosenbrock(threads=threads)
 
 
@@ -263,7 +267,7 @@ def _numba_matched_row(model, params, y0, schedule, n, check, ref, target, threa
 
 
 def run_benchmark(n_slow: int = 200, n_fast: int = 20_000, threads: int = 2,
-                  engines=("lsoda", "numpy", "numba-baseline", "numba", "roadrunner"),
+                  engines=("lsoda", "numpy", "numba-baseline", "numba-shampine4", "numba", "roadrunner"),
                   n_check: int = 3, seed: int = 1, days: float = 365.0, progress=None) -> list[Row]:
     """Measure each engine in this process; ratios are against the LSODA loop of this run."""
     say = progress or (lambda msg: None)
@@ -278,7 +282,7 @@ def run_benchmark(n_slow: int = 200, n_fast: int = 20_000, threads: int = 2,
     # libRoadRunner last: its accuracy-matched row needs the compiled engines' errors.
     for engine in sorted(engines, key=lambda e: e == "roadrunner"):
         n = n_fast if engine in ("numba", "numpy") else n_slow
-        if engine == "numba-baseline":  # the previous compiled engine: a quarter of the patients
+        if engine in ("numba-baseline", "numba-shampine4"):  # earlier compiled engines: a quarter
             n = max(n_slow, n_fast // 4)
         if engine == "numpy":
             n = min(n_fast, max(n_slow, 2000))
@@ -296,15 +300,16 @@ def run_benchmark(n_slow: int = 200, n_fast: int = 20_000, threads: int = 2,
             continue
         p_n, y_n, s_n = _take(n, model, params, y0, schedule)
         solver = {"lsoda": ScipyReference(method="LSODA"), "numpy": Rosenbrock4()}.get(engine)
-        if engine in ("numba", "numba-baseline"):
+        if engine in ("numba", "numba-baseline", "numba-shampine4"):
             solver = _numba_solver(engine, threads)
             run_engine(solver, model, p_c, y_c, s_c, 10.0)  # compile (or load the cache) first
         t = time.perf_counter()
         sol = run_engine(solver, model, p_n, y_n, s_n, days)
         seconds = time.perf_counter() - t
         err = _error(sol.ys[:n_check, 1:, :], ref)
-        note = {"numba": f"{threads} threads, exact Jacobian, sparse LU",
-                "numba-baseline": f"{threads} threads, difference Jacobian, dense LU"}.get(engine, "")
+        note = {"numba": f"{threads} threads, Rodas5P, exact Jacobian, sparse LU",
+                "numba-shampine4": f"{threads} threads, Shampine, exact Jacobian, sparse LU",
+                "numba-baseline": f"{threads} threads, Shampine, difference Jacobian, dense LU"}.get(engine, "")
         if (sol.status != 0).any():
             note += f" {(sol.status != 0).sum()} failed"
         rows.append(Row(engine, n, seconds, n / seconds, max_rel_error=err, note=note.strip()))

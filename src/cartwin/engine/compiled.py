@@ -58,6 +58,7 @@ from pathlib import Path
 import numpy as np
 
 from cartwin.engine import solvers as _s
+from cartwin.engine.tableaus import tableau
 from cartwin.foundation.errors import CartwinError
 
 
@@ -110,11 +111,12 @@ def _model_key(model_cls: type) -> str:
     """Hash of everything the compiled kernel depends on: model source, kernel, numba version."""
     numba = _numba()
     from cartwin.engine import _kernel_src, _numba_xp
+    from cartwin.engine import tableaus as _tableaus
 
     fn = model_cls.rhs
     fn = getattr(fn, "__func__", fn)
     parts = [model_cls.__module__, model_cls.__qualname__, numba.__version__, np.__version__]
-    for module in (inspect.getmodule(fn), _kernel_src, _numba_xp, _s):
+    for module in (inspect.getmodule(fn), _kernel_src, _numba_xp, _s, _tableaus):
         try:
             parts.append(inspect.getsource(module))
         except (OSError, TypeError):
@@ -261,7 +263,7 @@ class NumbaRosenbrock:
     True
     """
 
-    name: str = "rosenbrock4-numba"
+    name: str | None = None
     threads: int | None = None
     chunk: int = 16
     jacobian_rel_step: float = 1e-7
@@ -269,6 +271,7 @@ class NumbaRosenbrock:
     sparse_lu: bool = True
     max_multiplier: float = 10.0
     jacobian: str = "exact"
+    method: str = "rodas5p"
     _records: dict = field(default_factory=dict, compare=False, repr=False)
 
     def _recs(self, p, n_patients: int) -> np.ndarray:
@@ -282,9 +285,12 @@ class NumbaRosenbrock:
 
     def __post_init__(self):
         check_jacobian_option(self.jacobian)
+        tableau(self.method)
+        if self.name is None:
+            object.__setattr__(self, "name", f"{self.method}-numba")
 
     def _structure(self, model, p):
-        key = ("structure", type(model), self.sparse_jacobian, self.jacobian)
+        key = ("structure", type(model), self.sparse_jacobian, self.jacobian, self.method)
         hit = self._records.get(key)
         if hit is None:
             *arrays, pattern = jacobian_structure(model, p if self.sparse_jacobian else None)
@@ -294,7 +300,8 @@ class NumbaRosenbrock:
             from cartwin.engine._codegen import lu_source
 
             plan = dict(zip(_LU_FIELDS, arrays[4], strict=True))
-            hit = (tuple(arrays), source, (source or _STUB_JACOBIAN) + "\n\n" + lu_source(plan))
+            hit = (tuple(arrays), source,
+                   (source or _STUB_JACOBIAN) + "\n\n" + lu_source(plan) + "\n\n" + tableau(self.method).source())
             self._records[key] = hit
         return hit
 
@@ -302,7 +309,7 @@ class NumbaRosenbrock:
         """What the kernel is built from, for ``model`` with parameters ``p``: the index arrays
         ``(group_ptr, group_cols, col_ptr, col_rows, lu)``, the generated exact-Jacobian source
         (``None`` when differences are used) and the whole generated source (Jacobian or stub,
-        and static LU). Other targets (:mod:`cartwin.engine.cuda_engine`) compile the same."""
+        static LU and the method's tableau). Other targets (:mod:`cartwin.engine.cuda_engine`) compile the same."""
         return self._structure(model, p)
 
     def uses_exact_jacobian(self, model, p=None) -> bool:

@@ -48,17 +48,20 @@ from functools import lru_cache
 
 import numpy as np
 
+from cartwin.engine.tableaus import MAX_STAGES
 from cartwin.foundation.errors import CartwinError
 
 #: (old, new) text rewrites that turn the CPU per-patient kernel template
-#: (:mod:`cartwin.engine._kernel_src`) into CUDA device code. ``{N}``, ``{NV}``, ``{NJ}`` are the
-#: number of states, LU values and Jacobian entries (literals: local arrays need a static size).
+#: (:mod:`cartwin.engine._kernel_src`) into CUDA device code. ``{N}``, ``{NV}``, ``{NJ}``, ``{S}``
+#: are the number of states, LU values, Jacobian entries and stages of the largest method
+#: (literals: local arrays need a static size).
 #: Each ``old`` must occur in the template.
 KERNEL_REWRITES: tuple[tuple[str, str], ...] = (
     ("from numba import njit, prange\n", "import math\nfrom numba import cuda\n"),
     ("from cartwin.engine import _numba_xp as xp\n", "xp = _cuda_xp  # set by cartwin.engine.cuda_engine\n"),
     ("@njit(**opts)\n", "@cuda.jit(device=True)\n"),
     ("np.empty(n, dtype=np.int64)", "cuda.local.array({N}, numba.int64)"),
+    ("np.empty((max_stages, n))", "cuda.local.array(({S}, {N}), numba.float64)"),
     ("np.empty((n, n))", "cuda.local.array(({N}, {N}), numba.float64)"),
     ("np.empty(n_values)", "cuda.local.array({NV}, numba.float64)"),
     ("np.empty(col_rows.shape[0])", "cuda.local.array({NJ}, numba.float64)"),
@@ -197,7 +200,7 @@ def cuda_kernel_source(generated_src: str, n_states: int, n_values: int, n_jac: 
     if cut < 0:
         raise CartwinError(f"CUDA engine: the kernel template no longer contains {LAUNCHERS_START!r}")
     body = _rewrite(text[:cut], KERNEL_REWRITES, "_kernel_src",
-                    {"N": n_states, "NV": n_values, "NJ": max(1, n_jac)})
+                    {"N": n_states, "NV": n_values, "NJ": max(1, n_jac), "S": MAX_STAGES})
     leftover = [w for w in ("np.", "njit", "prange") if w in body[body.find("@cuda.jit"):]]
     if leftover:
         raise CartwinError(f"CUDA engine: the kernel template uses {leftover} that have no CUDA rewrite")
@@ -239,19 +242,24 @@ class CudaRosenbrock:
         r = simulate_course(Regimen("axi-cel", "lbcl"), days=28, solver=CudaRosenbrock())
     """
 
-    name: str = "rosenbrock4-cuda"
+    name: str | None = None
     threads_per_block: int = 128
     jacobian_rel_step: float = 1e-7
     sparse_jacobian: bool = True
     sparse_lu: bool = True
     max_multiplier: float = 10.0
     jacobian: str = "exact"
+    method: str = "rodas5p"
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self):
         from cartwin.engine.compiled import check_jacobian_option
+        from cartwin.engine.tableaus import tableau
 
         check_jacobian_option(self.jacobian)
+        tableau(self.method)
+        if self.name is None:
+            object.__setattr__(self, "name", f"{self.method}-cuda")
 
     def _cpu_twin(self):
         from cartwin.engine.compiled import NumbaRosenbrock
@@ -260,7 +268,7 @@ class CudaRosenbrock:
         if twin is None:
             twin = NumbaRosenbrock(jacobian_rel_step=self.jacobian_rel_step, sparse_jacobian=self.sparse_jacobian,
                                    sparse_lu=self.sparse_lu, max_multiplier=self.max_multiplier,
-                                   jacobian=self.jacobian)
+                                   jacobian=self.jacobian, method=self.method)
             self._cache["twin"] = twin
         return twin
 
