@@ -31,4 +31,4 @@ def test_scale_benchmark_streams_summaries_to_shards(tmp_path):
     result = bench_scale.main(["--n", "12", "--shard-size", "5", "--workers", "0", "--out", str(out)])
     assert result["patients"] == 12 and result["failed"] == 0
     assert len(list((out / "shards").glob("*.parquet"))) == 3  # 5 + 5 + 2 patients
-    assert result["mean_steps"] > 500  # a year with daily decisions and the policy's doses
+    assert result["mean_steps"] > 200  # a year: lymphodepletion, expansion, the policy's doses

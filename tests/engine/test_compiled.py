@@ -233,3 +233,47 @@ def test_jacobian_option_is_validated():
 
     with pytest.raises(ValidationError, match="jacobian"):
         NumbaRosenbrock(jacobian="symbolic")
+
+
+def _every_other_day_toci(t, obs, y):
+    # A policy dose at a decision point the dense output has already stepped past.
+    if t in (2.0, 5.0):
+        return [Dose(t, "toci_central", np.full(y.shape[1], 560.0), "tocilizumab")]
+    return []
+
+
+def test_dense_output_steps_through_decision_points_and_restarts_where_the_policy_doses():
+    from cartwin.engine.bench import cohort
+    from cartwin.engine.events import DecisionPoints
+    from cartwin.therapy.course import DEFAULT_ATOL
+
+    model, params, y0, schedule = cohort(3)
+    # 5.0 is a decision with a dose; 5.1 and 5.2 are saves closer together than a step.
+    save = SaveAt([0.0, 2.0, 3.5, 5.0, 5.1, 5.2, 6.0, 14.0, 40.0])
+
+    def run(solver, rtol=1e-6):
+        return simulate(model, params, y0=y0, t0=-5.0, solver=solver, saveat=save, schedule=schedule,
+                        controller=StepController(rtol=rtol, atol=DEFAULT_ATOL),
+                        decisions=DecisionPoints(every_days=1.0, policy=_every_other_day_toci, start_day=-5.0))
+
+    ref = run(NumbaRosenbrock(dense_output=False), rtol=1e-10)
+    soft, hard = run(NumbaRosenbrock()), run(NumbaRosenbrock(dense_output=False))
+    assert soft.ok.all() and hard.ok.all()
+    assert soft.steps.sum() < hard.steps.sum()  # (the gain grows with the quiet months after day 40)
+    toci = model.state_index("toci_central")
+    assert (soft.ys[:, 4, toci] > 0).all() and (soft.ys[:, 3, toci] > 0).all()  # the doses took effect
+    big = np.abs(ref.ys) > 1e-3
+    rel = np.abs(soft.ys - ref.ys)[big] / np.abs(ref.ys)[big]
+    assert rel.max() < 1e-4
+    assert np.all(np.abs(soft.ys[~big]) < 1e-2)
+
+
+def test_without_dense_output_rodas5p_ends_every_segment_on_its_stop():
+    cov = _cohort(2)
+    kwargs = dict(days=20, solver=None)
+    hard = simulate_course(Regimen("axi-cel", "lbcl"), cov, **{**kwargs, "solver": NumbaRosenbrock(dense_output=False)})
+    shampine = simulate_course(Regimen("axi-cel", "lbcl"), cov,
+                               **{**kwargs, "solver": NumbaRosenbrock(method="shampine4")})  # no dense output
+    soft = simulate_course(Regimen("axi-cel", "lbcl"), cov, **kwargs | {"solver": NumbaRosenbrock()})
+    assert soft.solution.steps.sum() < hard.solution.steps.sum()
+    assert shampine.solution.steps.sum() > hard.solution.steps.sum()

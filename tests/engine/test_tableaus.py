@@ -80,3 +80,38 @@ def test_stiffly_accurate_methods_step_to_the_last_stage():
 def test_unknown_method_names_the_choices():
     with pytest.raises(ValidationError, match="rodas5p"):
         tableau("rk4")
+
+
+def _dense(tab, y0, h, theta):
+    """One step from y0 and its dense output at theta (the kernel's formula)."""
+    m = np.eye(y0.size) / (tab.gamma * h) - _jac(y0)
+    ks = []
+    f_stage = _van_der_pol_like(y0)
+    for i in range(tab.stages):
+        if tab.new_evaluation[i]:
+            f_stage = _van_der_pol_like(y0 + sum(tab.a[i, j] * ks[j] for j in range(i)))
+        ks.append(np.linalg.solve(m, f_stage + sum(tab.c_matrix[i, j] * ks[j] for j in range(i)) / h))
+    y1 = y0 + sum(b * k for b, k in zip(tab.b, ks, strict=True))
+    d = [sum(tab.dense[r, j] * ks[j] for j in range(tab.stages)) for r in range(tab.dense.shape[0])]
+    inner = np.zeros_like(y0)
+    for r in range(len(d) - 1, -1, -1):
+        inner = d[r] + theta * inner
+    return (1 - theta) * y0 + theta * (y1 + (1 - theta) * inner)
+
+
+@pytest.mark.parametrize("tab, dense_order", [(RODAS4, 3), (RODAS5P, 4)], ids=["rodas4", "rodas5p"])
+def test_dense_output_has_its_published_order(tab, dense_order):
+    from scipy.integrate import solve_ivp
+
+    y0, theta = np.array([2.0, 0.0]), 0.4
+    errors = []
+    for h in (0.025, 0.0125):  # small enough for the asymptotic rate
+        exact = solve_ivp(lambda t, y: _van_der_pol_like(y), (0, theta * h), y0, method="DOP853",
+                          rtol=1e-13, atol=1e-15).y[:, -1]
+        errors.append(np.max(np.abs(_dense(tab, y0, h, theta) - exact)))
+    # Local error of a dense output of order q: O(h^(q+1)).
+    assert np.log2(errors[0] / errors[1]) == pytest.approx(dense_order + 1, abs=0.4)
+    # At theta = 1 it is the step itself.
+    np.testing.assert_allclose(_dense(tab, y0, 0.1, 1.0), _step(tab, _van_der_pol_like, _jac, y0, 0.1)[0],
+                               rtol=1e-14)
+    assert not SHAMPINE4.has_dense_output

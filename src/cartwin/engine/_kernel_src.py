@@ -26,7 +26,7 @@ _lu_factor = None  # replaced by the generated static LU of the model's pattern 
 _lu_solve = None
 # The method (cartwin.engine.tableaus.RosenbrockTableau.source binds these).
 _tab_gamma = None
-_tab_a = _tab_c = _tab_t = _tab_b = _tab_e = _tab_new = None
+_tab_a = _tab_c = _tab_t = _tab_b = _tab_e = _tab_new = _tab_h = None
 _tab_exponent = None
 max_stages = _t.MAX_STAGES
 
@@ -140,14 +140,33 @@ def solve(use_dense, jac, piv, v, lu, b, work):
 @njit(**opts)
 def advance_one(y, i, t0, t1, h_state, status, steps, dense_steps, rec, bps, atol, nonneg, rtol,
                 min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr, col_rows, lu, sparse_lu,
-                max_multiplier, exact_jac):
+                max_multiplier, exact_jac, soft, t_ret, y_ret, t_prev, t_int, y_prev, y_int, dense):
     # lu: (perm, entry_pos, diag_pos, lower_ptr, lower_pos, lower_row, update_ptr, update_target,
     #      update_l, update_u, upper_ptr, upper_pos, upper_row, pivot_pos, value_row, value_col)
+    # soft: t1 is a "soft" stop (a decision or save time): the patient may step past it and
+    # y[:, i] at t1 comes from the dense output of the step that passed it. That step is kept
+    # (t_prev, y_prev -> t_int, y_int, dense rows; patient-major) with what was returned (t_ret,
+    # y_ret); the next call resumes it if it starts at t_ret and finds y[:, i] unchanged (no dose,
+    # no extinction), and restarts from t0 otherwise. Without soft, every call ends on t1.
     n = y.shape[0]
     n_values = lu[14].shape[0]
+    n_dense = _tab_h.shape[0]
     yw = np.empty(n)
-    for k in range(n):
-        yw[k] = y[k, i]
+    t = t0
+    resume = soft and t_ret[i] == t0 and t_int[i] > t0
+    if resume:
+        for k in range(n):
+            if y[k, i] != y_ret[i, k]:
+                resume = False
+    if resume:
+        t = t_int[i]
+        for k in range(n):
+            yw[k] = y_int[i, k]
+    else:
+        if soft:
+            t_int[i] = -np.inf  # a step kept from before is void once y changed
+        for k in range(n):
+            yw[k] = y[k, i]
     f0 = np.empty(n)
     fj = np.empty(n)
     yy = np.empty(n)
@@ -166,9 +185,8 @@ def advance_one(y, i, t0, t1, h_state, status, steps, dense_steps, rec, bps, ato
     n_bp = bps.shape[0]
     entry_pos = lu[1]
     diag_pos = lu[2]
-    t = t0
-    while True:
-        stop = t1
+    while not (resume and t >= t1):
+        stop = np.inf if soft else t1
         if n_bp > 0:
             ahead = np.inf
             for k in range(n_bp):
@@ -283,12 +301,30 @@ def advance_one(y, i, t0, t1, h_state, status, steps, dense_steps, rec, bps, ato
         reached = t + h
         at_stop = abs(reached - stop) <= 1e-12
         if accept:
+            t_new = stop if at_stop else reached
+            crossing = soft and t_new > t1 + 1e-12
+            if crossing:
+                # Only the step that passes t1 is kept, with its dense output.
+                t_prev[i] = t
+                for k in range(n):
+                    y_prev[i, k] = yw[k]
+                for r in range(n_dense):
+                    for k in range(n):
+                        dense[i, r, k] = 0.0
+                    for j in range(n_stages):
+                        coef = _tab_h[r, j]
+                        for k in range(n):
+                            dense[i, r, k] += coef * stage[j, k]
             for k in range(n):
                 v = y_new[k]
                 if nonneg[k] and v < 0.0:
                     v = 0.0
                 yw[k] = v
-            t = stop if at_stop else reached
+            t = t_new
+            if crossing:
+                t_int[i] = t
+                for k in range(n):
+                    y_int[i, k] = yw[k]
         steps[i] += 1
 
         if err > 0:
@@ -310,13 +346,30 @@ def advance_one(y, i, t0, t1, h_state, status, steps, dense_steps, rec, bps, ato
             status[i] = 1  # MAX_STEPS_REACHED
         if t >= t1 - 1e-12 or status[i] != 0:
             break
+    if soft and status[i] == 0 and t > t1 + 1e-12:
+        # Dense output of the last step (Hairer & Wanner's form; rows of _tab_h):
+        # y(th) = (1 - th) y_prev + th (y_int + (1 - th) (d_0 + th (d_1 + th d_2))).
+        th = (t1 - t_prev[i]) / (t_int[i] - t_prev[i])
+        for k in range(n):
+            inner = 0.0
+            for r in range(n_dense - 1, -1, -1):
+                inner = dense[i, r, k] + th * inner
+            v = (1.0 - th) * y_prev[i, k] + th * (y_int[i, k] + (1.0 - th) * inner)
+            if nonneg[k] and v < 0.0:
+                v = 0.0
+            yw[k] = v
     for k in range(n):
         y[k, i] = yw[k]
+    if soft:
+        t_ret[i] = t1
+        for k in range(n):
+            y_ret[i, k] = yw[k]
 
 @njit(parallel=True, **opts)
 def advance_all(y, t0, t1, h_state, status, steps, dense_steps, recs, bps, atol, nonneg, rtol,
                 min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr, col_rows, lu, sparse_lu,
-                max_multiplier, exact_jac, chunk):
+                max_multiplier, exact_jac, soft, t_ret, y_ret, t_prev, t_int, y_prev, y_int, dense,
+                chunk):
     n_p = y.shape[1]
     n_chunks = (n_p + chunk - 1) // chunk
     # Chunks are handed out in order; each patient is independent of the others.
@@ -327,16 +380,19 @@ def advance_all(y, t0, t1, h_state, status, steps, dense_steps, recs, bps, atol,
             if status[i] == 0:
                 advance_one(y, i, t0, t1, h_state, status, steps, dense_steps, recs[i], bps, atol,
                             nonneg, rtol, min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr,
-                            col_rows, lu, sparse_lu, max_multiplier, exact_jac)
+                            col_rows, lu, sparse_lu, max_multiplier, exact_jac, soft, t_ret, y_ret, t_prev,
+                        t_int, y_prev, y_int, dense)
 
 
 @njit(**opts)
 def advance_serial(y, t0, t1, h_state, status, steps, dense_steps, recs, bps, atol, nonneg, rtol,
                    min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr, col_rows, lu, sparse_lu,
-                   max_multiplier, exact_jac, chunk):
+                   max_multiplier, exact_jac, soft, t_ret, y_ret, t_prev, t_int, y_prev, y_int, dense,
+                   chunk):
     # Small batches: no parallel region (its start-up costs more than the work).
     for i in range(y.shape[1]):
         if status[i] == 0:
             advance_one(y, i, t0, t1, h_state, status, steps, dense_steps, recs[i], bps, atol,
                         nonneg, rtol, min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr,
-                        col_rows, lu, sparse_lu, max_multiplier, exact_jac)
+                        col_rows, lu, sparse_lu, max_multiplier, exact_jac, soft, t_ret, y_ret, t_prev,
+                        t_int, y_prev, y_int, dense)

@@ -1,4 +1,4 @@
-"""CUDA engine (prototype): Rosenbrock4 with one GPU thread per patient, via numba's CUDA target.
+"""CUDA engine (prototype): the compiled Rosenbrock kernel, one GPU thread per patient (numba CUDA).
 
 :class:`CudaRosenbrock` has the interface of :class:`~cartwin.engine.solvers.Rosenbrock4`
 (``advance(model, t0, t1, y, p, controller, state, atol)``), so
@@ -20,8 +20,10 @@ from the sources the compiled CPU engine (:mod:`cartwin.engine.compiled`) is bui
 * the exact Jacobian (:func:`cartwin.engine._codegen.jacobian_source`) and the static sparse LU
   (:func:`cartwin.engine._codegen.lu_source`) are the same generated text as on the CPU, compiled
   as device functions;
-* the per-patient step is the text of :mod:`cartwin.engine._kernel_src` (Shampine's Rosenbrock4,
-  error control, breakpoints, clipping, status codes: line for line the CPU kernel's) with a
+* the per-patient step is the text of :mod:`cartwin.engine._kernel_src` (the stages of the
+  chosen tableau, :mod:`cartwin.engine.tableaus`, Rodas5P by default; error control,
+  breakpoints, clipping, status codes: line for line the CPU kernel's, with every segment ending
+  on its stop, ``soft=False``) with a
   short list of mechanical rewrites (:data:`KERNEL_REWRITES`): decorators to device functions,
   ``np.empty(n)`` to ``cuda.local.array`` of the model's (literal) size, ``np.inf``/
   ``np.isfinite``/``np.power``/``np.nextafter`` to their scalar ``math``/libdevice forms,
@@ -96,23 +98,25 @@ else:
 
 _LAUNCHERS = '''
 # --- CUDA launchers: one thread per patient (cartwin.engine.cuda_engine) ---------------------
+# Segments end on their stops here (soft=False): the carry-over arrays of the CPU engine's dense
+# output are never touched, and one-element placeholders stand in for them (c1, c2, c3).
 @cuda.jit
 def advance_kernel(y, t0, t1, h_state, status, steps, dense_steps, recs, bps, atol, nonneg, rtol,
                    min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr, col_rows, lu, sparse_lu,
-                   max_multiplier, exact_jac):
+                   max_multiplier, exact_jac, c1, c2, c3):
     i = cuda.grid(1)
     if i < y.shape[1]:
         if status[i] == 0:
             advance_one(y, i, t0, t1, h_state, status, steps, dense_steps, recs[i], bps, atol,
                         nonneg, rtol, min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr,
-                        col_rows, lu, sparse_lu, max_multiplier, exact_jac)
+                        col_rows, lu, sparse_lu, max_multiplier, exact_jac, False, c1, c2, c1, c1, c2, c2, c3)
 
 
 @cuda.jit
 def course_kernel(y, h_state, status, steps, dense_steps, recs, bps, atol, nonneg, rtol, min_step,
                   max_steps, rel_step, group_ptr, group_cols, col_ptr, col_rows, lu, sparse_lu,
                   max_multiplier, exact_jac, boundaries, decision, dose_ptr, dose_state, dose_amount,
-                  floor, summary, best, best_day):
+                  floor, summary, best, best_day, c1, c2, c3):
     # A whole course per thread: segments between boundaries, extinction at decision points
     # (states below `floor` set to 0), scheduled doses to patients still solving, and the
     # running maximum of state `summary` at boundaries from day 0 (as jax_engine.run_on_device).
@@ -126,7 +130,8 @@ def course_kernel(y, h_state, status, steps, dense_steps, recs, bps, atol, nonne
             if status[i] == 0:
                 advance_one(y, i, t, tb, h_state, status, steps, dense_steps, recs[i], bps, atol,
                             nonneg, rtol, min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr,
-                            col_rows, lu, sparse_lu, max_multiplier, exact_jac)
+                            col_rows, lu, sparse_lu, max_multiplier, exact_jac, False, c1, c2, c1, c1, c2,
+                            c2, c3)
             t = tb
         if decision[b]:
             for k in range(y.shape[0]):
@@ -229,9 +234,15 @@ def _module(model_cls: type, generated_src: str, n_states: int, n_values: int, n
     return _load(name, text, _model_cls=model_cls, _cuda_xp=_xp_module(sim))
 
 
+def _placeholders() -> tuple:
+    """Device stand-ins for the CPU engine's carry-over arrays (unused with soft=False)."""
+    cuda = _cuda()
+    return (cuda.to_device(np.zeros(1)), cuda.to_device(np.zeros((1, 1))), cuda.to_device(np.zeros((1, 1, 1))))
+
+
 @dataclass(frozen=True)
 class CudaRosenbrock:
-    """Rosenbrock4 on a CUDA GPU, one thread per patient; same interface as :class:`Rosenbrock4`.
+    """The compiled kernel on a CUDA GPU, one thread per patient; the interface of :class:`Rosenbrock4`.
 
     The options are those of :class:`~cartwin.engine.compiled.NumbaRosenbrock` (the same
     generated Jacobian and LU, the same step); ``threads_per_block``: CUDA block size.
@@ -335,7 +346,7 @@ class CudaRosenbrock:
                      cuda.to_device(bps), cuda.to_device(np.ascontiguousarray(atol, dtype=float)),
                      cuda.to_device(nonneg), float(controller.rtol), float(controller.min_step_day),
                      int(controller.max_steps), float(self.jacobian_rel_step), *structure, bool(self.sparse_lu),
-                     float(self.max_multiplier), exact)
+                     float(self.max_multiplier), exact, *_placeholders())
         y[...] = d_y.copy_to_host()
         state.h[:] = d_h.copy_to_host()
         state.status[:] = d_status.copy_to_host()
@@ -396,7 +407,7 @@ def run_on_device(model, params, y0, *, t0, t_end, boundaries, doses, decision_d
             float(solver.max_multiplier), exact, cuda.to_device(boundaries), cuda.to_device(decision),
             cuda.to_device(np.asarray(dose_ptr, dtype=np.int64)),
             cuda.to_device(np.asarray(dose_state or [0], dtype=np.int64)), cuda.to_device(dose_amount),
-            cuda.to_device(floor), int(k), d_best, d_best_day)
+            cuda.to_device(floor), int(k), d_best, d_best_day, *_placeholders())
     cuda.synchronize()
     launched = time.perf_counter()
     solver._launch(module.course_kernel, n_p, *args)

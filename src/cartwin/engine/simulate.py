@@ -159,10 +159,15 @@ def simulate(
         if given.size:
             events.append({"day": dose.time_day, "event": dose.label or dose.state, "state": dose.state, "patients": given})
 
+    # A boundary with no scheduled dose, before the end, is a soft stop: engines with dense
+    # output step through it and interpolate (a policy dose or an extinction there changes y,
+    # and the engine restarts from it).
+    hard = set(np.round(schedule.times(), 10).tolist()) | {round(t_end, 10)}
     t = float(boundaries[0])
     for k, tb in enumerate(boundaries):
         tb = float(tb)
         if k > 0:
+            state.soft_stop = round(tb, 10) not in hard
             y = solver.advance(model, t, tb, y, params, controller, state, atol)
             t = tb
         key = round(tb, 10)

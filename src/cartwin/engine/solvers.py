@@ -41,6 +41,10 @@ class IntegrationState:
     h: np.ndarray
     steps: np.ndarray
     breakpoints: np.ndarray | None = None  # (k, n_patients)
+    # The segment's end may be passed and its state interpolated (a decision or save time with
+    # no scheduled dose; see simulate). Solvers with dense output use it, others stop there.
+    soft_stop: bool = False
+    carry: dict = field(default_factory=dict)  # solver-owned data kept between segments
 
 
 def namespace(p, index=None) -> SimpleNamespace:

@@ -21,6 +21,13 @@ the previous stage's reuses that stage's ``f`` (``new_evaluation``).
   within the Julia Differential Equations package. BIT Numer Math 2023;63:27; coefficients as
   tabulated there and in OrdinaryDiffEq.jl).
 
+Dense output (Rodas4, Rodas5P; the ``H`` rows of the same sources): with ``d_r = sum_j H_rj k_j``
+and ``theta`` the fraction of the step,
+
+    y(theta) = (1 - theta) y + theta (y_new + (1 - theta) (d_0 + theta (d_1 + theta d_2))),
+
+of order 3 (Rodas4) and 4 (Rodas5P). Shampine's method has none here.
+
 For the two stiffly accurate methods ``y_new`` is the last stage's argument plus ``k_s``
 (``b_j = a_sj``, ``b_s = 1``) and the error estimate is ``k_s``. Their order conditions are
 checked numerically in tests/engine/test_tableaus.py (stability function against ``exp(z)`` and
@@ -31,7 +38,7 @@ May import NumPy and :mod:`cartwin.engine.solvers` (Shampine's coefficients) onl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -52,6 +59,11 @@ class RosenbrockTableau:
     order: int  # of y_new
     error_order: int  # of the embedded solution; step factor err**(-1/(error_order + 1))
     reference: str
+    dense: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (rows, s): dense output
+
+    @property
+    def has_dense_output(self) -> bool:
+        return self.dense.shape[0] > 0
 
     @property
     def stages(self) -> int:
@@ -87,6 +99,7 @@ class RosenbrockTableau:
             f"_tab_b = {arr(self.b)}\n"
             f"_tab_e = {arr(self.e)}\n"
             f"_tab_new = {arr(self.new_evaluation, 'np.bool_')}\n"
+            f"_tab_h = {arr(self.dense) if self.has_dense_output else f'np.zeros((0, {self.stages}))'}\n"
             f"_tab_exponent = {1.0 / (self.error_order + 1)!r}\n"
         )
 
@@ -99,7 +112,7 @@ def _lower(rows: list[list[float]]) -> np.ndarray:
     return out
 
 
-def _stiffly_accurate(name, gamma, a_rows, c_rows, c_time, order, reference) -> RosenbrockTableau:
+def _stiffly_accurate(name, gamma, a_rows, c_rows, c_time, order, reference, dense) -> RosenbrockTableau:
     a = _lower(a_rows)
     s = a.shape[0]
     b = a[s - 1].copy()
@@ -107,7 +120,7 @@ def _stiffly_accurate(name, gamma, a_rows, c_rows, c_time, order, reference) -> 
     e = np.zeros(s)
     e[s - 1] = 1.0
     return RosenbrockTableau(name, gamma, a, _lower(c_rows), np.asarray(c_time, dtype=float), b, e,
-                             order, order - 1, reference)
+                             order, order - 1, reference, np.asarray(dense, dtype=float))
 
 
 SHAMPINE4 = RosenbrockTableau(
@@ -132,6 +145,8 @@ RODAS4 = _stiffly_accurate(
      [8.083246795921522, -7.981132988064893, -31.52159432874371, 16.31930543123136, -6.058818238834054]],
     [0.0, 0.386, 0.21, 0.63, 1.0, 1.0],
     4, "Hairer & Wanner 1996, Solving ODEs II, sect. VI.4 (RODAS)",
+    [[10.12623508344586, -7.487995877610167, -34.80091861555747, -7.992771707568823, 1.025137723295662, 0.0],
+     [-0.6762803392801253, 6.087714651680015, 16.43084320892478, 24.76722511418386, -6.594389125716872, 0.0]],
 )
 
 _RODAS5P_A6 = [-7.502846399306121, 2.561846144803919, -11.627539656261098, -0.18268767659942256,
@@ -152,12 +167,20 @@ RODAS5P = _stiffly_accurate(
       -54.66780262877968, -9.48861652309627]],
     [0.0, 0.6358126895828704, 0.4095798393397535, 0.9769306725060716, 0.4288403609558664, 1.0, 1.0, 1.0],
     5, "Steinebach 2023 BIT Numer Math 63:27 (Rodas5P)",
+    [[25.948786856663858, -2.5579724845846235, 10.433815404888879, -2.3679251022685204, 0.524948541321073,
+      1.1241088310450404, 0.4272876194431874, -0.17202221070155493],
+     [-9.91568850695171, -0.9689944594115154, 3.0438037242978453, -24.495224566215796, 20.176138334709044,
+      15.98066361424651, -6.789040303419874, -6.710236069923372],
+     [11.419903575922262, 2.8879645146136994, 72.92137995996029, 80.12511834622643, -52.072871366152654,
+      -59.78993625266729, -0.15582684282751913, 4.883087185713722]],
 )
 
 METHODS: dict[str, RosenbrockTableau] = {t.name: t for t in (SHAMPINE4, RODAS4, RODAS5P)}
 
 #: Local stage arrays in the kernels are sized for the largest method.
 MAX_STAGES = max(t.stages for t in METHODS.values())
+#: Rows of dense-output coefficients kept per patient.
+MAX_DENSE_ROWS = max(t.dense.shape[0] for t in METHODS.values())
 
 
 def tableau(name: str) -> RosenbrockTableau:
