@@ -92,7 +92,7 @@ def test_generated_cuda_source_is_complete_python():
     for cpu_only in ("np.empty", "np.inf", "njit", "prange"):
         assert cpu_only not in device_code
     assert "cuda.local.array(32, numba.float64)" in text
-    for name in ("def advance_one", "def advance_kernel", "def course_kernel", "def jacobian_values",
+    for name in ("def advance_patients", "def advance_kernel", "def course_kernel", "def jacobian_values",
                  "def lu_factor_gen", "def lu_solve_gen"):
         assert name in text
     compile(cuda_xp_source(), "<cuda xp>", "exec")
@@ -100,7 +100,7 @@ def test_generated_cuda_source_is_complete_python():
 
 def test_template_drift_is_reported():
     with pytest.raises(CartwinError, match="no longer contains"):
-        _rewrite("def advance_one(): pass\n", KERNEL_REWRITES, "_kernel_src", {"N": 1, "NV": 1, "NJ": 1})
+        _rewrite("def advance_patients(): pass\n", KERNEL_REWRITES, "_kernel_src", {"N": 1, "NV": 1, "NJ": 1})
     with pytest.raises(CartwinError, match="no longer contains"):
         _rewrite("", XP_REWRITES, "_numba_xp")
 

@@ -234,14 +234,14 @@ def jacobian_structure(model, p=None) -> tuple:
     return group_ptr, group_cols, col_ptr, col_rows, lu, pattern
 
 
-#: Order of the LU plan's arrays in the kernel's ``lu`` tuple (see _kernel_src.advance_one).
+#: Order of the LU plan's arrays in the kernel's ``lu`` tuple (see _kernel_src.advance_patients).
 _LU_FIELDS = ("perm", "entry_pos", "diag_pos", "lower_ptr", "lower_pos", "lower_row", "update_ptr",
               "update_target", "update_l", "update_u", "upper_ptr", "upper_pos", "upper_row", "pivot_pos",
               "value_row", "value_col")
 
 
 def _carry(state, n_s: int, n_p: int) -> tuple:
-    """The step-in-progress arrays the kernel keeps between segments (see _kernel_src.advance_one):
+    """The step-in-progress arrays the kernel keeps between segments (see _kernel_src.advance_patients):
     (t_ret, y_ret, t_prev, t_int, y_prev, y_int, dense), kept in ``state.carry``."""
     from cartwin.engine.tableaus import MAX_DENSE_ROWS
 

@@ -106,10 +106,9 @@ def advance_kernel(y, t0, t1, h_state, status, steps, dense_steps, recs, bps, at
                    max_multiplier, exact_jac, c1, c2, c3):
     i = cuda.grid(1)
     if i < y.shape[1]:
-        if status[i] == 0:
-            advance_one(y, i, t0, t1, h_state, status, steps, dense_steps, recs[i], bps, atol,
-                        nonneg, rtol, min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr,
-                        col_rows, lu, sparse_lu, max_multiplier, exact_jac, False, c1, c2, c1, c1, c2, c2, c3)
+        advance_patients(y, i, i + 1, t0, t1, h_state, status, steps, dense_steps, recs, bps, atol,
+                         nonneg, rtol, min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr,
+                         col_rows, lu, sparse_lu, max_multiplier, exact_jac, False, c1, c2, c1, c1, c2, c2, c3)
 
 
 @cuda.jit
@@ -127,11 +126,10 @@ def course_kernel(y, h_state, status, steps, dense_steps, recs, bps, atol, nonne
     for b in range(boundaries.shape[0]):
         tb = boundaries[b]
         if tb > t:
-            if status[i] == 0:
-                advance_one(y, i, t, tb, h_state, status, steps, dense_steps, recs[i], bps, atol,
-                            nonneg, rtol, min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr,
-                            col_rows, lu, sparse_lu, max_multiplier, exact_jac, False, c1, c2, c1, c1, c2,
-                            c2, c3)
+            advance_patients(y, i, i + 1, t, tb, h_state, status, steps, dense_steps, recs, bps, atol,
+                             nonneg, rtol, min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr,
+                             col_rows, lu, sparse_lu, max_multiplier, exact_jac, False, c1, c2, c1, c1, c2,
+                             c2, c3)
             t = tb
         if decision[b]:
             for k in range(y.shape[0]):
