@@ -104,7 +104,11 @@ def check_cuda(k: int, rtol: float, days: float, out: dict, course) -> dict:
     final = out["y"][:, :k].T
 
     def rel(a, b):
-        return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300)))
+        # Relative above the benchmark's floor, absolute below it: decayed drug pools (~1e-130 mg)
+        # are far under atol, and their last bits follow the arithmetic, not the method.
+        from cartwin.engine.bench import FLOOR
+
+        return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), FLOOR)))
 
     return {
         "check_patients": k,

@@ -57,10 +57,13 @@ def main() -> None:
     rec = numba.typeof(parameter_records(params, 2))
     structure = (arr(i64), arr(i64), arr(i64), arr(i64), numba.types.UniTuple(arr(i64), 16))
     common = (rec, arr(f64, 2), arr(f64), arr(b1), f64, f64, i64, f64, *structure, b1, f64, b1)
+    # The step kept through soft stops: t_ret, y_ret, t_prev, t_int, y_prev, y_int, dense rows.
+    carry = (arr(f64), arr(f64, 2), arr(f64), arr(f64), arr(f64, 2), arr(f64, 2), arr(f64, 3))
     signatures = {
-        "advance_kernel": (arr(f64, 2), f64, f64, arr(f64), arr(numba.int8), arr(i64), arr(i64), *common),
+        "advance_kernel": (arr(f64, 2), f64, f64, arr(f64), arr(numba.int8), arr(i64), arr(i64), *common, b1,
+                           *carry),
         "course_kernel": (arr(f64, 2), arr(f64), arr(numba.int8), arr(i64), arr(i64), *common, arr(f64), arr(b1),
-                          arr(i64), arr(i64), arr(f64, 2), arr(f64), i64, arr(f64), arr(f64)),
+                          arr(i64), arr(i64), arr(f64, 2), arr(f64), i64, arr(f64), arr(f64), arr(b1), *carry),
     }
     print("numba.cuda:", cuda.__file__)
     for name, sig in signatures.items():

@@ -2,7 +2,8 @@
 
 There is no GPU on the development machine or in CI: the kernels run on numba's CUDA simulator
 (``NUMBA_ENABLE_CUDASIM=1``, pure Python) in a subprocess, so that the simulator setting does not
-leak into the other tests, and are compared with :class:`NumbaRosenbrock`, whose step they share.
+leak into the other tests, and are compared with :class:`NumbaRosenbrock`, whose step (and dense
+output through soft stops) they share.
 """
 
 import json
@@ -42,8 +43,7 @@ model, params, y0, schedule = cohort(2)
 controller = StepController(rtol=1e-6, atol=DEFAULT_ATOL)
 t_end = -3.5
 runs = {}
-# The CUDA kernels end every segment on its stop: compare with the CPU engine doing the same.
-for name, solver in (("cuda", CudaRosenbrock()), ("numba", NumbaRosenbrock(dense_output=False))):
+for name, solver in (("cuda", CudaRosenbrock()), ("numba", NumbaRosenbrock())):
     runs[name] = simulate(model, params, y0=y0, t0=-5.0, solver=solver, saveat=SaveAt([-4.0, t_end]),
                           controller=controller, schedule=schedule,
                           decisions=DecisionPoints(every_days=1.0, start_day=-5.0))
@@ -69,13 +69,17 @@ out["device_rel"] = float(np.max(np.abs(dev["y"].T - n.ys[:, -1, :]) / np.maximu
 # A model with breakpoints (dosing-schedule discontinuities in rhs).
 model = Stein2019()
 p = model.parameters()
-save = SaveAt([0.0, 5.0, 9.3, 14.0, 28.0])
+save = SaveAt([0.0, 2.5, 5.0, 7.5, 9.3, 14.0, 20.0, 28.0])  # saves between breakpoints: soft stops
 ctl = StepController(rtol=1e-8, atol=1e-12)
 s_c = simulate(model, p, n_patients=2, solver=CudaRosenbrock(), saveat=save, controller=ctl)
-s_n = simulate(model, p, n_patients=2, solver=NumbaRosenbrock(dense_output=False), saveat=save, controller=ctl)
+s_n = simulate(model, p, n_patients=2, solver=NumbaRosenbrock(), saveat=save, controller=ctl)
 out["bp_has_breakpoints"] = model.breakpoints(p.broadcast(2), 2) is not None
 out["bp_steps"] = [s_c.steps.tolist(), s_n.steps.tolist()]
 out["bp_rel"] = float(np.max(np.abs(s_c.ys - s_n.ys) / np.maximum(np.abs(s_n.ys), 1e-300)))
+# Without dense output every segment ends on its stop (more steps), on both targets.
+out["hard_steps"] = [simulate(model, p, n_patients=2, solver=solver, saveat=save, controller=ctl).steps.tolist()
+                     for solver in (CudaRosenbrock(dense_output=False), NumbaRosenbrock(dense_output=False))]
+
 print("RESULT " + json.dumps(out))
 """
 
@@ -123,4 +127,6 @@ def test_simulator_takes_the_numba_engines_steps():
     assert out["bp_has_breakpoints"]
     assert out["bp_steps"][0] == out["bp_steps"][1]
     assert out["bp_rel"] < 1e-7
+    hard_cuda, hard_numba = out["hard_steps"]
+    assert hard_cuda == hard_numba and sum(out["bp_steps"][1]) < sum(hard_numba)
     assert np.isfinite(out["bp_rel"])

@@ -22,8 +22,8 @@ from the sources the compiled CPU engine (:mod:`cartwin.engine.compiled`) is bui
   as device functions;
 * the per-patient step is the text of :mod:`cartwin.engine._kernel_src` (the stages of the
   chosen tableau, :mod:`cartwin.engine.tableaus`, Rodas5P by default; error control,
-  breakpoints, clipping, status codes: line for line the CPU kernel's, with every segment ending
-  on its stop, ``soft=False``) with a
+  breakpoints, clipping, status codes, dense output through soft stops: line for line the CPU
+  kernel's) with a
   short list of mechanical rewrites (:data:`KERNEL_REWRITES`): decorators to device functions,
   ``np.empty(n)`` to ``cuda.local.array`` of the model's (literal) size, ``np.inf``/
   ``np.isfinite``/``np.power``/``np.nextafter`` to their scalar ``math``/libdevice forms,
@@ -50,7 +50,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from cartwin.engine.tableaus import MAX_STAGES
+from cartwin.engine.tableaus import MAX_STAGES, tableau
 from cartwin.foundation.errors import CartwinError
 
 #: (old, new) text rewrites that turn the CPU per-patient kernel template
@@ -98,24 +98,25 @@ else:
 
 _LAUNCHERS = '''
 # --- CUDA launchers: one thread per patient (cartwin.engine.cuda_engine) ---------------------
-# Segments end on their stops here (soft=False): the carry-over arrays of the CPU engine's dense
-# output are never touched, and one-element placeholders stand in for them (c1, c2, c3).
+# soft and the carry-over arrays (t_ret, y_ret, t_prev, t_int, y_prev, y_int, dense) are the CPU
+# engine's dense output through soft stops (see _kernel_src.advance_patients), kept on the device.
 @cuda.jit
 def advance_kernel(y, t0, t1, h_state, status, steps, dense_steps, recs, bps, atol, nonneg, rtol,
                    min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr, col_rows, lu, sparse_lu,
-                   max_multiplier, exact_jac, c1, c2, c3):
+                   max_multiplier, exact_jac, soft, t_ret, y_ret, t_prev, t_int, y_prev, y_int, dense):
     i = cuda.grid(1)
     if i < y.shape[1]:
         advance_patients(y, i, i + 1, t0, t1, h_state, status, steps, dense_steps, recs, bps, atol,
                          nonneg, rtol, min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr,
-                         col_rows, lu, sparse_lu, max_multiplier, exact_jac, False, c1, c2, c1, c1, c2, c2, c3)
+                         col_rows, lu, sparse_lu, max_multiplier, exact_jac, soft, t_ret, y_ret, t_prev,
+                         t_int, y_prev, y_int, dense)
 
 
 @cuda.jit
 def course_kernel(y, h_state, status, steps, dense_steps, recs, bps, atol, nonneg, rtol, min_step,
                   max_steps, rel_step, group_ptr, group_cols, col_ptr, col_rows, lu, sparse_lu,
                   max_multiplier, exact_jac, boundaries, decision, dose_ptr, dose_state, dose_amount,
-                  floor, summary, best, best_day, c1, c2, c3):
+                  floor, summary, best, best_day, soft, t_ret, y_ret, t_prev, t_int, y_prev, y_int, dense):
     # A whole course per thread: segments between boundaries, extinction at decision points
     # (states below `floor` set to 0), scheduled doses to patients still solving, and the
     # running maximum of state `summary` at boundaries from day 0 (as jax_engine.run_on_device).
@@ -128,8 +129,8 @@ def course_kernel(y, h_state, status, steps, dense_steps, recs, bps, atol, nonne
         if tb > t:
             advance_patients(y, i, i + 1, t, tb, h_state, status, steps, dense_steps, recs, bps, atol,
                              nonneg, rtol, min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr,
-                             col_rows, lu, sparse_lu, max_multiplier, exact_jac, False, c1, c2, c1, c1, c2,
-                             c2, c3)
+                             col_rows, lu, sparse_lu, max_multiplier, exact_jac, soft[b], t_ret, y_ret,
+                             t_prev, t_int, y_prev, y_int, dense)
             t = tb
         if decision[b]:
             for k in range(y.shape[0]):
@@ -232,10 +233,14 @@ def _module(model_cls: type, generated_src: str, n_states: int, n_values: int, n
     return _load(name, text, _model_cls=model_cls, _cuda_xp=_xp_module(sim))
 
 
-def _placeholders() -> tuple:
-    """Device stand-ins for the CPU engine's carry-over arrays (unused with soft=False)."""
+def _device_carry(n_s: int, n_p: int) -> tuple:
+    """Device arrays for the step kept through soft stops (as compiled._carry, on the GPU)."""
+    from cartwin.engine.tableaus import MAX_DENSE_ROWS
+
     cuda = _cuda()
-    return (cuda.to_device(np.zeros(1)), cuda.to_device(np.zeros((1, 1))), cuda.to_device(np.zeros((1, 1, 1))))
+    return (cuda.to_device(np.full(n_p, np.nan)), cuda.device_array((n_p, n_s)), cuda.device_array(n_p),
+            cuda.to_device(np.full(n_p, -np.inf)), cuda.device_array((n_p, n_s)), cuda.device_array((n_p, n_s)),
+            cuda.device_array((n_p, MAX_DENSE_ROWS, n_s)))
 
 
 @dataclass(frozen=True)
@@ -243,7 +248,8 @@ class CudaRosenbrock:
     """The compiled kernel on a CUDA GPU, one thread per patient; the interface of :class:`Rosenbrock4`.
 
     The options are those of :class:`~cartwin.engine.compiled.NumbaRosenbrock` (the same
-    generated Jacobian and LU, the same step); ``threads_per_block``: CUDA block size.
+    generated Jacobian and LU, the same method and dense output through soft stops, kept on
+    the device); ``threads_per_block``: CUDA block size.
 
     Example (on numba's CUDA simulator, or a GPU)::
 
@@ -259,11 +265,11 @@ class CudaRosenbrock:
     max_multiplier: float = 10.0
     jacobian: str = "exact"
     method: str = "rodas5p"
+    dense_output: bool = True
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self):
         from cartwin.engine.compiled import check_jacobian_option
-        from cartwin.engine.tableaus import tableau
 
         check_jacobian_option(self.jacobian)
         tableau(self.method)
@@ -277,7 +283,7 @@ class CudaRosenbrock:
         if twin is None:
             twin = NumbaRosenbrock(jacobian_rel_step=self.jacobian_rel_step, sparse_jacobian=self.sparse_jacobian,
                                    sparse_lu=self.sparse_lu, max_multiplier=self.max_multiplier,
-                                   jacobian=self.jacobian, method=self.method)
+                                   jacobian=self.jacobian, method=self.method, dense_output=self.dense_output)
             self._cache["twin"] = twin
         return twin
 
@@ -340,11 +346,17 @@ class CudaRosenbrock:
         d_status = cuda.to_device(state.status)
         d_steps = cuda.to_device(state.steps)
         d_dense = cuda.to_device(np.zeros(n_p, dtype=np.int64))
+        soft = bool(getattr(state, "soft_stop", False)) and self.dense_output and tableau(self.method).has_dense_output
+        holder = getattr(state, "carry", None)
+        holder = {} if holder is None else holder
+        carry = holder.get("cuda")
+        if carry is None or carry[1].shape != (n_p, n_s):
+            carry = holder["cuda"] = _device_carry(n_s, n_p)
         self._launch(module.advance_kernel, n_p, d_y, float(t0), float(t1), d_h, d_status, d_steps, d_dense, recs,
                      cuda.to_device(bps), cuda.to_device(np.ascontiguousarray(atol, dtype=float)),
                      cuda.to_device(nonneg), float(controller.rtol), float(controller.min_step_day),
                      int(controller.max_steps), float(self.jacobian_rel_step), *structure, bool(self.sparse_lu),
-                     float(self.max_multiplier), exact, *_placeholders())
+                     float(self.max_multiplier), exact, soft, *carry)
         y[...] = d_y.copy_to_host()
         state.h[:] = d_h.copy_to_host()
         state.status[:] = d_status.copy_to_host()
@@ -382,6 +394,10 @@ def run_on_device(model, params, y0, *, t0, t_end, boundaries, doses, decision_d
     boundaries = np.asarray(boundaries, dtype=float)
     decisions = set(np.round(np.asarray(decision_days, dtype=float), 10).tolist())
     decision = np.array([round(float(tb), 10) in decisions for tb in boundaries], dtype=np.bool_)
+    # As simulate(): a boundary without a dose, before the last, is stepped through (dense output).
+    dense_ok = solver.dense_output and tableau(solver.method).has_dense_output
+    soft = np.array([dense_ok and not doses.get(float(tb)) and b < boundaries.size - 1
+                     for b, tb in enumerate(boundaries)], dtype=np.bool_)
     dose_ptr, dose_state, dose_rows = [0], [], []
     for tb in boundaries:
         for state_index, amount in doses.get(float(tb), ()):
@@ -405,7 +421,7 @@ def run_on_device(model, params, y0, *, t0, t_end, boundaries, doses, decision_d
             float(solver.max_multiplier), exact, cuda.to_device(boundaries), cuda.to_device(decision),
             cuda.to_device(np.asarray(dose_ptr, dtype=np.int64)),
             cuda.to_device(np.asarray(dose_state or [0], dtype=np.int64)), cuda.to_device(dose_amount),
-            cuda.to_device(floor), int(k), d_best, d_best_day, *_placeholders())
+            cuda.to_device(floor), int(k), d_best, d_best_day, cuda.to_device(soft), *_device_carry(n_s, n_p))
     cuda.synchronize()
     launched = time.perf_counter()
     solver._launch(module.course_kernel, n_p, *args)
