@@ -1,7 +1,11 @@
-"""JAX engine: the same Rosenbrock method, per patient, vectorised with ``jax.vmap`` (CPU or GPU).
+"""JAX engine: a Rosenbrock method per patient, vectorised with ``jax.vmap`` (CPU or GPU).
 
 Generated from the model's own ``rhs`` (called with ``xp = jax.numpy``), with the exact
-Jacobian from ``jax.jacfwd`` — no second copy of the equations. Two entry points:
+Jacobian from ``jax.jacfwd`` — no second copy of the equations. The stages are those of a
+tableau from :mod:`cartwin.engine.tableaus` (``method``: Rodas5P by default, as the compiled
+engines; ``shampine4`` is the NumPy engine's method), unrolled when JAX traces the step; the
+step-size control is Rosenbrock4's. Segments end on their stops (no dense output here). Two
+entry points:
 
 * :class:`JaxRosenbrock` — a solver for :func:`cartwin.engine.simulate` (NumPy in, NumPy out,
   policies at decision points as with every engine);
@@ -38,10 +42,14 @@ class _Attrs(dict):
 
 
 @lru_cache(maxsize=16)
-def _kernels(model_cls, param_names: tuple[str, ...], nonneg: tuple[bool, ...], rtol: float, max_iterations: int):
+def _kernels(model_cls, param_names: tuple[str, ...], nonneg: tuple[bool, ...], rtol: float, max_iterations: int,
+             method: str = "rodas5p"):
     jax, jnp = _jax()
     from jax.scipy.linalg import lu_factor, lu_solve
 
+    from cartwin.engine.tableaus import tableau
+
+    tab = tableau(method)
     model = model_cls()
     n_s = len(model.states)
     eye = jnp.eye(n_s)
@@ -56,20 +64,25 @@ def _kernels(model_cls, param_names: tuple[str, ...], nonneg: tuple[bool, ...], 
     def attempt(t, y, h, pvec, stop, atol):
         h = jnp.minimum(h, stop - t)
         t_left = jnp.nextafter(stop, -jnp.inf)
-        f0 = f(t, y, pvec)
-        lu = lu_factor(eye / (_s._GAM * h) - jac(t, y, pvec))
+        f_stage = f(t, y, pvec)
+        lu = lu_factor(eye / (tab.gamma * h) - jac(t, y, pvec))
 
-        def solve(b):
-            return lu_solve(lu, b)
+        def combine(start, coefs, ks):
+            # Terms in stage order, zero coefficients left out (as the compiled engines do).
+            out = start
+            for c, k in zip(coefs, ks, strict=False):
+                if c != 0.0:
+                    out = c * k if out is None else out + c * k
+            return out
 
-        g1 = solve(f0)
-        f2 = f(jnp.minimum(t + _s._A2X * h, t_left), y + _s._A21 * g1, pvec)
-        g2 = solve(f2 + _s._C21 * g1 / h)
-        f3 = f(jnp.minimum(t + _s._A3X * h, t_left), y + _s._A31 * g1 + _s._A32 * g2, pvec)
-        g3 = solve(f3 + (_s._C31 * g1 + _s._C32 * g2) / h)
-        g4 = solve(f3 + (_s._C41 * g1 + _s._C42 * g2 + _s._C43 * g3) / h)
-        y_new = y + _s._B1 * g1 + _s._B2 * g2 + _s._B3 * g3 + _s._B4 * g4
-        err_vec = _s._E1 * g1 + _s._E2 * g2 + _s._E3 * g3 + _s._E4 * g4
+        ks = []
+        for i in range(tab.stages):
+            if i > 0 and tab.new_evaluation[i]:
+                f_stage = f(jnp.minimum(t + float(tab.c_time[i]) * h, t_left), combine(y, tab.a[i, :i], ks), pvec)
+            c_sum = combine(None, tab.c_matrix[i, :i], ks)
+            ks.append(lu_solve(lu, f_stage if c_sum is None else f_stage + c_sum / h))
+        y_new = combine(y, tab.b, ks)
+        err_vec = combine(None, tab.e, ks)
         scale = atol + rtol * jnp.maximum(jnp.abs(y), jnp.abs(y_new))
         err = jnp.max(jnp.abs(err_vec) / scale)
         finite = jnp.all(jnp.isfinite(y_new)) & jnp.isfinite(err)
@@ -95,7 +108,8 @@ def _kernels(model_cls, param_names: tuple[str, ...], nonneg: tuple[bool, ...], 
             at_stop = jnp.abs(reached - stop) <= 1e-12
             t = jnp.where(accept, jnp.where(at_stop, stop, reached), t)
             y = jnp.where(accept, y_acc, y)
-            factor = jnp.where(err > 0, _s._SAFETY * jnp.power(jnp.maximum(err, 1e-300), -0.25), _s._GROW)
+            factor = jnp.where(err > 0, _s._SAFETY * jnp.power(jnp.maximum(err, 1e-300), -1.0 / (tab.error_order + 1)),
+                               _s._GROW)
             factor = jnp.clip(jnp.where(jnp.isfinite(factor), factor, _s._SHRINK), _s._SHRINK, _s._GROW)
             new_h = h * factor
             keep = accept & at_stop & (h < h_wanted)
@@ -116,15 +130,26 @@ def _kernels(model_cls, param_names: tuple[str, ...], nonneg: tuple[bool, ...], 
 
 @dataclass(frozen=True)
 class JaxRosenbrock:
-    """Rosenbrock4 in JAX, vmapped over patients; same interface as :class:`Rosenbrock4`."""
+    """A Rosenbrock method in JAX, vmapped over patients; the interface of :class:`Rosenbrock4`.
 
-    name: str = "rosenbrock4-jax"
+    ``method``: a tableau of :mod:`cartwin.engine.tableaus` (default ``"rodas5p"``)."""
+
+    name: str | None = None
     max_iterations: int = 1_000_000
+    method: str = "rodas5p"
+
+    def __post_init__(self):
+        from cartwin.engine.tableaus import tableau
+
+        tableau(self.method)
+        if self.name is None:
+            object.__setattr__(self, "name", f"{self.method}-jax")
 
     def advance(self, model, t0, t1, y, p, controller, state, atol):
         jax, jnp = _jax()
         names = tuple(p.keys())
-        kernel, _ = _kernels(type(model), names, tuple(s.nonnegative for s in model.states), float(controller.rtol), self.max_iterations)
+        kernel, _ = _kernels(type(model), names, tuple(s.nonnegative for s in model.states), float(controller.rtol),
+                             self.max_iterations, self.method)
         n_p = y.shape[1]
         pmat = np.stack([np.broadcast_to(np.asarray(p[k], dtype=float), (n_p,)) for k in names], axis=1)
         bps = np.full((n_p, 1), np.inf) if state.breakpoints is None else state.breakpoints.T
@@ -144,7 +169,7 @@ class JaxRosenbrock:
 
 def run_on_device(model, params, y0, *, t0, t_end, boundaries, doses, decision_days, rtol, atol,
                   summary_state: str, first_step_day: float = 1e-3, max_steps: int = 1_000_000,
-                  min_step_day: float = 1e-12):
+                  min_step_day: float = 1e-12, method: str = "rodas5p"):
     """Whole course on the JAX device; returns per-patient (max, day of max, final) of one state.
 
     ``doses``: dict boundary_time -> list of (state_index, amount array). State never leaves the
@@ -152,7 +177,8 @@ def run_on_device(model, params, y0, *, t0, t_end, boundaries, doses, decision_d
     """
     jax, jnp = _jax()
     names = tuple(params.keys())
-    kernel, _ = _kernels(type(model), names, tuple(s.nonnegative for s in model.states), float(rtol), 10_000_000)
+    kernel, _ = _kernels(type(model), names, tuple(s.nonnegative for s in model.states), float(rtol), 10_000_000,
+                         method)
     n_p = y0.shape[1]
     pmat = jnp.asarray(np.stack([np.broadcast_to(np.asarray(params[k], dtype=float), (n_p,)) for k in names], axis=1))
     bp = model.breakpoints(params, n_p)

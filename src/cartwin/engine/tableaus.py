@@ -13,7 +13,7 @@ breakpoints and doses), so the ``d_i h f_t`` terms vanish. A stage whose argumen
 the previous stage's reuses that stage's ``f`` (``new_evaluation``).
 
 * ``shampine4``: Shampine's 4-stage order-4(3) method (Shampine 1982, ACM TOMS 8:93), the
-  method of the NumPy and JAX engines. A-stable, not L-stable; 3 ``f`` evaluations a step.
+  method of the NumPy engine. A-stable, not L-stable; 3 ``f`` evaluations a step.
 * ``rodas4``: Hairer & Wanner's RODAS, order 4(3), 6 stages, stiffly accurate and L-stable
   (Hairer & Wanner 1996, sect. VI.4; coefficients of their ``rodas.f``, METH=1).
 * ``rodas5p``: Steinebach's Rodas5P, order 5(4), 8 stages, stiffly accurate and L-stable
