@@ -58,9 +58,10 @@ import os
 import sys
 import tempfile
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -240,19 +241,21 @@ _LU_FIELDS = ("perm", "entry_pos", "diag_pos", "lower_ptr", "lower_pos", "lower_
               "value_row", "value_col")
 
 
-def _carry(state, n_s: int, n_p: int) -> tuple:
-    """The step-in-progress arrays the kernel keeps between segments (see _kernel_src.advance_patients):
-    (t_ret, y_ret, t_prev, t_int, y_prev, y_int, dense), kept in ``state.carry``."""
+def carry_arrays(n_s: int, n_p: int, full=np.full) -> tuple:
+    """Fresh arrays for the step a kernel keeps through soft stops (see
+    _kernel_src.advance_patients): (t_ret, y_ret, t_prev, t_int, y_prev, y_int, dense rows),
+    patient-major. ``full(shape, value)`` allocates them (NumPy here, the device for CUDA)."""
     from cartwin.engine.tableaus import MAX_DENSE_ROWS
 
-    carry = getattr(state, "carry", None)
-    if carry is None:  # a state without the field: nothing is carried over
-        carry = {}
-    arrays = carry.get("numba")
+    return (full(n_p, np.nan), full((n_p, n_s), 0.0), full(n_p, 0.0), full(n_p, -np.inf), full((n_p, n_s), 0.0),
+            full((n_p, n_s), 0.0), full((n_p, MAX_DENSE_ROWS, n_s), 0.0))
+
+
+def carried(state, key: str, n_s: int, n_p: int, full=np.full) -> tuple:
+    """The carry-over arrays kept in ``state.carry[key]`` between segments (made on first use)."""
+    arrays = state.carry.get(key)
     if arrays is None or arrays[1].shape != (n_p, n_s):
-        arrays = (np.full(n_p, np.nan), np.zeros((n_p, n_s)), np.zeros(n_p), np.full(n_p, -np.inf),
-                  np.zeros((n_p, n_s)), np.zeros((n_p, n_s)), np.zeros((n_p, MAX_DENSE_ROWS, n_s)))
-        carry["numba"] = arrays
+        arrays = state.carry[key] = carry_arrays(n_s, n_p, full)
     return arrays
 
 
@@ -268,16 +271,55 @@ def check_jacobian_option(value: str) -> None:
 
 
 @dataclass(frozen=True)
-class NumbaRosenbrock:
+class KernelOptions:
+    """Options of the generated per-patient kernel, shared by the numba and CUDA engines.
+
+    ``jacobian``: ``"exact"`` (generated) or ``"differences"`` (``jacobian_rel_step``, grouped by
+    the traced pattern when ``sparse_jacobian``); ``sparse_lu`` with its pivot threshold
+    ``max_multiplier``; ``method``: a tableau of :mod:`cartwin.engine.tableaus`; ``dense_output``:
+    step through soft stops and interpolate (methods with a dense output). ``name`` defaults to
+    ``"<method>-<target>"``.
+    """
+
+    target: ClassVar[str] = "kernel"
+
+    name: str | None = None
+    jacobian_rel_step: float = 1e-7
+    sparse_jacobian: bool = True
+    sparse_lu: bool = True
+    max_multiplier: float = 10.0
+    jacobian: str = "exact"
+    method: str = "rodas5p"
+    dense_output: bool = True
+
+    def __post_init__(self):
+        check_jacobian_option(self.jacobian)
+        tableau(self.method)
+        if self.name is None:
+            object.__setattr__(self, "name", f"{self.method}-{self.target}")
+
+    def kernel_options(self) -> dict:
+        """These options as keyword arguments (without ``name``), e.g. for the other engine."""
+        return {f.name: getattr(self, f.name) for f in fields(KernelOptions) if f.name != "name"}
+
+    @property
+    def interpolates(self) -> bool:
+        """Whether soft stops are stepped through: ``dense_output`` and a method that has one."""
+        return self.dense_output and tableau(self.method).has_dense_output
+
+    def steps_through(self, state) -> bool:
+        """Whether this segment's end may be passed and interpolated (``state.soft_stop``)."""
+        return state.soft_stop and self.interpolates
+
+
+@dataclass(frozen=True)
+class NumbaRosenbrock(KernelOptions):
     """A Rosenbrock method compiled with numba, patients in parallel; the interface of Rosenbrock4.
 
     ``threads``: numba threads for this solver's calls (default: numba's setting, i.e. all
-    cores or ``NUMBA_NUM_THREADS``). ``chunk``: patients per parallel work item.
-    ``sparse_jacobian``: difference the Jacobian by column groups (traced pattern).
-    ``sparse_lu``: static sparse LU with dense fallback; ``max_multiplier``: its pivot threshold
-    (10 = threshold 0.1, the usual default of threshold pivoting). ``method``: a tableau of
-    :mod:`cartwin.engine.tableaus` (``"rodas5p"``, ``"rodas4"``, ``"shampine4"``).
-    ``dense_output``: step through soft stops and interpolate (methods with a dense output).
+    cores or ``NUMBA_NUM_THREADS``). ``chunk``: patients per parallel work item. The kernel's
+    options are :class:`KernelOptions`' (``max_multiplier`` 10 = threshold 0.1, the usual default
+    of threshold pivoting; ``method`` ``"rodas5p"``, ``"rodas4"`` or ``"shampine4"``).
 
     Example
     -------
@@ -288,16 +330,10 @@ class NumbaRosenbrock:
     True
     """
 
-    name: str | None = None
+    target: ClassVar[str] = "numba"
+
     threads: int | None = None
     chunk: int = 16
-    jacobian_rel_step: float = 1e-7
-    sparse_jacobian: bool = True
-    sparse_lu: bool = True
-    max_multiplier: float = 10.0
-    jacobian: str = "exact"
-    method: str = "rodas5p"
-    dense_output: bool = True
     _records: dict = field(default_factory=dict, compare=False, repr=False)
 
     def _recs(self, p, n_patients: int) -> np.ndarray:
@@ -308,12 +344,6 @@ class NumbaRosenbrock:
         recs = parameter_records(p, n_patients)
         self._records["last"] = (p, recs)
         return recs
-
-    def __post_init__(self):
-        check_jacobian_option(self.jacobian)
-        tableau(self.method)
-        if self.name is None:
-            object.__setattr__(self, "name", f"{self.method}-numba")
 
     def _structure(self, model, p):
         key = ("structure", type(model), self.sparse_jacobian, self.jacobian, self.method)
@@ -353,12 +383,11 @@ class NumbaRosenbrock:
         nonneg = np.array([s.nonnegative for s in model.states], dtype=np.bool_)
         y_c = y if (y.flags.c_contiguous and y.dtype == np.float64) else np.ascontiguousarray(y, dtype=float)
         dense_steps = np.zeros(n_p, dtype=np.int64)
-        soft = bool(getattr(state, "soft_stop", False)) and self.dense_output and tableau(self.method).has_dense_output
         args = (y_c, float(t0), float(t1), state.h, state.status, state.steps, dense_steps, recs, bps,
                 np.ascontiguousarray(atol, dtype=float), nonneg, float(controller.rtol),
                 float(controller.min_step_day), int(controller.max_steps), float(self.jacobian_rel_step),
                 *arrays, bool(self.sparse_lu), float(self.max_multiplier), jac_source is not None,
-                soft, *_carry(state, n_s, n_p), int(max(1, self.chunk)))
+                self.steps_through(state), *carried(state, "numba", n_s, n_p), int(max(1, self.chunk)))
         try:
             if self.threads is None:
                 kernel(*args)

@@ -47,10 +47,12 @@ import inspect
 import types
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import ClassVar
 
 import numpy as np
 
-from cartwin.engine.tableaus import MAX_STAGES, tableau
+from cartwin.engine.compiled import KernelOptions, carried, carry_arrays
+from cartwin.engine.tableaus import MAX_STAGES
 from cartwin.foundation.errors import CartwinError
 
 #: (old, new) text rewrites that turn the CPU per-patient kernel template
@@ -233,23 +235,19 @@ def _module(model_cls: type, generated_src: str, n_states: int, n_values: int, n
     return _load(name, text, _model_cls=model_cls, _cuda_xp=_xp_module(sim))
 
 
-def _device_carry(n_s: int, n_p: int) -> tuple:
-    """Device arrays for the step kept through soft stops (as compiled._carry, on the GPU)."""
-    from cartwin.engine.tableaus import MAX_DENSE_ROWS
-
-    cuda = _cuda()
-    return (cuda.to_device(np.full(n_p, np.nan)), cuda.device_array((n_p, n_s)), cuda.device_array(n_p),
-            cuda.to_device(np.full(n_p, -np.inf)), cuda.device_array((n_p, n_s)), cuda.device_array((n_p, n_s)),
-            cuda.device_array((n_p, MAX_DENSE_ROWS, n_s)))
+def _device_full(shape, value):
+    """``np.full`` on the device (the allocator of compiled.carry_arrays for CUDA)."""
+    return _cuda().to_device(np.full(shape, value))
 
 
 @dataclass(frozen=True)
-class CudaRosenbrock:
+class CudaRosenbrock(KernelOptions):
     """The compiled kernel on a CUDA GPU, one thread per patient; the interface of :class:`Rosenbrock4`.
 
-    The options are those of :class:`~cartwin.engine.compiled.NumbaRosenbrock` (the same
-    generated Jacobian and LU, the same method and dense output through soft stops, kept on
-    the device); ``threads_per_block``: CUDA block size.
+    The options are :class:`~cartwin.engine.compiled.KernelOptions`, as for
+    :class:`~cartwin.engine.compiled.NumbaRosenbrock` (the same generated Jacobian and LU, the
+    same method and dense output through soft stops, kept on the device);
+    ``threads_per_block``: CUDA block size.
 
     Example (on numba's CUDA simulator, or a GPU)::
 
@@ -257,34 +255,17 @@ class CudaRosenbrock:
         r = simulate_course(Regimen("axi-cel", "lbcl"), days=28, solver=CudaRosenbrock())
     """
 
-    name: str | None = None
+    target: ClassVar[str] = "cuda"
+
     threads_per_block: int = 128
-    jacobian_rel_step: float = 1e-7
-    sparse_jacobian: bool = True
-    sparse_lu: bool = True
-    max_multiplier: float = 10.0
-    jacobian: str = "exact"
-    method: str = "rodas5p"
-    dense_output: bool = True
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
-
-    def __post_init__(self):
-        from cartwin.engine.compiled import check_jacobian_option
-
-        check_jacobian_option(self.jacobian)
-        tableau(self.method)
-        if self.name is None:
-            object.__setattr__(self, "name", f"{self.method}-cuda")
 
     def _cpu_twin(self):
         from cartwin.engine.compiled import NumbaRosenbrock
 
         twin = self._cache.get("twin")
         if twin is None:
-            twin = NumbaRosenbrock(jacobian_rel_step=self.jacobian_rel_step, sparse_jacobian=self.sparse_jacobian,
-                                   sparse_lu=self.sparse_lu, max_multiplier=self.max_multiplier,
-                                   jacobian=self.jacobian, method=self.method, dense_output=self.dense_output)
-            self._cache["twin"] = twin
+            twin = self._cache["twin"] = NumbaRosenbrock(**self.kernel_options())
         return twin
 
     def generated_module(self, model, p):
@@ -346,17 +327,12 @@ class CudaRosenbrock:
         d_status = cuda.to_device(state.status)
         d_steps = cuda.to_device(state.steps)
         d_dense = cuda.to_device(np.zeros(n_p, dtype=np.int64))
-        soft = bool(getattr(state, "soft_stop", False)) and self.dense_output and tableau(self.method).has_dense_output
-        holder = getattr(state, "carry", None)
-        holder = {} if holder is None else holder
-        carry = holder.get("cuda")
-        if carry is None or carry[1].shape != (n_p, n_s):
-            carry = holder["cuda"] = _device_carry(n_s, n_p)
         self._launch(module.advance_kernel, n_p, d_y, float(t0), float(t1), d_h, d_status, d_steps, d_dense, recs,
                      cuda.to_device(bps), cuda.to_device(np.ascontiguousarray(atol, dtype=float)),
                      cuda.to_device(nonneg), float(controller.rtol), float(controller.min_step_day),
                      int(controller.max_steps), float(self.jacobian_rel_step), *structure, bool(self.sparse_lu),
-                     float(self.max_multiplier), exact, soft, *carry)
+                     float(self.max_multiplier), exact, self.steps_through(state),
+                     *carried(state, "cuda", n_s, n_p, _device_full))
         y[...] = d_y.copy_to_host()
         state.h[:] = d_h.copy_to_host()
         state.status[:] = d_status.copy_to_host()
@@ -395,8 +371,7 @@ def run_on_device(model, params, y0, *, t0, t_end, boundaries, doses, decision_d
     decisions = set(np.round(np.asarray(decision_days, dtype=float), 10).tolist())
     decision = np.array([round(float(tb), 10) in decisions for tb in boundaries], dtype=np.bool_)
     # As simulate(): a boundary without a dose, before the last, is stepped through (dense output).
-    dense_ok = solver.dense_output and tableau(solver.method).has_dense_output
-    soft = np.array([dense_ok and not doses.get(float(tb)) and b < boundaries.size - 1
+    soft = np.array([solver.interpolates and not doses.get(float(tb)) and b < boundaries.size - 1
                      for b, tb in enumerate(boundaries)], dtype=np.bool_)
     dose_ptr, dose_state, dose_rows = [0], [], []
     for tb in boundaries:
@@ -421,7 +396,7 @@ def run_on_device(model, params, y0, *, t0, t_end, boundaries, doses, decision_d
             float(solver.max_multiplier), exact, cuda.to_device(boundaries), cuda.to_device(decision),
             cuda.to_device(np.asarray(dose_ptr, dtype=np.int64)),
             cuda.to_device(np.asarray(dose_state or [0], dtype=np.int64)), cuda.to_device(dose_amount),
-            cuda.to_device(floor), int(k), d_best, d_best_day, cuda.to_device(soft), *_device_carry(n_s, n_p))
+            cuda.to_device(floor), int(k), d_best, d_best_day, cuda.to_device(soft), *carry_arrays(n_s, n_p, _device_full))
     cuda.synchronize()
     launched = time.perf_counter()
     solver._launch(module.course_kernel, n_p, *args)
