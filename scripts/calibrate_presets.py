@@ -18,6 +18,7 @@ writes nothing and exits 1 if a target falls outside.
 """
 
 import argparse
+import importlib.util
 import json
 import time
 from pathlib import Path
@@ -57,19 +58,18 @@ def main():
 
 
 def _solver(recorded: str | None = None):
-    """The compiled engine (the method a record names, else the default); None without numba."""
-    try:
-        from cartwin.engine import NumbaRosenbrock
-    except Exception:  # pragma: no cover - numba missing
-        NumbaRosenbrock = None
-    if recorded in (None, "rosenbrock4"):
-        if recorded is None and NumbaRosenbrock is not None:
-            return NumbaRosenbrock()
-        return None  # the NumPy engine (shampine4)
-    if NumbaRosenbrock is None:
+    """The compiled engine (the method a record names, else the default); None (the NumPy
+    engine, Shampine's method) for records fitted with it, or without numba."""
+    has_numba = importlib.util.find_spec("numba") is not None
+    if recorded == "rosenbrock4" or (recorded is None and not has_numba):
+        return None
+    if not has_numba:
         raise SystemExit(f"the record was fitted with {recorded}, which needs numba: pip install 'cartwin[fast]'")
-    method = "shampine4" if recorded == "rosenbrock4-numba" else recorded.removesuffix("-numba")
-    return NumbaRosenbrock(method=method)
+    from cartwin.engine import NumbaRosenbrock
+
+    if recorded is None:
+        return NumbaRosenbrock()
+    return NumbaRosenbrock(method="shampine4" if recorded == "rosenbrock4-numba" else recorded.removesuffix("-numba"))
 
 
 def check_engine(name: str, solver) -> bool:

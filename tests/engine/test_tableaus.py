@@ -7,8 +7,9 @@ from cartwin.engine.tableaus import METHODS, RODAS4, RODAS5P, SHAMPINE4, tableau
 from cartwin.foundation.errors import ValidationError
 
 
-def _step(tab, f, jac, y, h):
-    """One step of the C form (the kernel's stages, written independently with dense algebra)."""
+def _stages(tab, f, jac, y, h):
+    """The stage vectors k_i of one step of the C form (the kernel's stages, written
+    independently with dense algebra)."""
     m = np.eye(y.size) / (tab.gamma * h) - jac(y)
     ks = []
     f_stage = f(y)
@@ -17,6 +18,12 @@ def _step(tab, f, jac, y, h):
             f_stage = f(y + sum(tab.a[i, j] * ks[j] for j in range(i)))
         rhs = f_stage + sum(tab.c_matrix[i, j] * ks[j] for j in range(i)) / h
         ks.append(np.linalg.solve(m, rhs))
+    return ks
+
+
+def _step(tab, f, jac, y, h):
+    """One step: the new state and the error estimate."""
+    ks = _stages(tab, f, jac, y, h)
     y_new = y + sum(b * k for b, k in zip(tab.b, ks, strict=True))
     err = sum(e * k for e, k in zip(tab.e, ks, strict=True))
     return y_new, err
@@ -84,13 +91,7 @@ def test_unknown_method_names_the_choices():
 
 def _dense(tab, y0, h, theta):
     """One step from y0 and its dense output at theta (the kernel's formula)."""
-    m = np.eye(y0.size) / (tab.gamma * h) - _jac(y0)
-    ks = []
-    f_stage = _van_der_pol_like(y0)
-    for i in range(tab.stages):
-        if tab.new_evaluation[i]:
-            f_stage = _van_der_pol_like(y0 + sum(tab.a[i, j] * ks[j] for j in range(i)))
-        ks.append(np.linalg.solve(m, f_stage + sum(tab.c_matrix[i, j] * ks[j] for j in range(i)) / h))
+    ks = _stages(tab, _van_der_pol_like, _jac, y0, h)
     y1 = y0 + sum(b * k for b, k in zip(tab.b, ks, strict=True))
     d = [sum(tab.dense[r, j] * ks[j] for j in range(tab.stages)) for r in range(tab.dense.shape[0])]
     inner = np.zeros_like(y0)
