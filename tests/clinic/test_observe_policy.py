@@ -113,7 +113,7 @@ def test_bedside_grades_are_monotone_in_the_drivers(driver, endo, d_driver, d_en
 
 
 def test_policy_grades_equal_the_table_grader_on_the_same_bedside_picture():
-    from cartwin.clinic.policy import grade_now
+    from cartwin.clinic.bedside_grades import grade_now
 
     rng = np.random.default_rng(11)
     n = 400

@@ -1,8 +1,9 @@
 """Management policies: what the care team gives, decided at the engine's decision points.
 
 A policy is a small stateful object called as ``policy(t_day, observables, y)`` by the engine
-(:class:`~cartwin.engine.DecisionPoints`); it reads the bedside picture (noise-free
-:func:`~cartwin.clinic.observe.bedside`), grades it, and returns doses. Its ``log`` records
+(:class:`~cartwin.engine.DecisionPoints`); it grades the bedside picture (noise-free
+:func:`~cartwin.clinic.observe.bedside`, ASTCT grades from
+:func:`~cartwin.clinic.bedside_grades.assess`) and returns doses. Its ``log`` records
 every dose (patient, day, drug, mg) for the result tables. Make a fresh policy per run.
 
 Default, :class:`ConsensusPolicy`, follows published consensus practice:
@@ -27,25 +28,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from cartwin.clinic.observe import DEFAULT_MAPPING, BedsideMapping, bedside
+from cartwin.clinic.bedside_grades import assess
+from cartwin.clinic.observe import DEFAULT_MAPPING, BedsideMapping
 from cartwin.engine.events import Dose
 from cartwin.foundation.constraints import Interval, check, check_array
 
 POLICIES = ("astct-consensus", "prophylactic-tocilizumab", "early-steroids", "none")
-
-
-def grade_now(values: dict[str, np.ndarray], toci_given: np.ndarray, steroids_given: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """ASTCT CRS and ICANS grades of the current bedside picture (one value per patient)."""
-    from cartwin.clinic.grading import astct
-    from cartwin.clinic.grading.schema import ArrayColumns
-
-    n = len(toci_given)
-    table = ArrayColumns({**values, "tocilizumab_given": np.asarray(toci_given, dtype=bool),
-                          "steroids_given": np.asarray(steroids_given, dtype=bool),
-                          "antipyretics_given": np.zeros(n, dtype=bool)})  # built here, already valid
-    crs, _ = astct.grade_crs(table)
-    icans, _ = astct.grade_icans(table)
-    return crs.astype(int), icans.astype(int)
 
 
 @dataclass
@@ -100,10 +88,8 @@ class ConsensusPolicy:
         if t < 0:
             return []
         st = self._state
-        values = bedside(observables, self.mapping)
         toci_given = np.isfinite(st["toci_days"]).any(axis=1)
-        crs, icans = grade_now(values, toci_given, st["steroids_given"])
-        febrile = values["temperature_c"] >= 38.0
+        crs, icans, febrile = assess(observables, toci_given, st["steroids_given"], self.mapping)
         st["fever_since"] = np.where(febrile, np.where(np.isnan(st["fever_since"]), t, st["fever_since"]), np.nan)
         return self.decide(t, crs, icans, febrile, n)
 

@@ -1,0 +1,104 @@
+"""ASTCT grades of the noise-free bedside picture, as a management policy needs them.
+
+Owns :func:`grade_now` (grades of a bedside picture, one per patient) and :func:`assess`
+(grades and fever straight from the model's observables). May import
+:mod:`cartwin.clinic.observe` and :mod:`cartwin.clinic.grading`.
+
+Why :func:`assess` reads most grades from a table: a policy grades every patient at every
+decision point (daily for a year in a scale run), and the graders' per-call cost made grading a
+quarter of such a run. The graded part of the bedside picture depends on two observables only,
+``fever_driver`` and ``icans_driver`` (the rest feed laboratory values the ASTCT scales do not
+read), and the CRS grade, the ICANS grade and fever are each non-decreasing in both (a tested
+property of :func:`~cartwin.clinic.observe.bedside` with the ASTCT graders). So a patient whose
+drivers lie in a cell of a grid whose lower and upper corners have the same grades and fever has
+exactly those; only patients in cells that straddle a grade boundary are graded directly. The
+grid is graded once per mapping with the same graders and checked to be monotone on its nodes;
+where it is not (an unusual :class:`~cartwin.clinic.observe.BedsideMapping`), every patient is
+graded directly.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from cartwin.clinic.observe import DEFAULT_MAPPING, BedsideMapping, bedside
+
+#: Fever for the policies' purposes, as in all four grading scales (schema.fever).
+FEVER_C = 38.0
+#: Grid nodes of each driver; 1/128 apart, so few patients fall in a straddling cell.
+DRIVER_NODES = np.linspace(0.0, 1.0, 129)
+
+
+def grade_now(values: dict[str, np.ndarray], toci_given: np.ndarray, steroids_given: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ASTCT CRS and ICANS grades of the current bedside picture (one value per patient)."""
+    from cartwin.clinic.grading import astct
+    from cartwin.clinic.grading.schema import ArrayColumns
+
+    n = len(toci_given)
+    table = ArrayColumns({**values, "tocilizumab_given": np.asarray(toci_given, dtype=bool),
+                          "steroids_given": np.asarray(steroids_given, dtype=bool),
+                          "antipyretics_given": np.zeros(n, dtype=bool)})  # built here, already valid
+    crs, _ = astct.grade_crs(table)
+    icans, _ = astct.grade_icans(table)
+    return crs.astype(int), icans.astype(int)
+
+
+def _graded_directly(observables: dict, toci_given: np.ndarray, steroids_given: np.ndarray,
+                     mapping: BedsideMapping) -> np.ndarray:
+    """CRS grade, ICANS grade and fever (0/1) of each patient, shape (3, n)."""
+    values = bedside(observables, mapping)
+    crs, icans = grade_now(values, toci_given, steroids_given)
+    return np.stack([crs, icans, values["temperature_c"] >= FEVER_C]).astype(np.int8)
+
+
+@lru_cache(maxsize=16)
+def grade_grid(mapping: BedsideMapping = DEFAULT_MAPPING) -> np.ndarray | None:
+    """Grades and fever on the driver grid for each treatment history, or None if not monotone.
+
+    Shape (4, 3, nodes, nodes): [history, (CRS, ICANS, fever), fever_driver node, icans_driver
+    node]; history = tocilizumab given + 2 x steroids given.
+    """
+    f, e = (a.ravel() for a in np.meshgrid(DRIVER_NODES, DRIVER_NODES, indexing="ij"))
+    m = f.size
+    observables = {"fever_driver": f, "icans_driver": e, "crp_mg_per_l": np.zeros(m)}
+    grids = []
+    for history in range(4):
+        toci, steroids = np.full(m, bool(history & 1)), np.full(m, bool(history & 2))
+        grids.append(_graded_directly(observables, toci, steroids, mapping).reshape(3, len(DRIVER_NODES), -1))
+    grid = np.stack(grids)
+    monotone = (np.diff(grid, axis=2) >= 0).all() and (np.diff(grid, axis=3) >= 0).all()
+    return grid if monotone else None
+
+
+def assess(observables: dict, toci_given: np.ndarray, steroids_given: np.ndarray,
+           mapping: BedsideMapping = DEFAULT_MAPPING) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CRS grade, ICANS grade and fever (temperature >= 38 °C) of each patient's bedside picture.
+
+    Equal to grading :func:`~cartwin.clinic.observe.bedside` with :func:`grade_now` (tested);
+    see the module docstring for why most patients are read from :func:`grade_grid`.
+    """
+    toci_given = np.asarray(toci_given, dtype=bool)
+    steroids_given = np.asarray(steroids_given, dtype=bool)
+    n = toci_given.size
+    out = np.empty((3, n), dtype=np.int8)
+    grid = grade_grid(mapping)
+    if grid is None:
+        unresolved = np.arange(n)
+    else:
+        drivers = [np.broadcast_to(np.asarray(observables[k], dtype=float), (n,)) for k in ("fever_driver", "icans_driver")]
+        finite = np.isfinite(drivers[0]) & np.isfinite(drivers[1])
+        # bedside clips both drivers' effects to their values at 0 and 1.
+        f, e = (np.clip(np.where(finite, d, 0.0), 0.0, 1.0) for d in drivers)
+        history = toci_given.astype(np.intp) + 2 * steroids_given
+        # Exact comparisons against the nodes themselves: node(lo) <= driver <= node(hi).
+        low = grid[history, :, np.searchsorted(DRIVER_NODES, f, "right") - 1, np.searchsorted(DRIVER_NODES, e, "right") - 1]
+        high = grid[history, :, np.searchsorted(DRIVER_NODES, f, "left"), np.searchsorted(DRIVER_NODES, e, "left")]
+        resolved = finite & (low == high).all(axis=1)
+        out[:, resolved] = low[resolved].T
+        unresolved = np.flatnonzero(~resolved)
+    if unresolved.size:
+        subset = {k: np.broadcast_to(np.asarray(v), (n,))[unresolved] for k, v in observables.items()}
+        out[:, unresolved] = _graded_directly(subset, toci_given[unresolved], steroids_given[unresolved], mapping)
+    return out[0].astype(int), out[1].astype(int), out[2].astype(bool)

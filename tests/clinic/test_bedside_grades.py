@@ -1,0 +1,95 @@
+"""Grades of the bedside picture: the table look-up equals grading every patient directly."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cartwin.clinic import bedside_grades as bg
+from cartwin.clinic.observe import DEFAULT_MAPPING, BedsideMapping, bedside
+
+
+def _direct(observables, toci, steroids, mapping=DEFAULT_MAPPING):
+    values = bedside(observables, mapping)
+    crs, icans = bg.grade_now(values, toci, steroids)
+    return crs, icans, values["temperature_c"] >= bg.FEVER_C
+
+
+def _cohort(n, seed):
+    """Drivers as a run sees them (mostly near rest) plus grid nodes, boundaries and out-of-range values."""
+    rng = np.random.default_rng(seed)
+    quiet = rng.random(n) < 0.6
+    fever = np.where(quiet, rng.uniform(0.0, 0.06, n), rng.uniform(-0.1, 1.1, n))
+    icans = np.where(quiet, rng.uniform(0.0, 0.2, n), rng.uniform(-0.1, 1.1, n))
+    on_node = rng.random(n) < 0.1
+    fever[on_node] = rng.choice(bg.DRIVER_NODES, on_node.sum())
+    icans[on_node] = rng.choice(bg.DRIVER_NODES, on_node.sum())
+    return {
+        "fever_driver": fever, "icans_driver": icans,
+        "crp_mg_per_l": rng.uniform(0, 300, n), "myeloid_activation": rng.uniform(0, 1, n),
+        "anc_per_ul": rng.uniform(0, 5000, n), "platelets_per_nl": rng.uniform(0, 400, n),
+        "igg_g_per_l": rng.uniform(0, 15, n),
+    }, rng.random(n) < 0.3, rng.random(n) < 0.2
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_assess_equals_grading_every_patient(seed):
+    observables, toci, steroids = _cohort(20_000, seed)
+    crs, icans, febrile = bg.assess(observables, toci, steroids)
+    want = _direct(observables, toci, steroids)
+    np.testing.assert_array_equal(crs, want[0])
+    np.testing.assert_array_equal(icans, want[1])
+    np.testing.assert_array_equal(febrile, want[2])
+    assert len(np.unique(crs)) == 5 and len(np.unique(icans)) == 5  # the sample spans every grade
+
+
+def test_most_patients_are_read_from_the_grid_and_the_grid_spans_the_grades():
+    grid = bg.grade_grid(DEFAULT_MAPPING)
+    assert grid is not None and grid.shape == (4, 3, bg.DRIVER_NODES.size, bg.DRIVER_NODES.size)
+    assert set(np.unique(grid[:, 0])) == {0, 1, 2, 3, 4} and set(np.unique(grid[:, 1])) == {0, 1, 2, 3, 4}
+    observables, toci, steroids = _cohort(20_000, 5)
+    calls = []
+    real = bg._graded_directly
+    try:
+        bg._graded_directly = lambda obs, *a: calls.append(len(obs["fever_driver"])) or real(obs, *a)
+        bg.assess(observables, toci, steroids)
+    finally:
+        bg._graded_directly = real
+    assert calls and calls[0] < 0.1 * 20_000
+
+
+def test_a_non_monotone_grid_is_not_used(monkeypatch):
+    """If grades were not monotone in the drivers the sandwich would be wrong: grade everyone."""
+
+    def zigzag(values, toci, steroids):
+        level = np.round(10 * values["temperature_c"]).astype(int)
+        return level % 2, np.zeros_like(level)
+
+    monkeypatch.setattr(bg, "grade_now", zigzag)
+    mapping = BedsideMapping(afebrile_c=36.9)  # a mapping not cached with the real graders
+    assert bg.grade_grid(mapping) is None
+    observables, toci, steroids = _cohort(500, 3)
+    crs, _, _ = bg.assess(observables, toci, steroids, mapping)
+    np.testing.assert_array_equal(crs, zigzag(bedside(observables, mapping), toci, steroids)[0])
+    bg.grade_grid.cache_clear()
+
+
+def test_non_finite_drivers_are_graded_directly():
+    observables = {"fever_driver": np.array([np.nan, 0.9, np.inf]), "icans_driver": np.array([0.1, -np.inf, np.inf]),
+                   "crp_mg_per_l": np.full(3, 10.0)}
+    flags = np.zeros(3, dtype=bool)
+    for got, want in zip(bg.assess(observables, flags, flags), _direct(observables, flags, flags), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    fever=st.floats(0.0, 1.0), icans=st.floats(0.0, 1.0), d_fever=st.floats(0.0, 1.0), d_icans=st.floats(0.0, 1.0),
+    toci=st.booleans(), steroids=st.booleans(),
+)
+def test_grades_and_fever_never_fall_as_either_driver_rises(fever, icans, d_fever, d_icans, toci, steroids):
+    """The property the grid look-up rests on, for every treatment history."""
+    pair = {"fever_driver": np.array([fever, min(fever + d_fever, 1.0)]),
+            "icans_driver": np.array([icans, min(icans + d_icans, 1.0)]), "crp_mg_per_l": np.zeros(2)}
+    crs, icans_grade, febrile = _direct(pair, np.full(2, toci), np.full(2, steroids))
+    assert crs[1] >= crs[0] and icans_grade[1] >= icans_grade[0] and febrile[1] >= febrile[0]
