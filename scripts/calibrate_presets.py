@@ -73,21 +73,17 @@ def _solver(recorded: str | None = None):
 
 
 def check_engine(name: str, solver) -> bool:
-    from cartwin.trial.calibration import _inside, _simulated, _targets
-    from cartwin.trial.runner import run_trial
+    from cartwin.trial.calibration import score
 
     path = OUT / f"{name}.json"
     if not path.exists():
         print(f"{name}: no committed record")
         return True
     record = json.loads(path.read_text())
-    protocol = load_protocol(name)
-    targets = _targets(protocol)
-    result = run_trial(protocol, record["n_patients"], record["seed"], follow_up_days=record["follow_up_days"],
-                       solver=solver, overrides=record["multipliers"], calibrated=False)
-    sim = _simulated(result, targets)
-    inside = all(_inside(sim[k][0], targets[k]) for k in record["targets"])
-    changed = {k: (r["simulated"], sim[k][0]) for k, r in record["targets"].items() if sim[k][0] != r["simulated"]}
+    fit = score(name, record["multipliers"], n=record["n_patients"], seed=record["seed"],
+                follow_up_days=record["follow_up_days"], solver=solver)
+    inside = fit.all_within_ci
+    changed = {k: (r["simulated"], fit.simulated[k]) for k, r in record["targets"].items() if fit.simulated[k] != r["simulated"]}
     engine = getattr(solver, "name", "rosenbrock4")
     print(f"{name}: {engine} vs recorded {record.get('settings', {}).get('solver', '?')}: "
           f"{len(changed)} of {len(record['targets'])} endpoints differ"

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cartwin.trial.calibration import calibrate, calibrated_multipliers
+from cartwin.trial.calibration import calibrate, calibrated_multipliers, score
 from cartwin.trial.protocol import load_protocol
-from cartwin.trial.runner import run_trial
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,10 +37,13 @@ KNOWN_OUTSIDE: dict[tuple[str, str], str] = {}
 @pytest.mark.parametrize("name", ["zuma-1", "eliana"])
 def test_committed_calibration_reproduces_exactly(name):
     record = _record(name)
-    result = run_trial(name, record["n_patients"], record["seed"], follow_up_days=record["follow_up_days"],
-                       solver=_solver(), overrides=record["multipliers"], calibrated=False)
+    fit = score(name, record["multipliers"], n=record["n_patients"], seed=record["seed"],
+                follow_up_days=record["follow_up_days"], solver=_solver())
+    assert set(fit.simulated) == set(record["targets"])
     for target, row in record["targets"].items():
-        assert result.endpoints[row["set"]][target]["estimate"] == pytest.approx(row["simulated"], abs=1e-12), target
+        assert fit.simulated[target] == pytest.approx(row["simulated"], abs=1e-12), target
+        assert fit.within_ci[target] == row["within_ci"], target
+    assert fit.objective == pytest.approx(record["objective"], rel=1e-9)
 
 
 def _calibrated_presets():

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,7 @@ class _GoodEnough(Exception):
 
 def _inside(value, target) -> bool:
     lo, hi = target.ci_low, target.ci_high
-    return value is not None and lo is not None and hi is not None and lo <= value <= hi
+    return bool(value is not None and lo is not None and hi is not None and lo <= value <= hi)
 
 
 def _simulated(result, targets) -> dict[str, tuple[float, int]]:
@@ -92,6 +93,40 @@ def _simulated(result, targets) -> dict[str, tuple[float, int]]:
         entry = result.endpoints[target.set if target.set in result.endpoints else "infused"][name]
         out[name] = (entry["estimate"], entry["n"])
     return out
+
+
+@dataclass(frozen=True)
+class Score:
+    """How one set of multipliers fits a protocol's fitted targets (see the module docstring)."""
+
+    simulated: dict[str, float | None]  # per fitted target, the simulated rate (fraction)
+    within_ci: dict[str, bool]  # per fitted target, inside the published 95 % CI
+    objective: float  # sum of squared z-scores
+
+    @property
+    def all_within_ci(self) -> bool:
+        return all(self.within_ci.values())
+
+
+def score(protocol: Protocol | str, multipliers: dict[str, float], *, n: int = 200, seed: int = 1,
+          follow_up_days: float = 365.0, solver=None) -> Score:
+    """Run the trial with these multipliers (no committed calibration) and score its fitted targets."""
+    from cartwin.trial.runner import run_trial
+
+    protocol = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
+    targets = _targets(protocol)
+    result = run_trial(protocol, n, seed, follow_up_days=follow_up_days, solver=solver, overrides=dict(multipliers),
+                       calibrated=False)
+    sim = _simulated(result, targets)
+    total = 0.0
+    for name, target in targets.items():
+        s, n_sim = sim[name]
+        s = 0.0 if s is None else s
+        t = target.value
+        var = t * (1 - t) / max(target.n or 50, 1) + s * (1 - s) / max(n_sim or 1, 1) + 1e-4
+        total += (s - t) ** 2 / var
+    return Score(simulated={k: v[0] for k, v in sim.items()},
+                 within_ci={k: _inside(sim[k][0], t) for k, t in targets.items()}, objective=total)
 
 
 def calibrate(
@@ -107,8 +142,6 @@ def calibrate(
     stop_when_inside: bool = True,
 ) -> dict[str, Any]:
     """Fit the preset's multipliers (see module docstring); returns the calibration record."""
-    from cartwin.trial.runner import run_trial
-
     protocol = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
     check("n", n, Interval(10, 1e6, integer=True))
     check("max_evaluations", max_evaluations, Interval(1, 10_000, integer=True))
@@ -134,23 +167,14 @@ def calibrate(
 
     def evaluate(theta: np.ndarray) -> float:
         mult = handles(theta)
-        result = run_trial(protocol, n, seed, follow_up_days=follow_up_days, solver=solver, overrides=mult, calibrated=False)
-        sim = _simulated(result, targets)
-        total = 0.0
-        for name, target in targets.items():
-            s, n_sim = sim[name]
-            s = 0.0 if s is None else s
-            t = target.value
-            var = t * (1 - t) / max(target.n or 50, 1) + s * (1 - s) / max(n_sim or 1, 1) + 1e-4
-            total += (s - t) ** 2 / var
-        inside = all(_inside(sim[k][0], t) for k, t in targets.items())
-        history.append({"multipliers": mult, "objective": total, "inside": inside,
-                        "simulated": {k: v[0] for k, v in sim.items()}})
+        fit = score(protocol, mult, n=n, seed=seed, follow_up_days=follow_up_days, solver=solver)
+        history.append({"multipliers": mult, "objective": fit.objective, "inside": fit.all_within_ci,
+                        "simulated": fit.simulated, "within_ci": fit.within_ci})
         if progress is not None:
-            progress(len(history), total)
-        if stop_when_inside and total <= len(targets) and inside:
+            progress(len(history), fit.objective)
+        if stop_when_inside and fit.objective <= len(targets) and fit.all_within_ci:
             raise _GoodEnough
-        return total
+        return fit.objective
 
     initial = (calibrated_multipliers(protocol) if start == "committed" else dict(start or {}))
     x0 = to_theta({k: v for k, v in initial.items() if k in free})
@@ -167,12 +191,10 @@ def calibrate(
     best = min(history, key=lambda h: (not h["inside"], h["objective"]))
     rows = {}
     for name, target in targets.items():
-        value = best["simulated"][name]
-        lo, hi = target.ci_low, target.ci_high
         rows[name] = {
-            "published": target.value, "ci_low": lo, "ci_high": hi, "n": target.n, "set": target.set,
-            "scale": target.scale, "source": target.source, "simulated": value,
-            "within_ci": bool(value is not None and lo is not None and hi is not None and lo <= value <= hi),
+            "published": target.value, "ci_low": target.ci_low, "ci_high": target.ci_high, "n": target.n,
+            "set": target.set, "scale": target.scale, "source": target.source,
+            "simulated": best["simulated"][name], "within_ci": best["within_ci"][name],
         }
     return {
         "preset": preset_key(protocol) or protocol.name,
