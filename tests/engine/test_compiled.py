@@ -41,6 +41,22 @@ def test_same_steps_as_numpy_rosenbrock_and_round_off_agreement():
     np.testing.assert_allclose(fast.solution.ys, numpy.solution.ys, rtol=1e-7, atol=1e-9)
 
 
+@pytest.mark.parametrize("method", ["rodas5p", "rodas4"])
+def test_numpy_engine_runs_the_compiled_engines_tableaus_with_the_same_steps(method):
+    numpy = simulate_course(Regimen("axi-cel", "lbcl"), COV, days=30, policy=_toci_and_dex,
+                            solver=Rosenbrock4(method=method))
+    fast = simulate_course(Regimen("axi-cel", "lbcl"), COV, days=30, policy=_toci_and_dex,
+                           solver=NumbaRosenbrock(jacobian="differences", method=method, dense_output=False))
+    assert numpy.solution.provenance.engine == f"{method}-numpy"
+    np.testing.assert_array_equal(fast.solution.steps, numpy.solution.steps)
+    np.testing.assert_allclose(fast.solution.ys, numpy.solution.ys, rtol=1e-7, atol=1e-9)
+
+
+def test_numpy_engine_names_an_unknown_method():
+    with pytest.raises(CartwinError, match="method"):
+        Rosenbrock4(method="rodas9")
+
+
 def _cohort(n, seed=3):
     rng = np.random.default_rng(seed)
     return Covariates(weight_kg=rng.uniform(50, 100, n), tumour_baseline_cells=10 ** rng.uniform(9, 11.5, n))

@@ -4,11 +4,14 @@ Both expose ``advance(model, t0, t1, y, p, controller, state)``, which moves eve
 whose status is still SUCCESS from ``t0`` to ``t1`` (a segment with no event inside), stopping
 at the model's breakpoints. ``y`` is state-major, shape (n_states, n_patients).
 
-Rosenbrock4 is Shampine's fourth-order Rosenbrock method with an embedded third-order error
-estimate (Shampine LF. Implementation of Rosenbrock methods. ACM Trans Math Softw 1982;8:93-113;
-coefficients as tabulated by Kaps & Rentrop 1979 / Press et al., Numerical Recipes, ch. 16.6).
+Rosenbrock4 runs a Rosenbrock tableau of :mod:`cartwin.engine.tableaus` batched over patients;
+by default Shampine's fourth-order method with an embedded third-order error estimate
+(Shampine LF. Implementation of Rosenbrock methods. ACM Trans Math Softw 1982;8:93-113).
 Every patient has its own time and step size, so a patient's trajectory does not depend on
-which other patients share its batch.
+which other patients share its batch. The step-size controller's constants below are shared by
+the compiled and JAX engines.
+
+May import NumPy, SciPy, :mod:`cartwin.foundation` and :mod:`cartwin.engine.tableaus`.
 """
 
 from __future__ import annotations
@@ -18,18 +21,9 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from cartwin.engine.tableaus import tableau
 from cartwin.foundation.errors import SolveStatus
 
-# Shampine (1982) coefficients for an autonomous system (time-derivative terms vanish).
-_GAM = 0.5
-_A21 = 2.0
-_A31, _A32 = 48.0 / 25.0, 6.0 / 25.0
-_C21 = -8.0
-_C31, _C32 = 372.0 / 25.0, 12.0 / 5.0
-_C41, _C42, _C43 = -112.0 / 125.0, -54.0 / 125.0, -2.0 / 5.0
-_B1, _B2, _B3, _B4 = 19.0 / 9.0, 0.5, 25.0 / 108.0, 125.0 / 108.0
-_E1, _E2, _E3, _E4 = 17.0 / 54.0, 7.0 / 36.0, 0.0, 125.0 / 108.0
-_A2X, _A3X = 1.0, 3.0 / 5.0
 _SAFETY, _GROW, _SHRINK = 0.9, 4.0, 0.2
 
 
@@ -71,14 +65,22 @@ def _stops(t: np.ndarray, t1: float, breakpoints: np.ndarray | None, index: np.n
 
 @dataclass(frozen=True)
 class Rosenbrock4:
-    """Batched 4th-order Rosenbrock solver (NumPy), per-patient adaptive steps.
+    """Batched Rosenbrock solver (NumPy), per-patient adaptive steps.
 
-    The Jacobian is taken by forward differences of the model's ``rhs`` for all states and
-    patients in one vectorised call.
+    ``method``: a tableau of :mod:`cartwin.engine.tableaus` (default ``shampine4``, Shampine's
+    order-4 method; ``rodas5p`` and ``rodas4`` are those of the compiled engines, without their
+    dense output). The Jacobian is taken by forward differences of the model's ``rhs`` for all
+    states and patients in one vectorised call.
     """
 
-    name: str = "rosenbrock4-numpy"
+    name: str | None = None  # default: "rosenbrock4-numpy" for shampine4, "<method>-numpy" otherwise
     jacobian_rel_step: float = 1e-7
+    method: str = "shampine4"
+
+    def __post_init__(self) -> None:
+        tableau(self.method)  # a clear error for an unknown method
+        if self.name is None:
+            object.__setattr__(self, "name", "rosenbrock4-numpy" if self.method == "shampine4" else f"{self.method}-numpy")
 
     def _rhs(self, model, t, y, p):
         out = model.rhs(t, y, p, np)
@@ -103,6 +105,8 @@ class Rosenbrock4:
         n_s, n_total = y.shape
         t = np.full(n_total, float(t0))
         rtol = controller.rtol
+        tab = tableau(self.method)
+        new_evaluation = tab.new_evaluation
         eye = np.eye(n_s)
         nonneg = np.array([s.nonnegative for s in model.states])
         working = np.flatnonzero(state.status == SolveStatus.SUCCESS)
@@ -122,7 +126,7 @@ class Rosenbrock4:
 
             f0 = self._rhs(model, tw, yw, ns)
             jac = self._jacobian(model, tw, yw, f0, tiled, atol)
-            mat = eye[None] / (_GAM * h)[:, None, None] - jac
+            mat = eye[None] / (tab.gamma * h)[:, None, None] - jac
             inv = np.linalg.inv(mat)
 
             def solve(rhs_vec, inv=inv):
@@ -130,14 +134,25 @@ class Rosenbrock4:
                 # bit-identical whatever the batch around it (einsum/BLAS may reorder sums).
                 return (inv * rhs_vec.T[:, None, :]).sum(axis=2).T
 
-            g1 = solve(f0)
-            f2 = self._rhs(model, np.minimum(tw + _A2X * h, t_left), yw + _A21 * g1, ns)
-            g2 = solve(f2 + _C21 * g1 / h)
-            f3 = self._rhs(model, np.minimum(tw + _A3X * h, t_left), yw + _A31 * g1 + _A32 * g2, ns)
-            g3 = solve(f3 + (_C31 * g1 + _C32 * g2) / h)
-            g4 = solve(f3 + (_C41 * g1 + _C42 * g2 + _C43 * g3) / h)
-            y_new = yw + _B1 * g1 + _B2 * g2 + _B3 * g3 + _B4 * g4
-            err_vec = _E1 * g1 + _E2 * g2 + _E3 * g3 + _E4 * g4
+            # Stages in C form (tableaus module docstring); each sum in stage order, as the
+            # compiled kernel sums it.
+            stages = []
+            f_stage = f0
+            for i in range(tab.stages):
+                if new_evaluation[i]:
+                    arg = yw
+                    for j in range(i):
+                        arg = arg + tab.a[i, j] * stages[j]
+                    f_stage = self._rhs(model, np.minimum(tw + tab.c_time[i] * h, t_left), arg, ns)
+                coupling = 0.0
+                for j in range(i):
+                    coupling = coupling + tab.c_matrix[i, j] * stages[j]
+                stages.append(solve(f_stage + coupling / h))
+            y_new = yw
+            err_vec = 0.0
+            for j, stage in enumerate(stages):
+                y_new = y_new + tab.b[j] * stage
+                err_vec = err_vec + tab.e[j] * stage
             scale = atol[:, None] + rtol * np.maximum(np.abs(yw), np.abs(y_new))
             err = np.max(np.abs(err_vec) / scale, axis=0)
             finite = np.all(np.isfinite(y_new), axis=0) & np.isfinite(err)
@@ -156,7 +171,7 @@ class Rosenbrock4:
 
             factor = np.where(
                 err > 0,
-                _SAFETY * np.power(np.maximum(err, 1e-300), -0.25),
+                _SAFETY * np.power(np.maximum(err, 1e-300), -1.0 / (tab.error_order + 1)),
                 _GROW,
             )
             factor = np.clip(np.where(np.isfinite(factor), factor, _SHRINK), _SHRINK, _GROW)

@@ -1,7 +1,8 @@
-"""Rosenbrock tableaus: the coefficients of the compiled engines' per-patient methods.
+"""Rosenbrock tableaus: the coefficients of every engine's Rosenbrock methods.
 
-Owns the published coefficients of the Rosenbrock(-Wanner) methods the compiled engines
-(:mod:`cartwin.engine.compiled`, :mod:`cartwin.engine.cuda_engine`) can run, written in the
+Owns the published coefficients of the Rosenbrock(-Wanner) methods the engines (the NumPy batch
+engine in :mod:`cartwin.engine.solvers`, :mod:`cartwin.engine.compiled`,
+:mod:`cartwin.engine.cuda_engine`, :mod:`cartwin.engine.jax_engine`) can run, written in the
 "C form" of Hairer & Wanner (*Solving ODEs II*, 2nd ed. 1996, eq. IV.7.4'): with
 ``M = I/(gamma h) - J``,
 
@@ -13,7 +14,7 @@ breakpoints and doses), so the ``d_i h f_t`` terms vanish. A stage whose argumen
 the previous stage's reuses that stage's ``f`` (``new_evaluation``).
 
 * ``shampine4``: Shampine's 4-stage order-4(3) method (Shampine 1982, ACM TOMS 8:93), the
-  method of the NumPy engine. A-stable, not L-stable; 3 ``f`` evaluations a step.
+  NumPy engine's default. A-stable, not L-stable; 3 ``f`` evaluations a step.
 * ``rodas4``: Hairer & Wanner's RODAS, order 4(3), 6 stages, stiffly accurate and L-stable
   (Hairer & Wanner 1996, sect. VI.4; coefficients of their ``rodas.f``, METH=1).
 * ``rodas5p``: Steinebach's Rodas5P, order 5(4), 8 stages, stiffly accurate and L-stable
@@ -33,7 +34,7 @@ For the two stiffly accurate methods ``y_new`` is the last stage's argument plus
 checked numerically in tests/engine/test_tableaus.py (stability function against ``exp(z)`` and
 observed order on a nonlinear problem).
 
-May import NumPy and :mod:`cartwin.engine.solvers` (Shampine's coefficients) only.
+May import NumPy and :mod:`cartwin.foundation` only.
 """
 
 from __future__ import annotations
@@ -41,8 +42,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from cartwin.engine import solvers as _s
 
 
 @dataclass(frozen=True)
@@ -123,13 +122,15 @@ def _stiffly_accurate(name, gamma, a_rows, c_rows, c_time, order, reference, den
                              order, order - 1, reference, np.asarray(dense, dtype=float))
 
 
+# Shampine (1982) as tabulated by Kaps & Rentrop 1979 / Press et al., Numerical Recipes ch. 16.6;
+# stage 4 reuses stage 3's f.
 SHAMPINE4 = RosenbrockTableau(
-    "shampine4", _s._GAM,
-    _lower([[], [_s._A21], [_s._A31, _s._A32], [_s._A31, _s._A32, 0.0]]),
-    _lower([[], [_s._C21], [_s._C31, _s._C32], [_s._C41, _s._C42, _s._C43]]),
-    np.array([0.0, _s._A2X, _s._A3X, _s._A3X]),
-    np.array([_s._B1, _s._B2, _s._B3, _s._B4]),
-    np.array([_s._E1, _s._E2, _s._E3, _s._E4]),
+    "shampine4", 0.5,
+    _lower([[], [2.0], [48.0 / 25.0, 6.0 / 25.0], [48.0 / 25.0, 6.0 / 25.0, 0.0]]),
+    _lower([[], [-8.0], [372.0 / 25.0, 12.0 / 5.0], [-112.0 / 125.0, -54.0 / 125.0, -2.0 / 5.0]]),
+    np.array([0.0, 1.0, 3.0 / 5.0, 3.0 / 5.0]),
+    np.array([19.0 / 9.0, 0.5, 25.0 / 108.0, 125.0 / 108.0]),
+    np.array([17.0 / 54.0, 7.0 / 36.0, 0.0, 125.0 / 108.0]),
     4, 3, "Shampine 1982 ACM TOMS 8:93",
 )
 
