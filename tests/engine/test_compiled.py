@@ -103,6 +103,23 @@ def test_rejected_pivot_falls_back_to_dense_lu_bit_for_bit():
     assert strict.dense_lu_steps() == int(dense.solution.steps.sum())
 
 
+def test_lu_as_loops_over_the_plan_takes_the_unrolled_lus_steps(monkeypatch):
+    """Models too large to unroll get the LU as loops over index arrays bound in the module."""
+    from cartwin.engine import _codegen
+
+    model = Stein2019()
+    params = model.parameters()
+    save = SaveAt([0.0, 14.0, 90.0])
+    controller = StepController(rtol=1e-8, atol=1e-12)
+    unrolled = simulate(model, params, solver=NumbaRosenbrock(threads=1), saveat=save, controller=controller)
+    monkeypatch.setattr(_codegen, "MAX_UNROLLED_UPDATES", -1)
+    solver = NumbaRosenbrock(threads=1)
+    assert "_lu_perm = np.array(" in solver.structure(model, params)[2]
+    loops = simulate(model, params, solver=solver, saveat=save, controller=controller)
+    np.testing.assert_array_equal(loops.steps, unrolled.steps)
+    np.testing.assert_allclose(loops.ys, unrolled.ys, rtol=1e-12, atol=0)
+
+
 @pytest.mark.parametrize("method", ["shampine4", "rodas4", "rodas5p"])
 @pytest.mark.parametrize("model_cls", [Kimmel2021, Stein2019])
 def test_library_models_and_breakpoints_agree_with_reference(model_cls, method):

@@ -74,18 +74,15 @@ def test_generated_lu_solves_like_numpy(unrolled, monkeypatch):
     plan = lu_plan(pattern)
     if not unrolled:
         monkeypatch.setattr(_codegen, "MAX_UNROLLED_UPDATES", -1)
-    namespace = {"sparse_factor_inverse": _kernel_src.sparse_factor_inverse,
+    namespace = {"np": np, "sparse_factor_inverse": _kernel_src.sparse_factor_inverse,
                  "sparse_solve_inverse": _kernel_src.sparse_solve_inverse}
     exec(_codegen.lu_source(plan), namespace)  # noqa: S102 - our own generated source
-    lu = tuple(plan[k] for k in ("perm", "entry_pos", "diag_pos", "lower_ptr", "lower_pos", "lower_row",
-                                  "update_ptr", "update_target", "update_l", "update_u", "upper_ptr",
-                                  "upper_pos", "upper_row", "pivot_pos", "value_row", "value_col"))
     v = matrix[plan["value_row"], plan["value_col"]].astype(float)
-    assert namespace["lu_factor_gen"](v, np.ones(n), 1e6, lu)
+    assert namespace["lu_factor_gen"](v, np.ones(n), 1e6)
     b = rng.normal(size=n)
     x = b.copy()
-    namespace["lu_solve_gen"](v, x, np.empty(n), lu)
+    namespace["lu_solve_gen"](v, x, np.empty(n))
     np.testing.assert_allclose(x, np.linalg.solve(matrix, b), rtol=1e-10, atol=1e-12)
     # a threshold no multiplier can meet rejects the static order
     v = matrix[plan["value_row"], plan["value_col"]].astype(float)
-    assert not namespace["lu_factor_gen"](v, np.ones(n), 0.0, lu)
+    assert not namespace["lu_factor_gen"](v, np.ones(n), 0.0)

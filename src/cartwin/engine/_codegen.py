@@ -157,29 +157,45 @@ def jacobian_source(model_cls: type, pattern: np.ndarray) -> str | None:
 #: the kernel's index-list loops are used instead.
 MAX_UNROLLED_UPDATES = 3000
 
-LU_GENERIC = '''def lu_factor_gen(v, scale, max_multiplier, lu):
-    return sparse_factor_inverse(v, lu[3], lu[4], lu[5], lu[6], lu[7], lu[8], lu[9], lu[13], scale, max_multiplier)
-
-
-def lu_solve_gen(v, b, work, lu):
-    sparse_solve_inverse(v, lu[0], lu[3], lu[4], lu[5], lu[10], lu[11], lu[12], lu[13], b, work)
-'''
+def _generic_lu_source(plan: dict[str, np.ndarray]) -> str:
+    """The LU of :func:`lu_source` as loops over the plan's index lists, bound as module globals
+    (constants to numba and numba-cuda) so the functions take no index arrays."""
+    lines = []
+    for name in ("perm", "lower_ptr", "lower_pos", "lower_row", "update_ptr", "update_target", "update_l",
+                 "update_u", "upper_ptr", "upper_pos", "upper_row", "pivot_pos"):
+        lines.append(f"_lu_{name} = np.array({np.asarray(plan[name]).tolist()!r}, dtype=np.int64)")
+    lines += [
+        "",
+        "",
+        "def lu_factor_gen(v, scale, max_multiplier):",
+        "    return sparse_factor_inverse(v, _lu_lower_ptr, _lu_lower_pos, _lu_lower_row, _lu_update_ptr,",
+        "                                 _lu_update_target, _lu_update_l, _lu_update_u, _lu_pivot_pos, scale,",
+        "                                 max_multiplier)",
+        "",
+        "",
+        "def lu_solve_gen(v, b, work):",
+        "    sparse_solve_inverse(v, _lu_perm, _lu_lower_ptr, _lu_lower_pos, _lu_lower_row, _lu_upper_ptr,",
+        "                         _lu_upper_pos, _lu_upper_row, _lu_pivot_pos, b, work)",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def lu_source(plan: dict[str, np.ndarray]) -> str:
     """Straight-line source of the static sparse LU of ``plan`` (:func:`_sparsity.lu_plan`).
 
-    ``lu_factor_gen(v, scale, max_multiplier, lu)`` factors the value array in place (the
+    ``lu_factor_gen(v, scale, max_multiplier)`` factors the value array in place (the
     pivot positions receive the *inverse* pivots) and returns False when a multiplier fails the
     threshold test on the matrix scaled by ``scale`` (permuted order);
-    ``lu_solve_gen(v, b, work, lu)`` overwrites ``b`` with the solution. Unrolling removes the
+    ``lu_solve_gen(v, b, work)`` overwrites ``b`` with the solution. Neither takes the plan's
+    index arrays: on the CPU every array passed to a compiled function costs an atomic
+    reference-count increment and decrement per call, and the solve is called once per stage. Unrolling removes the
     index loads and keeps the solve's unknowns in registers; plans with more than
     :data:`MAX_UNROLLED_UPDATES` updates get loops over the index lists instead (same results).
     """
     if int(plan["update_target"].size) > MAX_UNROLLED_UPDATES:
-        return LU_GENERIC
+        return _generic_lu_source(plan)
     n = int(plan["perm"].size)
-    lines = ["def lu_factor_gen(v, scale, max_multiplier, lu):"]
+    lines = ["def lu_factor_gen(v, scale, max_multiplier):"]
     for k in range(n):
         pk = int(plan["pivot_pos"][k])
         lines.append(f"    piv = v[{pk}]")
@@ -200,7 +216,7 @@ def lu_source(plan: dict[str, np.ndarray]) -> str:
     lines.append("    return True")
     lines.append("")
     lines.append("")
-    lines.append("def lu_solve_gen(v, b, work, lu):")
+    lines.append("def lu_solve_gen(v, b, work):")
     perm = [int(x) for x in plan["perm"]]
     for k in range(n):
         lines.append(f"    w{k} = b[{perm[k]}]")

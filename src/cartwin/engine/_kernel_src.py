@@ -131,13 +131,6 @@ def sparse_solve_inverse(v, perm, lower_ptr, lower_pos, lower_row, upper_ptr, up
         b[perm[k]] = work[k]
 
 @njit(**opts)
-def solve(use_dense, jac, piv, v, lu, b, work):
-    if use_dense:
-        lu_solve(jac, piv, b)
-    else:
-        _lu_solve(v, b, work, lu)
-
-@njit(**opts)
 def advance_patients(y, first, last, t0, t1, h_state, status, steps, dense_steps, recs, bps, atol, nonneg,
                      rtol, min_step, max_steps, rel_step, group_ptr, group_cols, col_ptr, col_rows, lu,
                      sparse_lu, max_multiplier, exact_jac, soft, t_ret, y_ret, t_prev, t_int, y_prev, y_int,
@@ -171,8 +164,8 @@ def advance_patients(y, first, last, t0, t1, h_state, status, steps, dense_steps
     y_new = np.empty(n)
     n_stages = _tab_a.shape[0]
     n_bp = bps.shape[0]
-    entry_pos = lu[1]
-    diag_pos = lu[2]
+    # LU plan arrays the step loop reads, taken out of the tuple once per chunk.
+    perm, entry_pos, diag_pos, value_row, value_col = lu[0], lu[1], lu[2], lu[14], lu[15]
     for i in range(first, last):
         if status[i] != 0:
             continue
@@ -240,9 +233,9 @@ def advance_patients(y, first, last, t0, t1, h_state, status, steps, dense_steps
             use_dense = True
             if sparse_lu:
                 for k in range(n):
-                    j = lu[0][k]
+                    j = perm[k]
                     work[k] = atol[j] + rtol * abs(yw[j])
-                use_dense = not _lu_factor(vals, work, max_multiplier, lu)
+                use_dense = not _lu_factor(vals, work, max_multiplier)
             if use_dense:
                 # Dense LU with partial pivoting: always without sparse_lu, else when the static
                 # order meets a pivot too small for its column.
@@ -251,7 +244,7 @@ def advance_patients(y, first, last, t0, t1, h_state, status, steps, dense_steps
                     for j in range(n):
                         jac[k, j] = 0.0
                 for q in range(n_values):
-                    jac[lu[14][q], lu[15][q]] = saved[q]
+                    jac[value_row[q], value_col[q]] = saved[q]
                 lu_factor(jac, piv)
 
             for k in range(n):
@@ -275,7 +268,10 @@ def advance_patients(y, first, last, t0, t1, h_state, status, steps, dense_steps
                         work[k] += coef * stage[j, k]
                 for k in range(n):
                     rhs_k[k] = fi[k] + work[k] / h
-                solve(use_dense, jac, piv, vals, lu, rhs_k, work)
+                if use_dense:
+                    lu_solve(jac, piv, rhs_k)
+                else:
+                    _lu_solve(vals, rhs_k, work)
                 for k in range(n):
                     stage[st, k] = rhs_k[k]
 
