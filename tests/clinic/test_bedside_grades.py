@@ -43,19 +43,16 @@ def test_assess_equals_grading_every_patient(seed):
     assert len(np.unique(crs)) == 5 and len(np.unique(icans)) == 5  # the sample spans every grade
 
 
-def test_most_patients_are_read_from_the_grid_and_the_grid_spans_the_grades():
+def test_most_patients_are_read_from_the_grid_and_the_grid_spans_the_grades(monkeypatch):
     grid = bg.grade_grid(DEFAULT_MAPPING)
     assert grid is not None and grid.shape == (4, 3, bg.DRIVER_NODES.size, bg.DRIVER_NODES.size)
     assert set(np.unique(grid[:, 0])) == {0, 1, 2, 3, 4} and set(np.unique(grid[:, 1])) == {0, 1, 2, 3, 4}
     observables, toci, steroids = _cohort(20_000, 5)
-    calls = []
+    graded = []
     real = bg._graded_directly
-    try:
-        bg._graded_directly = lambda obs, *a: calls.append(len(obs["fever_driver"])) or real(obs, *a)
-        bg.assess(observables, toci, steroids)
-    finally:
-        bg._graded_directly = real
-    assert calls and calls[0] < 0.1 * 20_000
+    monkeypatch.setattr(bg, "_graded_directly", lambda obs, *a: graded.append(len(obs["fever_driver"])) or real(obs, *a))
+    bg.assess(observables, toci, steroids)
+    assert graded and graded[0] < 0.1 * 20_000
 
 
 def test_a_non_monotone_grid_is_not_used(monkeypatch):
