@@ -90,3 +90,15 @@ def test_grades_and_fever_never_fall_as_either_driver_rises(fever, icans, d_feve
             "icans_driver": np.array([icans, min(icans + d_icans, 1.0)]), "crp_mg_per_l": np.zeros(2)}
     crs, icans_grade, febrile = _direct(pair, np.full(2, toci), np.full(2, steroids))
     assert crs[1] >= crs[0] and icans_grade[1] >= icans_grade[0] and febrile[1] >= febrile[0]
+
+
+def test_a_model_without_the_cytokine_observables_gets_a_clear_error():
+    from cartwin.clinic.policy import ConsensusPolicy
+    from cartwin.engine import DecisionPoints, SaveAt, simulate
+    from cartwin.foundation.errors import ValidationError
+    from cartwin.model.library import Kimmel2021
+
+    model = Kimmel2021()
+    with pytest.raises(ValidationError, match="observables.*fever_driver.*missing"):
+        simulate(model, model.parameters(), saveat=SaveAt([0.0, 3.0]),
+                 decisions=DecisionPoints(every_days=1.0, policy=ConsensusPolicy()))

@@ -27,6 +27,8 @@ from cartwin.clinic.observe import DEFAULT_MAPPING, BedsideMapping, bedside
 
 #: Fever for the policies' purposes, as in all four grading scales (schema.fever).
 FEVER_C = 38.0
+#: Observables the bedside picture cannot do without (the others default to normal values).
+REQUIRED_OBSERVABLES = ("fever_driver", "icans_driver", "crp_mg_per_l")
 #: Grid nodes of each driver; 1/128 apart, so few patients fall in a straddling cell.
 DRIVER_NODES = np.linspace(0.0, 1.0, 129)
 
@@ -79,6 +81,14 @@ def assess(observables: dict, toci_given: np.ndarray, steroids_given: np.ndarray
     Equal to grading :func:`~cartwin.clinic.observe.bedside` with :func:`grade_now` (tested);
     see the module docstring for why most patients are read from :func:`grade_grid`.
     """
+    missing = [k for k in REQUIRED_OBSERVABLES if k not in observables]
+    if missing:
+        from cartwin.foundation.errors import ValidationError
+
+        raise ValidationError("observables", "the model's " + ", ".join(REQUIRED_OBSERVABLES)
+                              + " (a management policy grades CRS and ICANS from them)", sorted(observables),
+                              hint="missing " + ", ".join(missing) + "; use a model with a cytokine and endothelial "
+                              "layer (CarTPatientModel) or no policy")
     toci_given = np.asarray(toci_given, dtype=bool)
     steroids_given = np.asarray(steroids_given, dtype=bool)
     n = toci_given.size
