@@ -32,6 +32,8 @@ def main() -> None:
     ap.add_argument("--site", default=None, help="folder with numba-cuda installed by pip --target")
     ap.add_argument("--cc", default="9.0", help="compute capability (9.0: H100/H200)")
     ap.add_argument("--ptxas", default=None, help="ptxas to assemble the PTX for register/stack use")
+    ap.add_argument("--loop-lu", action="store_true",
+                    help="the LU as loops over index arrays bound as module constants (models too large to unroll)")
     args = ap.parse_args()
     if args.site:
         site.addsitedir(args.site)  # runs numba-cuda's redirector: numba.cuda is NVIDIA's
@@ -43,10 +45,13 @@ def main() -> None:
     # Device functions ask the current device for its compute capability; there is none here.
     dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=cc)
 
+    from cartwin.engine import _codegen
     from cartwin.engine.bench import cohort
     from cartwin.engine.compiled import parameter_records
     from cartwin.engine.cuda_engine import CudaRosenbrock
 
+    if args.loop_lu:
+        _codegen.MAX_UNROLLED_UPDATES = -1
     model, params, _, _ = cohort(2)
     module, _, _ = CudaRosenbrock().generated_module(model, params)  # no device arrays: no GPU here
     f64, i64, b1 = numba.float64, numba.int64, numba.boolean
