@@ -12,7 +12,7 @@ from cartwin.clinic.observe import DEFAULT_MAPPING, BedsideMapping, bedside
 def _direct(observables, toci, steroids, mapping=DEFAULT_MAPPING):
     values = bedside(observables, mapping)
     crs, icans = bg.grade_now(values, toci, steroids)
-    return crs, icans, values["temperature_c"] >= bg.FEVER_C
+    return crs, icans, values["temperature_c"] >= 38.0  # fever, in every grading scale
 
 
 def _cohort(n, seed):
@@ -60,9 +60,9 @@ def test_a_non_monotone_grid_is_not_used(monkeypatch):
 
     def zigzag(values, toci, steroids):
         level = np.round(10 * values["temperature_c"]).astype(int)
-        return level % 2, np.zeros_like(level)
+        return np.stack([level % 2, np.zeros_like(level), np.zeros_like(level)]).astype(np.int8)
 
-    monkeypatch.setattr(bg, "grade_now", zigzag)
+    monkeypatch.setattr(bg, "_graded", zigzag)
     mapping = BedsideMapping(afebrile_c=36.9)  # a mapping not cached with the real graders
     assert bg.grade_grid(mapping) is None
     observables, toci, steroids = _cohort(500, 3)

@@ -25,18 +25,16 @@ import numpy as np
 
 from cartwin.clinic.observe import DEFAULT_MAPPING, BedsideMapping, bedside
 
-#: Fever for the policies' purposes, as in all four grading scales (schema.fever).
-FEVER_C = 38.0
 #: Observables the bedside picture cannot do without (the others default to normal values).
 REQUIRED_OBSERVABLES = ("fever_driver", "icans_driver", "crp_mg_per_l")
 #: Grid nodes of each driver; 1/128 apart, so few patients fall in a straddling cell.
 DRIVER_NODES = np.linspace(0.0, 1.0, 129)
 
 
-def grade_now(values: dict[str, np.ndarray], toci_given: np.ndarray, steroids_given: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """ASTCT CRS and ICANS grades of the current bedside picture (one value per patient)."""
+def _graded(values: dict[str, np.ndarray], toci_given: np.ndarray, steroids_given: np.ndarray) -> np.ndarray:
+    """ASTCT CRS grade, ICANS grade and fever (0/1, the graders' own test) per patient, shape (3, n)."""
     from cartwin.clinic.grading import astct
-    from cartwin.clinic.grading.schema import ArrayColumns
+    from cartwin.clinic.grading.schema import ArrayColumns, fever
 
     n = len(toci_given)
     table = ArrayColumns({**values, "tocilizumab_given": np.asarray(toci_given, dtype=bool),
@@ -44,15 +42,19 @@ def grade_now(values: dict[str, np.ndarray], toci_given: np.ndarray, steroids_gi
                           "antipyretics_given": np.zeros(n, dtype=bool)})  # built here, already valid
     crs, _ = astct.grade_crs(table)
     icans, _ = astct.grade_icans(table)
+    return np.stack([crs, icans, fever(table)]).astype(np.int8)
+
+
+def grade_now(values: dict[str, np.ndarray], toci_given: np.ndarray, steroids_given: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ASTCT CRS and ICANS grades of the current bedside picture (one value per patient)."""
+    crs, icans, _ = _graded(values, toci_given, steroids_given)
     return crs.astype(int), icans.astype(int)
 
 
 def _graded_directly(observables: dict, toci_given: np.ndarray, steroids_given: np.ndarray,
                      mapping: BedsideMapping) -> np.ndarray:
     """CRS grade, ICANS grade and fever (0/1) of each patient, shape (3, n)."""
-    values = bedside(observables, mapping)
-    crs, icans = grade_now(values, toci_given, steroids_given)
-    return np.stack([crs, icans, values["temperature_c"] >= FEVER_C]).astype(np.int8)
+    return _graded(bedside(observables, mapping), toci_given, steroids_given)
 
 
 @lru_cache(maxsize=16)
