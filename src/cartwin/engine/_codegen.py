@@ -188,8 +188,8 @@ def lu_source(plan: dict[str, np.ndarray]) -> str:
     threshold test on the matrix scaled by ``scale`` (permuted order);
     ``lu_solve_gen(v, b, work)`` overwrites ``b`` with the solution. Neither takes the plan's
     index arrays: on the CPU every array passed to a compiled function costs an atomic
-    reference-count increment and decrement per call, and the solve is called once per stage. Unrolling removes the
-    index loads and keeps the solve's unknowns in registers; plans with more than
+    reference-count increment and decrement per call, and the solve is called once per stage.
+    Unrolling removes the index loads and keeps the solve's unknowns in registers; plans with more than
     :data:`MAX_UNROLLED_UPDATES` updates get loops over the index lists instead (same results).
     """
     if int(plan["update_target"].size) > MAX_UNROLLED_UPDATES:

@@ -68,7 +68,8 @@ def _kernels(model_cls, param_names: tuple[str, ...], nonneg: tuple[bool, ...], 
         lu = lu_factor(eye / (tab.gamma * h) - jac(t, y, pvec))
 
         def combine(start, coefs, ks):
-            # Terms in stage order, zero coefficients left out (as the compiled engines do).
+            # Terms in stage order, as the other engines sum them; zero coefficients are left out
+            # (the NumPy and compiled engines add 0 * k, which changes no finite value).
             out = start
             for c, k in zip(coefs, ks, strict=False):
                 if c != 0.0:
