@@ -158,3 +158,11 @@ def test_a_new_record_keeps_its_settings():
                        start={"k_prolif_per_day": 1.5}, stop_when_inside=False)
     assert record["settings"]["start"]["k_prolif_per_day"] == 1.5
     assert record["settings"]["max_evaluations"] == 1 and record["settings"]["stop_when_inside"] is False
+
+
+@pytest.mark.parametrize("multiplier", [-2.0, 0.0, float("nan")])
+def test_score_names_a_multiplier_that_is_not_positive(multiplier):
+    from cartwin.foundation.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="overrides.k_prolif_per_day"):
+        score("zuma-1", {"k_prolif_per_day": multiplier}, n=10, follow_up_days=30.0)

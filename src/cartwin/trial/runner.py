@@ -197,6 +197,8 @@ def run_trial(
     for name, factor in multipliers.items():
         if name not in specs:
             raise ValidationError("overrides", "names of CarTPatientModel parameters", name)
+        # A multiplier <= 0 would be clipped to the parameter's lower bound, silently.
+        check(f"overrides.{name}", factor, Interval(0.0, 1e6, low_open=True))
         typical = CarTPatientModel.parameters()[name]
         # Population multipliers on top of individual variability stay inside the documented bounds.
         values = np.broadcast_to(np.asarray(base.get(name, typical), dtype=float), (int(n),))
