@@ -122,3 +122,32 @@ def test_process_cluster_gives_the_same_dataset(tmp_path):
     run_shards(draw, 40, 10, seed=4, out_dir=tmp_path / "serial", progress=False)
     run_shards(draw, 40, 10, seed=4, out_dir=tmp_path / "procs", scheduler="local", workers=2, progress=False)
     pd.testing.assert_frame_equal(read_shards(tmp_path / "procs"), read_shards(tmp_path / "serial"))
+
+
+class CountedPickles:
+    """A task that notes every time it is pickled (in a file the worker processes share too)."""
+
+    def __init__(self, log: Path):
+        self.log = str(log)
+        self.payload = np.ones(1000)
+
+    def __getstate__(self):
+        with open(self.log, "a") as fh:
+            fh.write("pickled\n")
+        return self.__dict__
+
+    def __call__(self, shard, start, stop, seed_sequence):
+        return draw(shard, start, stop, seed_sequence)
+
+
+def test_task_is_sent_to_the_workers_once_not_with_every_shard(tmp_path):
+    # A trial's task holds the whole cohort (~125 MB at 10^6 patients); sent with each of
+    # ~2,000 shards it filled the driver's memory (4 pickles a shard before it was scattered).
+    pytest.importorskip("distributed")
+    log = tmp_path / "pickles.txt"
+    n_shards = 30
+    run_shards(CountedPickles(log), 10 * n_shards, 10, seed=2, out_dir=tmp_path / "run", scheduler="local", workers=2,
+               progress=False)
+    assert 1 <= len(log.read_text().split()) <= 8 < n_shards
+    run_shards(draw, 10 * n_shards, 10, seed=2, out_dir=tmp_path / "plain", progress=False)
+    pd.testing.assert_frame_equal(read_shards(tmp_path / "run"), read_shards(tmp_path / "plain"))

@@ -249,10 +249,13 @@ def _run_dask(task, todo, shard_size, n_items, seed, out, scheduler, workers, me
     else:
         raise ValidationError("scheduler", "None, 'serial', 'local', 'threads', a scheduler address or a dask Client", scheduler)
     try:
+        # Sent once and kept on the workers: passed to each submit, the task (which may hold
+        # the whole cohort) would be pickled into every shard's graph, several times over.
+        task_on_workers = client.scatter(task, broadcast=True, hash=False) if todo else None
         futures = {}
         for k in todo:
             start, stop = _bounds(k, shard_size, n_items)
-            fut = client.submit(_run_one, task, k, start, stop, seed, str(out), pure=False,
+            fut = client.submit(_run_one, task_on_workers, k, start, stop, seed, str(out), pure=False,
                                 key=f"cartwin-shard-{k:06d}-{os.getpid()}-{time.time_ns()}", retries=0)
             futures[fut] = (k, start, stop)
         for fut in distributed.as_completed(list(futures)):
