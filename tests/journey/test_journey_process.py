@@ -77,6 +77,21 @@ def test_same_seed_same_table_and_streams_independent_of_count():
     assert not np.allclose(a["dose_cells"].fillna(0), other["dose_cells"].fillna(0))
 
 
+@pytest.mark.parametrize("preset", ["zuma-1", "eliana"])
+def test_chunked_environments_give_the_one_environment_table(preset, monkeypatch):
+    # Without shared resources patients never meet: one SimPy environment per chunk (bounded
+    # memory at 10^6 patients) must not change a single row.
+    import cartwin.journey.process as process
+
+    cfg = preset_config(preset)
+    whole = simulate_journeys(cfg, 250, seed=4)
+    monkeypatch.setattr(process, "JOURNEY_CHUNK", 37)
+    chunked = simulate_journeys(cfg, 250, seed=4)
+    pd.testing.assert_frame_equal(chunked, whole)
+    assert chunked.attrs == whole.attrs
+    assert (~whole["infused"]).sum() > 5 and whole["dropout_day"].notna().any()
+
+
 def test_parquet_round_trip_keeps_provenance(juliet, tmp_path):
     path = write_parquet(juliet, tmp_path / "p.parquet")
     back = read_parquet(path)

@@ -317,7 +317,23 @@ def simulate_journeys(config: JourneyConfig, n_patients: int, seed: int = 0):
 
     check("n_patients", n_patients, Interval(1, 10_000_000, integer=True))
     check("seed", seed, Interval(0, 2**63 - 1, integer=True))
-    env = simpy.Environment()
-    records = [start_patient(env, i, config, int(seed)) for i in range(int(n_patients))]
-    env.run()
-    return patients_table(records, config, seed=int(seed))
+    # Without shared resources the patients never meet, so each chunk gets its own environment:
+    # the same rows as one environment, with memory bounded by the chunk (one environment for
+    # 10^6 patients held ~5 GB of processes and record dicts at once).
+    import pandas as pd
+
+    chunks = []
+    for start in range(0, int(n_patients), JOURNEY_CHUNK):
+        env = simpy.Environment()
+        records = [start_patient(env, i, config, int(seed)) for i in range(start, min(start + JOURNEY_CHUNK, int(n_patients)))]
+        env.run()
+        chunks.append(patients_table(records, config, seed=int(seed)))
+    if len(chunks) == 1:
+        return chunks[0]
+    table = pd.concat(chunks, ignore_index=True)
+    table.attrs = chunks[0].attrs
+    return table
+
+
+#: Patients simulated in one SimPy environment by :func:`simulate_journeys`.
+JOURNEY_CHUNK = 20_000
