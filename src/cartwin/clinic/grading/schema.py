@@ -119,6 +119,10 @@ def _describe(col: Column) -> str:
 
 def _parse_column(col: Column, s: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """Parsed values and a boolean mask of bad cells."""
+    if col.kind == "category" and s.isin(col.constraint.options).all():
+        # Already canonical (a simulated cohort's own table): normalising the text would return
+        # it unchanged, at ~1 µs a cell.
+        return pd.Series(s.to_numpy(dtype=object), index=s.index, dtype=object), np.zeros(len(s), dtype=bool)
     present = s.notna().to_numpy()
     if s.dtype == object:
         present &= (s.astype(str).str.strip() != "").to_numpy()
