@@ -149,5 +149,7 @@ def test_task_is_sent_to_the_workers_once_not_with_every_shard(tmp_path):
     run_shards(CountedPickles(log), 10 * n_shards, 10, seed=2, out_dir=tmp_path / "run", scheduler="local", workers=2,
                progress=False)
     assert 1 <= len(log.read_text().split()) <= 8 < n_shards
+    shards = json.loads((tmp_path / "run" / "manifest.json").read_text())["shards"]
+    assert all(entry["seconds"] >= 0 for entry in shards.values())  # timed on the worker
     run_shards(draw, 10 * n_shards, 10, seed=2, out_dir=tmp_path / "plain", progress=False)
     pd.testing.assert_frame_equal(read_shards(tmp_path / "run"), read_shards(tmp_path / "plain"))

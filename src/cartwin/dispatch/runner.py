@@ -93,16 +93,17 @@ def _valid_shard(path: Path) -> int | None:
         return None
 
 
-def _run_one(task: Task, k: int, start: int, stop: int, seed: int, out_dir: str) -> tuple[int, int, int]:
-    """Run shard ``k`` and write it; returns (shard, rows, bytes). Runs on a worker."""
+def _run_one(task: Task, k: int, start: int, stop: int, seed: int, out_dir: str) -> tuple[int, int, int, float]:
+    """Run shard ``k`` and write it; returns (shard, rows, bytes, seconds). Runs on a worker."""
     from cartwin.foundation.results import write_parquet
 
+    t0 = time.perf_counter()
     frame = task(k, start, stop, shard_seed(seed, k))
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"the task returned {type(frame).__name__}, expected a pandas DataFrame")
     path = shard_path(out_dir, k)
     write_parquet(frame, path)
-    return k, len(frame), path.stat().st_size
+    return k, len(frame), path.stat().st_size, time.perf_counter() - t0
 
 
 def _write_manifest(out_dir: Path, manifest: dict[str, Any]) -> None:
@@ -199,8 +200,8 @@ def run_shards(
     run = ShardRun(out, n_shards, skipped=sorted(int(k) for k in done))
     t_start = time.perf_counter()
 
-    def finished(k: int, rows: int, size: int, seconds: float | None = None) -> None:
-        manifest["shards"][str(k)] = {"rows": rows, "bytes": size} | ({} if seconds is None else {"seconds": round(seconds, 3)})
+    def finished(k: int, rows: int, size: int, seconds: float) -> None:
+        manifest["shards"][str(k)] = {"rows": rows, "bytes": size, "seconds": round(seconds, 3)}
         _write_manifest(out, manifest)
         run.ran.append(k)
         run.rows += rows
@@ -209,12 +210,11 @@ def run_shards(
         if scheduler in (None, "serial"):
             for k in todo:
                 start, stop = _bounds(k, shard_size, n_items)
-                t0 = time.perf_counter()
                 try:
-                    _, rows, size = _run_one(task, k, start, stop, seed, str(out))
+                    _, rows, size, seconds = _run_one(task, k, start, stop, seed, str(out))
                 except Exception as exc:  # noqa: BLE001 - re-raised with the shard named
                     raise ShardError(k, start, stop, f"{type(exc).__name__}: {exc}") from exc
-                finished(k, rows, size, time.perf_counter() - t0)
+                finished(k, rows, size, seconds)
                 bar.advance()
         else:
             _run_dask(task, todo, shard_size, n_items, seed, out, scheduler, workers, memory_limit, finished, bar)
@@ -261,12 +261,12 @@ def _run_dask(task, todo, shard_size, n_items, seed, out, scheduler, workers, me
         for fut in distributed.as_completed(list(futures)):
             k, start, stop = futures[fut]
             try:
-                _, rows, size = fut.result()
+                _, rows, size, seconds = fut.result()
             except Exception as exc:  # noqa: BLE001 - re-raised with the shard named
                 for other in futures:
                     other.cancel()
                 raise ShardError(k, start, stop, _reason(exc, distributed)) from exc
-            finished(k, rows, size)
+            finished(k, rows, size, seconds)
             bar.advance()
     finally:
         if own_client:
