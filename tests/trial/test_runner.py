@@ -144,3 +144,14 @@ def test_dysfunctional_products_are_drawn_per_patient_and_blunt_response():
     p0, p1 = none.patients[none.patients["infused"]], half.patients[half.patients["infused"]]
     assert p1["cmax_car_t_per_ul"].median() < p0["cmax_car_t_per_ul"].median()
     assert half.endpoints["infused"]["orr"]["estimate"] <= none.endpoints["infused"]["orr"]["estimate"]
+
+
+def test_enrolment_in_capped_chunks_enrols_the_same_patients(monkeypatch):
+    # Candidates come from per-patient streams: drawing them 7 at a time (the cap bounds memory
+    # at 10^6 patients) must give the same first eligible patients.
+    import cartwin.trial.runner as runner
+
+    protocol = runner.load_protocol("zuma-1")
+    whole = runner.enrol(protocol, 60, seed=5)
+    monkeypatch.setattr(runner, "ENROLMENT_CHUNK", 7)
+    pd.testing.assert_frame_equal(runner.enrol(protocol, 60, seed=5), whole)
