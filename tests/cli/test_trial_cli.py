@@ -21,11 +21,15 @@ def test_trial_writes_patients_endpoints_and_report(tmp_path):
         assert {"estimate", "ci_low", "ci_high"} <= set(endpoints["infused"][name])
     assert "<html" in (out / "report.html").read_text().lower()
     assert "orr" in result.output
+    provenance = endpoints["provenance"]
+    assert provenance["rtol"] == 1e-6 and provenance["engine"].endswith(("-numba", "-numpy"))
 
 
 def test_trial_bad_input_exit_2(tmp_path):
     for args, name in ((["trial", "nope"], "nope"), (["trial", "zuma-1", "--n", "0"], "n"),
-                       (["trial", "zuma-1", "--engine", "gpu9"], "--engine")):
+                       (["trial", "zuma-1", "--engine", "gpu9"], "--engine"),
+                       (["trial", "zuma-1", "--n", "4", "--rtol", "0.5"], "rtol"),
+                       (["trial", "zuma-1", "--replicates", "2", "--workers", "2"], "--replicates")):
         result = runner.invoke(app, args + ["--out", str(tmp_path / "x")])
         assert result.exit_code == 2, (args, result.output)
         assert name in result.output and "Traceback" not in result.output

@@ -39,6 +39,7 @@ class CohortSpec:
     crs_scale: str = "astct"
     batch_size: int = 256
     sample_timecourses: int = 40
+    rtol: float = 1e-6
     observation: ObservationSchedule = field(default_factory=ObservationSchedule)
 
 
@@ -78,7 +79,7 @@ def simulate_batch(spec: CohortSpec, patients: pd.DataFrame, overrides: dict[str
         antigen_negative_fraction=patients["antigen_negative_fraction"].to_numpy(float),
     )
     result = simulate_course(
-        regimen, covariates, days=days, policy=policy, param_overrides=overrides, solver=solver, seed=seed,
+        regimen, covariates, days=days, policy=policy, param_overrides=overrides, solver=solver, seed=seed, rtol=spec.rtol,
         save_days=np.union1d(spec.observation.days(days), [d for d in spec.assessment_days if d <= days]),
         decision_days=_decision_days(days),
         dose_cells=patients["dose_cells"].to_numpy(float) if "dose_cells" in patients else None,
