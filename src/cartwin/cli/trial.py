@@ -67,7 +67,7 @@ def trial(
     scheduler: str = typer.Option(None, help="Dask scheduler address (e.g. tcp://host:8786) instead of a local cluster."),
     resume: bool = typer.Option(False, "--resume", help="Continue a stopped sharded run in --out without redoing finished shards."),
     shard_size: int = typer.Option(512, help="Patients per shard when sharding."),
-    rtol: float = typer.Option(1e-6, help="Engine relative tolerance (calibrations were fitted at 1e-6; 1e-4 is ~2x faster)."),
+    rtol: float = typer.Option(1e-6, help="Engine relative tolerance (calibrations were fitted at 1e-6; 1e-4 is faster, see docs/performance.md)."),
 ) -> None:
     """Run a virtual trial: enrolment, journey, infusion, dynamics, clinic, assessments, report."""
     from cartwin.trial.protocol import load_protocol
