@@ -308,3 +308,17 @@ def test_without_dense_output_rodas5p_ends_every_segment_on_its_stop():
     soft = run(NumbaRosenbrock())
     assert soft.solution.steps.sum() < hard.solution.steps.sum()
     assert shampine.solution.steps.sum() > hard.solution.steps.sum()
+
+
+def test_a_used_solver_pickles_without_its_caches():
+    # Sharded runs send the solver to the workers; its cache of the last batch's parameters and
+    # records stays behind, and the copy solves the same.
+    import pickle
+
+    solver = NumbaRosenbrock(threads=1)
+    first = simulate_course(Regimen("axi-cel", "lbcl"), days=14, solver=solver)
+    assert solver._records
+    copy = pickle.loads(pickle.dumps(solver))
+    assert copy == solver and copy._records == {}
+    again = simulate_course(Regimen("axi-cel", "lbcl"), days=14, solver=copy)
+    np.testing.assert_array_equal(again.solution.ys, first.solution.ys)

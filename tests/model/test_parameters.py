@@ -63,3 +63,20 @@ def test_calibrated_defaults_match_calibration_record():
         assert p[name] == value
     assert record["fit_quality"]["max_fold_error"] < 1.5
     assert record["targets"]["car_t_kinetics"]["source"].startswith("Kimmel 2021")
+
+
+def test_parameter_set_survives_pickle_and_cloudpickle():
+    # Dask ships tasks and solvers holding a ParameterSet to worker processes. It has slots and
+    # mappingproxies: plain pickling failed, and cloudpickle's copy recursed in __getattr__
+    # when unpickled.
+    import pickle
+
+    cloudpickle = pytest.importorskip("cloudpickle")
+    p = CarTPatientModel.parameters(k_prolif_per_day=np.array([0.5, 0.7, 0.9]))
+    for dumps, loads in ((pickle.dumps, pickle.loads), (cloudpickle.dumps, cloudpickle.loads)):
+        q = loads(dumps(p))
+        assert q.n_patients == 3 and dict(q).keys() == dict(p).keys()
+        np.testing.assert_array_equal(q.k_prolif_per_day, p.k_prolif_per_day)
+        assert q.replace(k_prolif_per_day=0.3)["k_prolif_per_day"] == 0.3  # still validated and immutable
+        with pytest.raises(TypeError):
+            q._values["k_prolif_per_day"] = 1.0

@@ -52,6 +52,14 @@ def test_sharded_run_equals_in_process_and_resumes(small_zuma, tmp_path):
     pd.testing.assert_frame_equal(sharded.patients, resumed.patients)
 
 
+def test_trial_on_a_process_cluster_equals_in_process(small_zuma, tmp_path):
+    # The real --workers path: the task (holding the cohort) is scattered to worker processes once.
+    pytest.importorskip("distributed")
+    opts = ShardOptions(out_dir=str(tmp_path / "shards"), shard_size=16, scheduler="local", workers=2, progress=False)
+    on_cluster = run_trial("zuma-1", n=40, seed=3, follow_up_days=120.0, solver=SOLVER, shards=opts)
+    pd.testing.assert_frame_equal(small_zuma.patients, on_cluster.patients, check_dtype=False)
+
+
 def test_written_outputs(small_zuma, tmp_path):
     paths = small_zuma.write(tmp_path)
     assert pd.read_parquet(paths["patients"]).shape[0] == 40

@@ -336,6 +336,10 @@ class NumbaRosenbrock(KernelOptions):
     chunk: int = 16
     _records: dict = field(default_factory=dict, compare=False, repr=False)
 
+    def __getstate__(self) -> dict:
+        # Sent to cluster workers without its per-process caches (the last batch's parameters).
+        return {**self.__dict__, "_records": {}}
+
     def _recs(self, p, n_patients: int) -> np.ndarray:
         # simulate() passes the same ParameterSet every segment: convert it once.
         hit = self._records.get("last")
