@@ -54,6 +54,8 @@ UL_PER_L = 1.0e6
 
 PATIENT_STREAM = 1
 ARRIVAL_STREAM = 0
+#: Patients simulated in one SimPy environment by :func:`simulate_journeys`.
+JOURNEY_CHUNK = 20_000
 
 
 def patient_rng(seed: int, patient_id: int) -> np.random.Generator:
@@ -334,6 +336,3 @@ def simulate_journeys(config: JourneyConfig, n_patients: int, seed: int = 0):
     table.attrs = chunks[0].attrs
     return table
 
-
-#: Patients simulated in one SimPy environment by :func:`simulate_journeys`.
-JOURNEY_CHUNK = 20_000
