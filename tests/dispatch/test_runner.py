@@ -142,7 +142,7 @@ class CountedPickles:
 
 def test_task_is_sent_to_the_workers_once_not_with_every_shard(tmp_path):
     # A trial's task holds the whole cohort (~125 MB at 10^6 patients); sent with each of
-    # ~2,000 shards it filled the driver's memory (4 pickles a shard before it was scattered).
+    # ~1,500 shards it would fill the driver's memory (4 pickles a shard before it was scattered).
     pytest.importorskip("distributed")
     log = tmp_path / "pickles.txt"
     n_shards = 30

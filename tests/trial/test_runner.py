@@ -1,5 +1,7 @@
 """Virtual trials end to end: structure, reproducibility, sharding, mechanistic consistency."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -179,7 +181,5 @@ def test_looser_tolerance_is_validated_recorded_and_converges(small_zuma, tmp_pa
     # The same patients at 100x the tolerance: peaks agree to well under a percent for most.
     assert np.median(np.abs(loose_cmax / tight_cmax - 1.0)) < 1e-3
     assert not np.array_equal(loose_cmax, tight_cmax)  # the tolerance did reach the engine
-    import json
-
     loose.write(tmp_path)
     assert json.loads((tmp_path / "endpoints.json").read_text())["provenance"]["rtol"] == 1e-4
