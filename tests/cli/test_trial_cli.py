@@ -48,3 +48,12 @@ def test_sensitivity_cli_small(tmp_path):
 def test_sensitivity_unknown_endpoint_is_named(tmp_path):
     result = runner.invoke(app, ["sensitivity", "zuma-1", "--endpoint", "happiness"])
     assert result.exit_code == 2 and "endpoint" in result.output
+
+
+def test_demo_writes_the_trial_and_its_report(tmp_path):
+    # The README's first command (make demo) runs this.
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo")], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_parquet(tmp_path / "demo" / "patients.parquet")) == 200
+    assert json.loads((tmp_path / "demo" / "endpoints.json").read_text())["provenance"]["rtol"] == 1e-6
+    assert (tmp_path / "demo" / "report.html").exists()
