@@ -48,7 +48,6 @@ class _Timed:
 
 def measure(protocol: str, n: int, seed: int, rtol: float) -> dict:
     import cartwin.clinic.policy as policy
-    import cartwin.therapy.course as course
     import cartwin.trial.cohort as cohort
     from cartwin.engine.compiled import NumbaRosenbrock
     from cartwin.trial.runner import run_trial
@@ -62,8 +61,7 @@ def measure(protocol: str, n: int, seed: int, rtol: float) -> dict:
         return result
 
     cohort.simulate_course = counting
-    timers = {"engine": _Timed(NumbaRosenbrock, "advance"), "policy": _Timed(policy.ConsensusPolicy, "__call__"),
-              "simulate_course": _Timed(course, "simulate_course")}
+    timers = {"engine": _Timed(NumbaRosenbrock, "advance"), "policy": _Timed(policy.ConsensusPolicy, "__call__")}
     try:
         t = time.perf_counter()
         result = run_trial(protocol, n=n, seed=seed, solver=NumbaRosenbrock(), rtol=rtol)

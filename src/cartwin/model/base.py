@@ -114,21 +114,12 @@ class ParameterSet(Mapping[str, Any]):
     def __getitem__(self, name: str) -> Any:
         return self._values[name]
 
-    def __getstate__(self) -> dict:
-        # Slots, and mappingproxies do not pickle: plain dicts, re-wrapped on loading (Dask ships
-        # solvers and tasks holding a ParameterSet to its workers).
-        state = {name: getattr(self, name) for name in self.__slots__}
-        proxies = [name for name, value in state.items() if isinstance(value, MappingProxyType)]
-        return state | {name: dict(state[name]) for name in proxies} | {"_proxies": proxies}
-
-    def __setstate__(self, state: dict) -> None:
-        for name in self.__slots__:
-            value = state[name]
-            object.__setattr__(self, name, MappingProxyType(value) if name in state["_proxies"] else value)
+    def __reduce__(self):
+        # Rebuilt through the constructor, as replace() does: slots and mappingproxies do not
+        # pickle as they are, and Dask ships solvers and tasks holding a ParameterSet to workers.
+        return ParameterSet, (dict(self._table), dict(self._values), self._model_name)
 
     def __getattr__(self, name: str) -> Any:
-        if name == "_values":  # unset (an object being unpickled): not a parameter, no recursion
-            raise AttributeError(name)
         try:
             return self._values[name]
         except KeyError:

@@ -187,6 +187,10 @@ def run_trial(
     follow = min(protocol.trial.follow_up_days, DEFAULT_MAX_FOLLOW_UP_DAYS) if follow_up_days is None else follow_up_days
     check("follow_up_days", follow, Interval(28.0, 3650.0))
     check("rtol", rtol, Interval(1e-10, 1e-2))
+    if solver is None:  # chosen here, so the result can name the engine that ran
+        from cartwin.engine import Rosenbrock4
+
+        solver = Rosenbrock4()
 
     enrolled = enrol(protocol, int(n), seed)
     journey = simulate_journeys(_journey_config(protocol), int(n), seed)
@@ -249,10 +253,7 @@ def run_trial(
     patients.insert(1, "arm", protocol.product.key)
     _not_infused_outcomes(patients, protocol.trial.indication, follow, seed)
     endpoints = compute_endpoints(patients, scale=protocol.reporting.crs_scale)
-    from cartwin.engine import Rosenbrock4
-
-    engine = (solver if solver is not None else Rosenbrock4()).name
-    return TrialResult(protocol, patients, endpoints, sample, seed, engine=engine, rtol=float(rtol))
+    return TrialResult(protocol, patients, endpoints, sample, seed, engine=solver.name, rtol=float(rtol))
 
 
 def _sharded(spec: CohortSpec, cohort: pd.DataFrame, overrides: dict[str, np.ndarray], seed: int, solver,

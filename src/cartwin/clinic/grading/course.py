@@ -87,8 +87,10 @@ def _lists_per_patient(patient_ids: np.ndarray, grades: np.ndarray) -> list[list
 
     A per-group ``apply`` cost ~0.3 ms a patient, most of a trial batch's toxicity summary.
     """
-    starts = np.flatnonzero(np.r_[True, patient_ids[1:] != patient_ids[:-1]]) if len(patient_ids) else np.array([], int)
-    return [[pd.NA if v != v else int(v) for v in chunk] for chunk in np.split(grades, starts[1:])] if len(starts) else []
+    if not len(patient_ids):
+        return []
+    starts = np.flatnonzero(patient_ids[1:] != patient_ids[:-1]) + 1
+    return [[pd.NA if v != v else int(v) for v in chunk] for chunk in np.split(grades, starts)]
 
 
 def _previous(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
