@@ -43,10 +43,11 @@ def main():
     unknown = [name for name in names if name not in list_protocols()]
     if unknown:
         raise SystemExit(f"error: presets: unknown {', '.join(unknown)}; expected some of {', '.join(list_protocols())}")
+    # Lists, not generators: every preset is reported, not only those before the first failure.
     if args.reproduce:
-        raise SystemExit(0 if all(reproduce(name) for name in names) else 1)
+        raise SystemExit(0 if all([reproduce(name) for name in names]) else 1)
     if args.check:
-        raise SystemExit(0 if all(check_engine(name, solver) for name in names) else 1)
+        raise SystemExit(0 if all([check_engine(name, solver) for name in names]) else 1)
     for name in names:
         t = time.time()
         record = calibrate(name, n=args.n, seed=args.seed, max_evaluations=args.evals, solver=solver,

@@ -31,7 +31,13 @@ def _record(name):
 
 #: Fitted targets that stay outside the published 95 % CI after calibration, with the reason
 #: (docs/validation.md says the same). Anything else outside fails the test below.
-KNOWN_OUTSIDE: dict[tuple[str, str], str] = {}
+KNOWN_OUTSIDE: dict[tuple[str, str], str] = {
+    # Refitted 2026-12-02 with the corrected per-patient streams; 120-200 evaluations from
+    # several starts. The earlier fits sat on CI edges with one random sample (docs/validation.md).
+    ("juliet", "icans_grade3plus"): "ICANS >= 3 rises only where ICANS any passes its CI: model ratio ~0.2, published 0.57",
+    ("karmma", "cr_rate"): "CR/ORR ~0.7 in the model against 0.45 published: ORR and CR cannot both sit inside",
+    ("transcend", "icans_any"): "ICANS any above its CI wherever ICANS >= 3 and the efficacy targets are inside",
+}
 
 
 @pytest.mark.parametrize("name", ["zuma-1", "eliana"])

@@ -156,6 +156,24 @@ def test_dysfunctional_products_are_drawn_per_patient_and_blunt_response():
     assert half.endpoints["infused"]["orr"]["estimate"] <= none.endpoints["infused"]["orr"]["estimate"]
 
 
+def test_journey_is_independent_of_the_patients_covariates():
+    # ELIANA enrols every candidate, so patient k is candidate k. Until 2026-12-02 the journey
+    # drew from the covariates' stream: ECOG against enrolment-to-infusion time had a Spearman
+    # correlation of -0.64, tumour burden against manufacturing end -0.20, CRP against
+    # manufacturing start -0.38 (3,000 patients). The journey model takes no covariate.
+    from scipy.stats import spearmanr
+
+    from cartwin.journey import simulate_journeys
+    from cartwin.trial.runner import _journey_config, enrol, load_protocol
+
+    protocol = load_protocol("eliana")
+    patients = enrol(protocol, 1500, seed=1).merge(simulate_journeys(_journey_config(protocol), 1500, 1), on="patient_id")
+    for covariate in ("ecog", "age_years", "crp_mg_per_l", "ldh_u_per_l", "tumour_baseline_cells"):
+        for step in ("apheresis_day", "manufacturing_start_day", "manufacturing_end_day", "release_day"):
+            rho = spearmanr(patients[covariate], patients[step], nan_policy="omit").statistic
+            assert abs(rho) < 0.1, (covariate, step, rho)
+
+
 def test_enrolment_in_capped_chunks_enrols_the_same_patients(monkeypatch):
     # Candidates come from per-patient streams: drawing them 7 at a time (the cap bounds memory
     # at 10^6 patients) must give the same first eligible patients.

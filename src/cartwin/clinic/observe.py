@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from cartwin.foundation.constraints import Interval, check
+from cartwin.foundation.streams import patient_rng
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ def observe(
 
     Measurement noise (thermometer 0.15 °C, cuff 4 mmHg, labs 10 % CV, ICE ±1 point with
     probability 0.2) is drawn from one stream per patient and quantity:
-    ``SeedSequence([seed, patient_id, k])``.
+    :func:`cartwin.foundation.streams.patient_rng` ``(seed, patient_id, "clinic", substream=k)``.
     ``treatments`` (patient_id, day, drug) marks ``tocilizumab_given``/``steroids_given`` from
     the first dose on.
     """
@@ -187,7 +188,7 @@ def observe(
             def stream(k, pid=pid):
                 # One stream per patient and measured quantity: a row's noise does not depend
                 # on how long the follow-up is or which other columns are measured.
-                return np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), int(pid), k])))
+                return patient_rng(seed, int(pid), "clinic", substream=k)
 
             noisy["temperature_c"][idx] += stream(0).normal(0.0, 0.15, n)
             noisy["map_mmhg"][idx] += stream(1).normal(0.0, 4.0, n)

@@ -1,4 +1,4 @@
-"""Foundation: errors, units, constraints (validation) and tidy results with provenance.
+"""Foundation: errors, units, constraints (validation), tidy results with provenance, seeded streams.
 
 Owns the vocabulary every other layer speaks. Imports nothing from cartwin except itself.
 """

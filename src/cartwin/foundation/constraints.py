@@ -46,10 +46,11 @@ class Interval(Constraint):
     def accepts(self, value: Any) -> bool:
         if not _is_real_number(value):
             return False
-        v = float(value)
+        # Integers compare exactly: float(2**63 - 1) rounds up to 2**63, past a bound of 2**63 - 1.
+        v = int(value) if isinstance(value, (int, np.integer)) else float(value)
         if not math.isfinite(v):
             return False
-        if self.integer and not float(v).is_integer():
+        if self.integer and isinstance(v, float) and not v.is_integer():
             return False
         if self.low_open and not v > self.low:
             return False

@@ -2,9 +2,9 @@
 
 Owns what happens between enrolment and infusion (leukapheresis, manufacturing, release testing,
 shipping, bridging, lymphodepletion, dropouts while waiting), the capacity of a treatment
-network, and the product catalogue. Imports ``cartwin.foundation`` only, never the model or
-engine: a :class:`Product` carries its in-vivo attributes as plain numbers that the model layer
-maps onto its own parameters.
+network, and the product catalogue. Imports ``cartwin.foundation`` only (its seeded streams
+too), never the model or engine: a :class:`Product` carries its in-vivo attributes as plain
+numbers that the model layer maps onto its own parameters.
 
 >>> from cartwin.journey import preset_config, simulate_journeys
 >>> table = simulate_journeys(preset_config("juliet"), 100, seed=1)

@@ -17,7 +17,8 @@ therapy multiplies the burden by ``bridging_burden_factor`` once:
     tumour_burden_factor_at_infusion = exp(r * (infusion_day - enrolled_day)) * (f_bridge if bridged)
 
 Randomness: every patient draws all of its random numbers up front, in a fixed order, from its own
-stream ``SeedSequence(seed, spawn_key=(1, patient_id))``, so a patient's draws do not depend on how
+stream (:func:`cartwin.foundation.streams.patient_rng`, purpose ``"journey"``:
+``SeedSequence(seed, spawn_key=(3, patient_id))``), so a patient's draws do not depend on how
 many patients were simulated before it, nor on queueing (DESIGN.md practice 7).
 """
 
@@ -29,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from cartwin.foundation import streams
 from cartwin.journey.config import JourneyConfig
 from cartwin.journey.products import Product
 
@@ -52,15 +54,19 @@ OFF_THE_SHELF_CONCENTRATION = 200.0
 EXPANSION_LOG_SD = 0.5
 UL_PER_L = 1.0e6
 
-PATIENT_STREAM = 1
 ARRIVAL_STREAM = 0
 #: Patients simulated in one SimPy environment by :func:`simulate_journeys`.
 JOURNEY_CHUNK = 20_000
 
 
 def patient_rng(seed: int, patient_id: int) -> np.random.Generator:
-    """The patient's own generator: ``SeedSequence(seed, spawn_key=(1, patient_id))``."""
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(PATIENT_STREAM, int(patient_id))))
+    """The patient's own journey generator (purpose ``"journey"`` of :mod:`cartwin.foundation.streams`).
+
+    Until 2026-12-02 this was ``spawn_key=(1, patient_id)``, the covariates' stream: where every
+    candidate was eligible, a patient's journey durations were the same normals as its covariates
+    (ECOG against enrolment-to-infusion time: Spearman -0.64 in ELIANA).
+    """
+    return streams.patient_rng(seed, patient_id, "journey")
 
 
 def _beta(rng: np.random.Generator, mean: float, kappa: float, size: int | None) -> Any:
@@ -291,9 +297,12 @@ def _watch(env, proc, rec: dict[str, Any], at: float):
 
 
 def start_patient(env, patient_id: int, config: JourneyConfig, seed: int,
-                  resources: Resources | None = None) -> dict[str, Any]:
-    """Schedule patient ``patient_id`` enrolling now; returns the row that the process fills."""
-    d = draw(config, patient_rng(seed, patient_id))
+                  resources: Resources | None = None, rng: np.random.Generator | None = None) -> dict[str, Any]:
+    """Schedule patient ``patient_id`` enrolling now; returns the row that the process fills.
+
+    ``rng``: the patient's journey generator if the caller made it (:func:`patient_rng`'s).
+    """
+    d = draw(config, patient_rng(seed, patient_id) if rng is None else rng)
     rec = empty_record(patient_id, config)
     proc = env.process(patient_process(env, patient_id, config, d, resources, rec))
     t_drop = config.dropout_time(float(d["e_dropout"]))
@@ -327,7 +336,9 @@ def simulate_journeys(config: JourneyConfig, n_patients: int, seed: int = 0):
     chunks = []
     for start in range(0, int(n_patients), JOURNEY_CHUNK):
         env = simpy.Environment()
-        records = [start_patient(env, i, config, int(seed)) for i in range(start, min(start + JOURNEY_CHUNK, int(n_patients)))]
+        ids = range(start, min(start + JOURNEY_CHUNK, int(n_patients)))
+        records = [start_patient(env, i, config, int(seed), rng=rng)
+                   for i, rng in zip(ids, streams.patient_generators(int(seed), ids, "journey"), strict=True)]
         env.run()
         chunks.append(patients_table(records, config, seed=int(seed)))
     if len(chunks) == 1:

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cartwin.foundation.streams import patient_rng, patient_seed_sequence, patient_streams
 from cartwin.population.covariates import COVARIATE_MODELS, CovariateModel, get_covariate_model
-from cartwin.population.streams import patient_rng, patient_seed_sequence, patient_streams
 from cartwin.population.variability import IIV_MODELS, IIVModel, get_iiv_model, typical_values
 
 

@@ -4,7 +4,7 @@ Joint distribution
 ------------------
 Each covariate ``j`` has a marginal distribution given by its quantile function ``F_j⁻¹``. A
 patient's latent vector ``z ~ N(0, R)`` (``R`` = the stated correlation matrix) is drawn from the
-patient's own stream (:mod:`cartwin.population.streams`, purpose ``"covariates"``) and mapped to
+patient's own stream (:mod:`cartwin.foundation.streams`, purpose ``"covariates"``) and mapped to
 ``x_j = F_j⁻¹(Φ(z_j))``: a Gaussian copula. Marginals are exact whatever ``R`` is; ``R`` sets
 the rank correlations (Spearman ρ_s = (6/π) asin(R/2)). ``R`` must be positive semi-definite;
 a :class:`~cartwin.foundation.errors.ValidationError` names the model and the matrix otherwise.
@@ -51,9 +51,9 @@ from scipy import stats
 
 from cartwin.clinic.response import NORMAL_MARROW_CELLS
 from cartwin.foundation.errors import ValidationError
+from cartwin.foundation.streams import standard_normals
 from cartwin.foundation.units import TUMOUR_CELLS_PER_ML
 from cartwin.model.presets import INDICATIONS
-from cartwin.population.streams import standard_normals
 
 CSV = "pivotal_trials.csv"
 

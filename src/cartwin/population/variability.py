@@ -45,9 +45,9 @@ from types import MappingProxyType
 import numpy as np
 
 from cartwin.foundation.errors import ValidationError
+from cartwin.foundation.streams import standard_normals
 from cartwin.model.cart import CarTPatientModel
 from cartwin.model.presets import get_indication, get_product
-from cartwin.population.streams import standard_normals
 
 STEIN = "Stein 2019 CPT:PSP 8:285 Table 1 (nlmixr2lib)"
 

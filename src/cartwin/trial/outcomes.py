@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from cartwin.clinic.response import CATEGORIES
+from cartwin.foundation.streams import patient_generators
 
 POST_PROGRESSION_MEDIAN_DAYS = {"lbcl": 155.0, "fl": 365.0, "mcl": 200.0, "all": 180.0, "mm": 365.0}
 NON_RELAPSE_MORTALITY_1Y = 0.04
@@ -62,8 +63,8 @@ def survival(eff: pd.DataFrame, indication: str, follow_up_days: float, seed: in
     median_pp = POST_PROGRESSION_MEDIAN_DAYS.get(indication, 180.0)
     nrm_rate = -np.log(1.0 - NON_RELAPSE_MORTALITY_1Y) / 365.0
     out = []
-    for row in eff.itertuples(index=False):
-        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), 7, int(row.patient_id)])))
+    ids = eff["patient_id"].to_numpy(np.int64)
+    for row, rng in zip(eff.itertuples(index=False), patient_generators(seed, ids, "survival"), strict=True):
         nrm_day = rng.exponential(1.0 / nrm_rate)
         pp_survival = rng.exponential(median_pp / np.log(2.0))
         progression = row.progression_day if np.isfinite(row.progression_day) else np.inf

@@ -21,6 +21,7 @@ import pandas as pd
 
 from cartwin.foundation.constraints import Interval, check
 from cartwin.foundation.errors import ValidationError
+from cartwin.foundation.streams import patient_generators, uniforms
 from cartwin.trial.cohort import CohortSpec, simulate_cohort
 from cartwin.trial.endpoints import compute_endpoints, summarise_replicates
 from cartwin.trial.protocol import Protocol, load_protocol
@@ -133,9 +134,7 @@ DYSFUNCTION_EFFECT = {"k_prolif_per_day": 0.05, "homeostatic_scale": 0.05, "gamm
 
 def _dysfunctional_products(fraction: float, patient_ids: np.ndarray, seed: int) -> np.ndarray:
     check(DYSFUNCTIONAL_FRACTION, fraction, Interval(0.0, 1.0))
-    u = np.array([np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), 13, int(i)]))).random()
-                  for i in patient_ids])
-    return u < fraction
+    return uniforms(seed, patient_ids, 1, "trial")[:, 0] < fraction
 
 
 def _in_vivo_overrides(journey: pd.DataFrame, base: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -299,8 +298,9 @@ def _not_infused_outcomes(patients: pd.DataFrame, indication: str, follow: float
     for col in ("tocilizumab", "steroids"):
         patients[col] = patients[col].astype("boolean").fillna(False).astype(bool)
     median_pp = POST_PROGRESSION_MEDIAN_DAYS.get(indication, 180.0)
-    for i in np.flatnonzero(never):
-        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), 11, int(patients.at[i, "patient_id"])])))
+    rows = np.flatnonzero(never)
+    ids = patients["patient_id"].to_numpy(np.int64)[rows]
+    for i, rng in zip(rows, patient_generators(seed, ids, "survival", substream=1), strict=True):
         drop = patients.at[i, "dropout_day"]
         drop = float(drop) if pd.notna(drop) else 0.0
         reason = str(patients.at[i, "not_infused_reason"])
