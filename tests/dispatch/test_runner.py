@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cartwin.dispatch import ShardError, read_shards, run_shards, shard_seed
+from cartwin.dispatch import ShardError, cluster, read_shards, run_shards, shard_seed
 from cartwin.foundation.errors import ValidationError
 
 
@@ -122,6 +122,22 @@ def test_process_cluster_gives_the_same_dataset(tmp_path):
     run_shards(draw, 40, 10, seed=4, out_dir=tmp_path / "serial", progress=False)
     run_shards(draw, 40, 10, seed=4, out_dir=tmp_path / "procs", scheduler="local", workers=2, progress=False)
     pd.testing.assert_frame_equal(read_shards(tmp_path / "procs"), read_shards(tmp_path / "serial"))
+
+
+def test_one_cluster_serves_several_runs_and_is_closed_after(tmp_path):
+    # A sharded trial runs its journeys and then its cohort on one cluster.
+    pytest.importorskip("distributed")
+    with cluster("threads", workers=2) as client:
+        for name, n in (("a", 30), ("b", 12)):
+            run_shards(draw, n, 7, seed=2, out_dir=tmp_path / name, scheduler=client, progress=False)
+            run_shards(draw, n, 7, seed=2, out_dir=tmp_path / f"{name}-serial", progress=False)
+            pd.testing.assert_frame_equal(read_shards(tmp_path / name), read_shards(tmp_path / f"{name}-serial"))
+        assert client.status == "running"
+    assert client.status == "closed"
+    with cluster(None) as scheduler:
+        assert scheduler is None
+    with pytest.raises(ValidationError, match="scheduler"), cluster("nonsense"):
+        pass
 
 
 class CountedPickles:

@@ -115,3 +115,12 @@ def test_hazard_rising_with_wait_increases_late_dropouts():
     b = simulate_journeys(rising, 800, seed=4)
     assert b["dropout_day"].notna().sum() > a["dropout_day"].notna().sum()
     assert math.isfinite(b["dropout_day"].max())
+
+
+def test_first_patient_gives_the_rows_of_the_whole_run():
+    # Sharded trials run journeys in slices of patient ids: a slice is the whole run's rows.
+    cfg = preset_config("juliet")
+    whole = simulate_journeys(cfg, 30, seed=4)
+    part = simulate_journeys(cfg, 12, seed=4, first_patient=15)
+    assert part["patient_id"].tolist() == list(range(15, 27))
+    pd.testing.assert_frame_equal(whole.iloc[15:27].reset_index(drop=True), part)

@@ -54,6 +54,28 @@ def test_sharded_run_equals_in_process_and_resumes(small_zuma, tmp_path):
     pd.testing.assert_frame_equal(sharded.patients, resumed.patients)
 
 
+def test_sharded_trial_runs_its_journeys_as_shards_and_resumes_them(small_zuma, tmp_path, monkeypatch):
+    import shutil
+
+    import cartwin.trial.runner as runner
+
+    monkeypatch.setattr(runner, "JOURNEY_SHARD_SIZE", 7)
+    out = tmp_path / "run"
+    sharded = run_trial("zuma-1", n=40, seed=3, follow_up_days=120.0, solver=SOLVER,
+                        shards=ShardOptions(out_dir=str(out), shard_size=9, progress=False))
+    pd.testing.assert_frame_equal(small_zuma.patients, sharded.patients, check_dtype=False)
+    manifest = json.loads((out / "journeys" / "manifest.json").read_text())
+    assert manifest["n_items"] == 40 and len(manifest["shards"]) == manifest["n_shards"] == 6
+    # Stopped during its journeys: one journey shard and every cohort shard missing.
+    (out / "journeys" / "shards" / "part-000003.parquet").unlink()
+    shutil.rmtree(out / "shards")
+    (out / "manifest.json").unlink()
+    resumed = run_trial("zuma-1", n=40, seed=3, follow_up_days=120.0, solver=SOLVER,
+                        shards=ShardOptions(out_dir=str(out), shard_size=9, progress=False, resume=True))
+    pd.testing.assert_frame_equal(sharded.patients, resumed.patients)
+    assert (out / "journeys" / "shards" / "part-000003.parquet").exists()
+
+
 def test_trial_on_a_process_cluster_equals_in_process(small_zuma, tmp_path):
     # The real --workers path: the task (holding the cohort) is scattered to worker processes once.
     pytest.importorskip("distributed")

@@ -16,8 +16,19 @@ May import :mod:`cartwin.foundation` only; Dask is imported lazily when asked fo
     run = run_shards(task, n_items=1_000_000, shard_size=10_000, seed=7, out_dir="runs/t1",
                      scheduler="local", workers=2)
     frame = read_shards("runs/t1")
+
+    with cluster("local", workers=2) as client:     # one cluster for several runs
+        run_shards(task_a, ..., scheduler=client)
+        run_shards(task_b, ..., scheduler=client)
 """
 
-from cartwin.dispatch.runner import ShardError, ShardRun, read_shards, run_shards, shard_seed
+from cartwin.dispatch.runner import (
+    ShardError,
+    ShardRun,
+    cluster,
+    read_shards,
+    run_shards,
+    shard_seed,
+)
 
-__all__ = ["ShardError", "ShardRun", "read_shards", "run_shards", "shard_seed"]
+__all__ = ["ShardError", "ShardRun", "cluster", "read_shards", "run_shards", "shard_seed"]

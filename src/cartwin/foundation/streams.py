@@ -120,19 +120,19 @@ def patient_generators(seed: int, indices: Iterable[int], purpose: str | int = "
 
 def standard_normals(seed: int, indices: Iterable[int], k: int, purpose: str | int) -> np.ndarray:
     """Shape ``(len(indices), k)`` standard normal draws, row ``i`` from patient ``indices[i]``'s stream."""
-    idx = list(indices)
-    out = np.empty((len(idx), int(k)))
-    for i, rng in enumerate(patient_generators(seed, idx, purpose)):
-        out[i] = rng.standard_normal(int(k))
-    return out
+    return _rows(seed, indices, k, purpose, "standard_normal")
 
 
 def uniforms(seed: int, indices: Iterable[int], k: int, purpose: str | int) -> np.ndarray:
     """Shape ``(len(indices), k)`` uniform [0, 1) draws, row ``i`` from patient ``indices[i]``'s stream."""
+    return _rows(seed, indices, k, purpose, "random")
+
+
+def _rows(seed: int, indices: Iterable[int], k: int, purpose: str | int, method: str) -> np.ndarray:
     idx = list(indices)
     out = np.empty((len(idx), int(k)))
     for i, rng in enumerate(patient_generators(seed, idx, purpose)):
-        out[i] = rng.random(int(k))
+        out[i] = getattr(rng, method)(int(k))
     return out
 
 

@@ -311,10 +311,12 @@ def start_patient(env, patient_id: int, config: JourneyConfig, seed: int,
     return rec
 
 
-def simulate_journeys(config: JourneyConfig, n_patients: int, seed: int = 0):
+def simulate_journeys(config: JourneyConfig, n_patients: int, seed: int = 0, *, first_patient: int = 0):
     """Journeys of ``n_patients`` enrolled patients with unlimited capacity (no queueing).
 
     Returns the tidy one-row-per-patient table (:func:`cartwin.journey.tables.patients_table`).
+    ``first_patient``: the first patient id (ids ``first_patient .. first_patient + n - 1``);
+    a patient's journey depends only on its id and ``seed``, so any split gives the same rows.
 
     >>> from cartwin.journey import preset_config
     >>> df = simulate_journeys(preset_config("eliana"), 200, seed=1)
@@ -328,15 +330,17 @@ def simulate_journeys(config: JourneyConfig, n_patients: int, seed: int = 0):
 
     check("n_patients", n_patients, Interval(1, 10_000_000, integer=True))
     check("seed", seed, Interval(0, 2**63 - 1, integer=True))
+    check("first_patient", first_patient, Interval(0, 2**62, integer=True))
     # Without shared resources the patients never meet, so each chunk gets its own environment:
     # the same rows as one environment, with memory bounded by the chunk (one environment for
     # 10^6 patients held ~5 GB of processes and record dicts at once).
     import pandas as pd
 
     chunks = []
-    for start in range(0, int(n_patients), JOURNEY_CHUNK):
+    first, end = int(first_patient), int(first_patient) + int(n_patients)
+    for start in range(first, end, JOURNEY_CHUNK):
         env = simpy.Environment()
-        ids = range(start, min(start + JOURNEY_CHUNK, int(n_patients)))
+        ids = range(start, min(start + JOURNEY_CHUNK, end))
         records = [start_patient(env, i, config, int(seed), rng=rng)
                    for i, rng in zip(ids, streams.patient_generators(int(seed), ids, "journey"), strict=True)]
         env.run()

@@ -12,6 +12,7 @@ patient do not depend on its batch, so a patient's row is the same in any batchi
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -170,13 +171,12 @@ def run_trial(
     ``overrides``: population-level multipliers on model parameters, e.g.
     ``{"k_prolif_per_day": 1.1}``. With ``calibrated`` (default) a shipped preset's committed
     calibration multipliers (:mod:`cartwin.trial.calibration`) apply first. ``shards`` runs the
-    infused cohort as checkpointed shards (serial or Dask; resumable): results are identical.
+    enrolled patients' journeys and then the infused cohort as checkpointed shards (serial or
+    Dask, one cluster for both; resumable): results are identical.
     ``rtol``: the engine's relative tolerance. The calibration records were fitted at 1e-6; with
     1e-4 ``cartwin trial zuma-1 --n 1000`` took 15 s instead of 20-22 s and gave the same
     endpoints (docs/performance.md).
     """
-    from cartwin.journey import simulate_journeys
-
     protocol = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
     if protocol.is_placeholder:
         protocol.regimen()  # raises the placeholder's explanation
@@ -190,9 +190,25 @@ def run_trial(
         from cartwin.engine import Rosenbrock4
 
         solver = Rosenbrock4()
+    if shards is None:
+        return _run(protocol, int(n), seed, follow, batch_size, solver, progress, overrides, calibrated, None, rtol)
+    from cartwin.dispatch import cluster
+
+    # The journeys' shards and the cohort's run on one cluster, started once.
+    with cluster(shards.scheduler, shards.workers) as scheduler:
+        shards = dataclasses.replace(shards, scheduler=scheduler)
+        return _run(protocol, int(n), seed, follow, batch_size, solver, progress, overrides, calibrated, shards, rtol)
+
+
+def _run(protocol: Protocol, n: int, seed: int, follow: float, batch_size: int, solver, progress,
+         overrides: dict[str, float] | None, calibrated: bool, shards: ShardOptions | None, rtol: float) -> TrialResult:
+    from cartwin.journey import simulate_journeys
 
     enrolled = enrol(protocol, int(n), seed)
-    journey = simulate_journeys(_journey_config(protocol), int(n), seed)
+    if shards is None:
+        journey = simulate_journeys(_journey_config(protocol), int(n), seed)
+    else:
+        journey = _sharded_journeys(_journey_config(protocol), int(n), seed, shards)
     journey = journey.drop(columns=[c for c in ("product",) if c in journey])
     infused = journey["infused"].to_numpy(bool)
 
@@ -255,12 +271,46 @@ def run_trial(
     return TrialResult(protocol, patients, endpoints, sample, seed, engine=solver.name, rtol=float(rtol))
 
 
+#: Enrolled patients per journey shard of a sharded trial (one SimPy environment each).
+JOURNEY_SHARD_SIZE = 5_000
+
+
+def _sharded_journeys(config, n: int, seed: int, options: ShardOptions) -> pd.DataFrame:
+    """Every enrolled patient's journey as a checkpointed shard run of its own, in
+    ``out_dir/journeys``: at 10^6 patients SimPy takes ~0.4 ms a patient, minutes that the
+    driver spent alone before the first cohort shard started. Same rows as in one process."""
+    from cartwin.dispatch import read_shards, run_shards
+    from cartwin.dispatch.runner import MANIFEST
+
+    out = Path(options.out_dir) / "journeys"
+    run_shards(_JourneyShard(config, seed), n, JOURNEY_SHARD_SIZE, seed, out,
+               resume=options.resume and (out / MANIFEST).exists(), scheduler=options.scheduler,
+               workers=options.workers, progress=options.progress, description="journeys")
+    return read_shards(out).sort_values("patient_id").reset_index(drop=True)
+
+
+@dataclass
+class _JourneyShard:
+    """A picklable task for :func:`cartwin.dispatch.run_shards`: journeys of patients [start, stop)."""
+
+    config: Any
+    seed: int
+
+    def __call__(self, shard_index: int, start: int, stop: int, seed_sequence) -> pd.DataFrame:
+        from cartwin.journey import simulate_journeys
+
+        return simulate_journeys(self.config, stop - start, self.seed, first_patient=start)
+
+
 def _sharded(spec: CohortSpec, cohort: pd.DataFrame, overrides: dict[str, np.ndarray], seed: int, solver,
              options: ShardOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
     from cartwin.dispatch import read_shards, run_shards
+    from cartwin.dispatch.runner import MANIFEST
 
     task = _CohortShard(spec, cohort, overrides, seed, solver)
-    run_shards(task, len(cohort), options.shard_size, seed, options.out_dir, resume=options.resume,
+    # A run stopped during its journeys has no cohort manifest yet: it starts the cohort afresh.
+    resume = options.resume and (Path(options.out_dir) / MANIFEST).exists()
+    run_shards(task, len(cohort), options.shard_size, seed, options.out_dir, resume=resume,
                scheduler=options.scheduler, workers=options.workers, progress=options.progress)
     rows = read_shards(options.out_dir).sort_values("patient_id").reset_index(drop=True)
     first = cohort.iloc[: min(len(cohort), spec.sample_timecourses)].reset_index(drop=True)
