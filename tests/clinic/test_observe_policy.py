@@ -11,6 +11,7 @@ from cartwin.clinic.observe import ObservationSchedule, bedside, observe
 from cartwin.clinic.policy import make_policy
 from cartwin.clinic.toxicity import toxicity_course
 from cartwin.foundation import ValidationError
+from cartwin.foundation.streams import patient_rng
 from cartwin.therapy import Covariates, Regimen, simulate_course
 from cartwin.trial.cohort import _decision_days
 
@@ -91,6 +92,15 @@ def test_observation_noise_is_per_patient_and_seeded(consensus):
     c = observe(tc, seed=2)
     pd.testing.assert_frame_equal(a, b)
     assert not a["temperature_c"].equals(c["temperature_c"])
+    # Each lab's noise is its patient's "clinic" stream for that quantity (substream 2: CRP),
+    # whichever patients are observed with it.
+    two = pd.concat([tc, tc.assign(patient_id=tc["patient_id"] + 7)], ignore_index=True)
+    clean, noisy = observe(two, noise=False), observe(two, seed=1)
+    for pid in (int(tc["patient_id"].iloc[0]), int(tc["patient_id"].iloc[0]) + 7):
+        rows = (clean["patient_id"] == pid).to_numpy()
+        expected = np.exp(patient_rng(1, pid, "clinic", substream=2).normal(0.0, 0.1, int(rows.sum())))
+        np.testing.assert_allclose(noisy["crp_mg_per_l"][rows] / clean["crp_mg_per_l"][rows], expected, rtol=1e-12)
+    pd.testing.assert_frame_equal(noisy[noisy["patient_id"] == pid - 7].reset_index(drop=True), a)
 
 
 @settings(max_examples=60, deadline=None)

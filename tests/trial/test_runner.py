@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cartwin.foundation.errors import ValidationError
 from cartwin.trial.endpoints import PATIENT_COLUMNS
 from cartwin.trial.runner import ShardOptions, run_trial
 
@@ -74,6 +75,12 @@ def test_sharded_trial_runs_its_journeys_as_shards_and_resumes_them(small_zuma, 
                         shards=ShardOptions(out_dir=str(out), shard_size=9, progress=False, resume=True))
     pd.testing.assert_frame_equal(sharded.patients, resumed.patients)
     assert (out / "journeys" / "shards" / "part-000003.parquet").exists()
+    other = tmp_path / "not-a-trial"
+    other.mkdir()
+    (other / "notes.txt").write_text("x")
+    with pytest.raises(ValidationError, match="resume"):
+        run_trial("zuma-1", n=40, seed=3, follow_up_days=120.0, solver=SOLVER,
+                  shards=ShardOptions(out_dir=str(other), shard_size=9, progress=False, resume=True))
 
 
 def test_trial_on_a_process_cluster_equals_in_process(small_zuma, tmp_path):

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from cartwin.foundation.constraints import Interval, check
-from cartwin.foundation.streams import patient_rng
+from cartwin.foundation.streams import patient_generators
 
 
 @dataclass(frozen=True)
@@ -182,19 +182,23 @@ def observe(
         labs = ("crp_mg_per_l", "ferritin_ng_per_ml", "anc_per_ul", "platelets_per_nl")
         noisy = {k: obs[k].to_numpy(dtype=float, copy=True) for k in ("temperature_c", "map_mmhg", *labs)}
         ice_all = obs["ice_score"].to_numpy(copy=True)
-        for pid, idx in obs.groupby("patient_id").indices.items():
-            n = idx.size
+        groups = obs.groupby("patient_id").indices
+        pids, rows = np.fromiter(groups, dtype=np.int64, count=len(groups)), list(groups.values())
 
-            def stream(k, pid=pid):
-                # One stream per patient and measured quantity: a row's noise does not depend
-                # on how long the follow-up is or which other columns are measured.
-                return patient_rng(seed, int(pid), "clinic", substream=k)
+        def streams(k):
+            # One stream per patient and measured quantity: a row's noise does not depend on how
+            # long the follow-up is or which other columns are measured.
+            return zip(rows, patient_generators(seed, pids, "clinic", substream=k), strict=True)
 
-            noisy["temperature_c"][idx] += stream(0).normal(0.0, 0.15, n)
-            noisy["map_mmhg"][idx] += stream(1).normal(0.0, 4.0, n)
-            for k, lab in enumerate(labs, start=2):
-                noisy[lab][idx] *= np.exp(stream(k).normal(0.0, 0.1, n))
-            jitter = stream(9).choice([-1, 0, 1], size=n, p=[0.1, 0.8, 0.1])
+        for idx, rng in streams(0):
+            noisy["temperature_c"][idx] += rng.normal(0.0, 0.15, idx.size)
+        for idx, rng in streams(1):
+            noisy["map_mmhg"][idx] += rng.normal(0.0, 4.0, idx.size)
+        for k, lab in enumerate(labs, start=2):
+            for idx, rng in streams(k):
+                noisy[lab][idx] *= np.exp(rng.normal(0.0, 0.1, idx.size))
+        for idx, rng in streams(9):
+            jitter = rng.choice([-1, 0, 1], size=idx.size, p=[0.1, 0.8, 0.1])
             ice = ice_all[idx]
             ice_all[idx] = np.where((ice > 0) & (ice < 10), np.clip(ice + jitter, 0, 10), ice)
         for k, v in noisy.items():

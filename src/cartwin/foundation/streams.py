@@ -138,8 +138,9 @@ def _rows(seed: int, indices: Iterable[int], k: int, purpose: str | int, method:
 
 # --- numpy's SeedSequence and PCG64 seeding, vectorised over patients ---------------------------
 # The constants and steps of numpy/random/bit_generator.pyx (SeedSequence: mix_entropy,
-# generate_state) and pcg64.h (pcg64_set_seed), which numpy keeps stable: its seeding is part of
-# its reproducibility policy (NEP 19). The tests compare every draw with numpy's own objects.
+# generate_state) and pcg64.h (pcg64_set_seed). Seeded numpy runs reproduce across numpy
+# versions only while these stay fixed; should numpy change them, the tests that compare every
+# draw with numpy's own objects fail rather than this path silently drifting.
 _BATCH = 65_536
 _INIT_A, _MULT_A, _INIT_B, _MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
 _MIX_MULT_L, _MIX_MULT_R = 0xCA01F9DD, 0x4973F715

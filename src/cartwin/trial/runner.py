@@ -282,7 +282,10 @@ def _sharded_journeys(config, n: int, seed: int, options: ShardOptions) -> pd.Da
     from cartwin.dispatch import read_shards, run_shards
     from cartwin.dispatch.runner import MANIFEST
 
-    out = Path(options.out_dir) / "journeys"
+    top = Path(options.out_dir)
+    out = top / "journeys"
+    if options.resume and not (out / MANIFEST).exists() and top.exists() and any(top.iterdir()):
+        raise ValidationError("resume", "a directory holding a stopped sharded trial (journeys/manifest.json)", str(top))
     run_shards(_JourneyShard(config, seed), n, JOURNEY_SHARD_SIZE, seed, out,
                resume=options.resume and (out / MANIFEST).exists(), scheduler=options.scheduler,
                workers=options.workers, progress=options.progress, description="journeys")
