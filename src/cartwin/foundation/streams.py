@@ -89,13 +89,14 @@ def patient_indices(n: int, start: int = 0) -> np.ndarray:
 
 def patient_generators(seed: int, indices: Iterable[int], purpose: str | int = "covariates",
                        substream: int | None = None) -> Iterator[np.random.Generator]:
-    """Each patient's generator in turn, exactly as :func:`patient_rng` makes it, ~8x cheaper.
+    """Each patient's generator in turn, exactly as :func:`patient_rng` makes it, ~7x cheaper.
 
     The generator yielded is *one* object re-seeded for each patient: draw from it before taking
     the next. numpy builds a ``SeedSequence`` and seeds a ``PCG64`` from it in ~35 µs a
     patient, which at 10⁶ patients and several purposes was most of a trial's enrolment time;
     here the ``SeedSequence`` hash of all the patients' keys runs as one vectorised pass
-    (:func:`_pcg64_states`) and only the generator's state is set per patient (~4 µs).
+    (:func:`_pcg64_states`) and only the generator's state is set per patient: 5 µs a patient
+    with five normals drawn, against 35-39 µs through ``patient_rng`` (measured 2026-12-02).
     Bit-identical to :func:`patient_rng` (tested against numpy over seeds, indices, purposes and
     substreams).
     """
