@@ -48,3 +48,11 @@ def test_parse_dose():
 def test_dna_bridge_value():
     # 1 ug of genomic DNA holds ~1.5e5 diploid genomes at 6.6 pg each.
     assert 1.4e5 < CELLS_PER_UG_GDNA < 1.6e5
+
+
+def test_integer_bounds_compare_exactly():
+    # float(2**63 - 1) is 2**63: the largest documented seed used to be refused.
+    seed = Interval(0, 2**63 - 1, integer=True)
+    assert seed.accepts(2**63 - 1) and seed.accepts(np.int64(2**63 - 1))
+    assert not seed.accepts(2**63) and not seed.accepts(-1)
+    assert Interval(0, 10, integer=True).accepts(3.0) and not Interval(0, 10, integer=True).accepts(3.5)
