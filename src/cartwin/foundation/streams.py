@@ -151,7 +151,7 @@ _PCG_MULTIPLIER = (2549297995355413924 << 64) + 4865540595714422341
 
 
 def _uint32_words(value: int) -> list[int]:
-    words = [value & 0xFFFFFFFF] if value == 0 else []
+    words = [0] if value == 0 else []
     while value > 0:
         words.append(value & 0xFFFFFFFF)
         value >>= 32
@@ -160,16 +160,13 @@ def _uint32_words(value: int) -> list[int]:
 
 def _pcg64_states(seed: int, purpose: int, indices: np.ndarray, substream: int | None) -> Iterator[tuple[int, int]]:
     """(state, inc) of ``PCG64(SeedSequence(seed, spawn_key=(purpose, k[, substream])))`` per ``k``."""
-    words: list[np.ndarray] = []
+    if (indices >= np.uint64(1 << 32)).any():  # indices of two words: numpy's own path
+        yield from _scalar_states(seed, purpose, indices, substream)
+        return
     run = _uint32_words(seed)
     run += [0] * (_POOL_SIZE - len(run))  # numpy pads the run entropy when there is a spawn key
     n = indices.size
-    words += [np.full(n, w, dtype=np.uint32) for w in run]
-    words += [np.full(n, w, dtype=np.uint32) for w in _uint32_words(purpose)]
-    wide = indices >= np.uint64(1 << 32)
-    if wide.any():  # a second word for indices >= 2^32: handle those patients apart
-        yield from _scalar_states(seed, purpose, indices, substream)
-        return
+    words = [np.full(n, w, dtype=np.uint32) for w in (*run, *_uint32_words(purpose))]
     words.append((indices & np.uint64(0xFFFFFFFF)).astype(np.uint32))
     if substream is not None:
         words += [np.full(n, w, dtype=np.uint32) for w in _uint32_words(int(substream))]
@@ -216,6 +213,5 @@ def _pcg64_seed(initstate: int, initseq: int) -> tuple[int, int]:
 
 def _scalar_states(seed: int, purpose: int, indices: np.ndarray, substream: int | None) -> Iterator[tuple[int, int]]:
     for k in indices.tolist():
-        key = (purpose, int(k)) if substream is None else (purpose, int(k), int(substream))
-        words = np.random.SeedSequence(seed, spawn_key=key).generate_state(4, np.uint64).tolist()
+        words = patient_seed_sequence(seed, k, purpose, substream).generate_state(4, np.uint64).tolist()
         yield _pcg64_seed((words[0] << 64) | words[1], (words[2] << 64) | words[3])

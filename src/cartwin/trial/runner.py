@@ -280,16 +280,24 @@ def _sharded_journeys(config, n: int, seed: int, options: ShardOptions) -> pd.Da
     ``out_dir/journeys``: at 10^6 patients SimPy takes ~0.4 ms a patient, minutes that the
     driver spent alone before the first cohort shard started. Same rows as in one process."""
     from cartwin.dispatch import read_shards, run_shards
-    from cartwin.dispatch.runner import MANIFEST
 
     top = Path(options.out_dir)
     out = top / "journeys"
-    if options.resume and not (out / MANIFEST).exists() and top.exists() and any(top.iterdir()):
+    resume = _resume(options, out)
+    if options.resume and not resume and top.exists() and any(top.iterdir()):
         raise ValidationError("resume", "a directory holding a stopped sharded trial (journeys/manifest.json)", str(top))
-    run_shards(_JourneyShard(config, seed), n, JOURNEY_SHARD_SIZE, seed, out,
-               resume=options.resume and (out / MANIFEST).exists(), scheduler=options.scheduler,
-               workers=options.workers, progress=options.progress, description="journeys")
+    run_shards(_JourneyShard(config, seed), n, JOURNEY_SHARD_SIZE, seed, out, resume=resume,
+               scheduler=options.scheduler, workers=options.workers, progress=options.progress,
+               description="journeys")
     return read_shards(out).sort_values("patient_id").reset_index(drop=True)
+
+
+def _resume(options: ShardOptions, out: Path) -> bool:
+    """``--resume`` for one of a trial's shard runs: only one that had started (its manifest
+    exists) resumes; a run stopped during its journeys starts its cohort afresh."""
+    from cartwin.dispatch.runner import MANIFEST
+
+    return options.resume and (out / MANIFEST).exists()
 
 
 @dataclass
@@ -308,13 +316,11 @@ class _JourneyShard:
 def _sharded(spec: CohortSpec, cohort: pd.DataFrame, overrides: dict[str, np.ndarray], seed: int, solver,
              options: ShardOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
     from cartwin.dispatch import read_shards, run_shards
-    from cartwin.dispatch.runner import MANIFEST
 
     task = _CohortShard(spec, cohort, overrides, seed, solver)
-    # A run stopped during its journeys has no cohort manifest yet: it starts the cohort afresh.
-    resume = options.resume and (Path(options.out_dir) / MANIFEST).exists()
-    run_shards(task, len(cohort), options.shard_size, seed, options.out_dir, resume=resume,
-               scheduler=options.scheduler, workers=options.workers, progress=options.progress)
+    run_shards(task, len(cohort), options.shard_size, seed, options.out_dir,
+               resume=_resume(options, Path(options.out_dir)), scheduler=options.scheduler,
+               workers=options.workers, progress=options.progress)
     rows = read_shards(options.out_dir).sort_values("patient_id").reset_index(drop=True)
     first = cohort.iloc[: min(len(cohort), spec.sample_timecourses)].reset_index(drop=True)
     _, sample = simulate_cohort(spec, first, {k: v[: len(first)] for k, v in overrides.items()}, seed, solver=solver)
