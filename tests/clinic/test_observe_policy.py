@@ -96,11 +96,12 @@ def test_observation_noise_is_per_patient_and_seeded(consensus):
     # whichever patients are observed with it.
     two = pd.concat([tc, tc.assign(patient_id=tc["patient_id"] + 7)], ignore_index=True)
     clean, noisy = observe(two, noise=False), observe(two, seed=1)
-    for pid in (int(tc["patient_id"].iloc[0]), int(tc["patient_id"].iloc[0]) + 7):
+    first = int(tc["patient_id"].iloc[0])
+    for pid in (first, first + 7):
         rows = (clean["patient_id"] == pid).to_numpy()
         expected = np.exp(patient_rng(1, pid, "clinic", substream=2).normal(0.0, 0.1, int(rows.sum())))
         np.testing.assert_allclose(noisy["crp_mg_per_l"][rows] / clean["crp_mg_per_l"][rows], expected, rtol=1e-12)
-    pd.testing.assert_frame_equal(noisy[noisy["patient_id"] == pid - 7].reset_index(drop=True), a)
+    pd.testing.assert_frame_equal(noisy[noisy["patient_id"] == first].reset_index(drop=True), a)
 
 
 @settings(max_examples=60, deadline=None)
