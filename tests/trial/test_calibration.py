@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from cartwin.engine.choice import resolve_solver
 from cartwin.trial.calibration import calibrate, calibrated_multipliers, score
 from cartwin.trial.protocol import load_protocol
 
@@ -14,12 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _solver():
-    try:
-        from cartwin.engine import NumbaRosenbrock
-
-        return NumbaRosenbrock()
-    except Exception:
-        return None
+    return resolve_solver("auto")
 
 
 def _record(name):

@@ -6,21 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cartwin.engine.choice import resolve_solver
 from cartwin.foundation.errors import ValidationError
 from cartwin.trial.endpoints import PATIENT_COLUMNS
 from cartwin.trial.runner import ShardOptions, run_trial
 
-
-def _solver():
-    try:
-        from cartwin.engine import NumbaRosenbrock
-
-        return NumbaRosenbrock()
-    except Exception:
-        return None
-
-
-SOLVER = _solver()
+SOLVER = resolve_solver("auto")
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +131,14 @@ def test_bad_trial_inputs_are_named():
         run_trial("zuma-1", n=5, overrides={"not_a_parameter": 2.0})
     with pytest.raises(ValidationError):
         run_trial("no-such-trial", n=5)
+
+
+def test_default_engine_is_the_one_the_calibrations_were_fitted_with():
+    # From Python as from the CLI: "auto", the compiled engine where numba is installed.
+    result = run_trial("zuma-1", n=4, seed=1, follow_up_days=28.0)
+    assert result.engine == SOLVER.name
+    with pytest.raises(ValidationError, match="^solver: "):
+        run_trial("zuma-1", n=4, solver="gpu9")
 
 
 def test_solid_tumour_preset_runs_with_recist():

@@ -20,22 +20,9 @@ def register(app: typer.Typer) -> None:
 
 
 def _solver(engine: str):
-    from cartwin.foundation.errors import ValidationError
+    from cartwin.engine.choice import resolve_solver
 
-    if engine == "numpy":
-        return None
-    if engine == "numba":
-        from cartwin.engine import NumbaRosenbrock
-
-        return NumbaRosenbrock()
-    if engine == "auto":
-        try:
-            from cartwin.engine import NumbaRosenbrock
-
-            return NumbaRosenbrock()
-        except Exception:
-            return None
-    raise ValidationError("--engine", "one of auto, numpy, numba", engine)
+    return resolve_solver(engine, field="--engine")
 
 
 def _print_endpoints(result) -> None:

@@ -109,7 +109,7 @@ class Score:
 
 
 def score(protocol: Protocol | str, multipliers: dict[str, float], *, n: int = 200, seed: int = 1,
-          follow_up_days: float = 365.0, solver=None) -> Score:
+          follow_up_days: float = 365.0, solver="auto") -> Score:
     """Run the trial with these multipliers (no committed calibration) and score its fitted targets."""
     from cartwin.trial.runner import run_trial
 
@@ -136,7 +136,7 @@ def calibrate(
     seed: int = 1,
     max_evaluations: int = 40,
     follow_up_days: float = 365.0,
-    solver=None,
+    solver="auto",
     progress=None,
     start: str | dict[str, float] = "committed",
     stop_when_inside: bool = True,

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cartwin.engine.choice import resolve_solver
 from cartwin.foundation.constraints import Interval, check
 from cartwin.foundation.errors import ValidationError
 from cartwin.foundation.streams import patient_generators, uniforms
@@ -159,7 +160,7 @@ def run_trial(
     *,
     follow_up_days: float | None = None,
     batch_size: int = 256,
-    solver=None,
+    solver: Any = "auto",
     progress=None,
     overrides: dict[str, float] | None = None,
     calibrated: bool = True,
@@ -173,6 +174,9 @@ def run_trial(
     calibration multipliers (:mod:`cartwin.trial.calibration`) apply first. ``shards`` runs the
     enrolled patients' journeys and then the infused cohort as checkpointed shards (serial or
     Dask, one cluster for both; resumable): results are identical.
+    ``solver``: ``"auto"`` (the compiled engine where numba is installed, as the calibration
+    records were fitted; else the NumPy engine), ``"numba"``, ``"numpy"`` or a solver object
+    (:func:`cartwin.engine.choice.resolve_solver`).
     ``rtol``: the engine's relative tolerance. The calibration records were fitted at 1e-6; with
     1e-4 ``cartwin trial zuma-1 --n 1000`` took 15 s instead of 20-22 s and gave the same
     endpoints (docs/performance.md).
@@ -186,10 +190,8 @@ def run_trial(
     follow = min(protocol.trial.follow_up_days, DEFAULT_MAX_FOLLOW_UP_DAYS) if follow_up_days is None else follow_up_days
     check("follow_up_days", follow, Interval(28.0, 3650.0))
     check("rtol", rtol, Interval(1e-10, 1e-2))
-    if solver is None:  # chosen here, so the result can name the engine that ran
-        from cartwin.engine import Rosenbrock4
-
-        solver = Rosenbrock4()
+    # Chosen here, so the result can name the engine that ran.
+    solver = resolve_solver(solver)
     if shards is None:
         return _run(protocol, int(n), seed, follow, batch_size, solver, progress, overrides, calibrated, None, rtol)
     from cartwin.dispatch import cluster

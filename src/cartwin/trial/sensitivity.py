@@ -16,7 +16,7 @@ from cartwin.trial.calibration import MULTIPLIED
 from cartwin.trial.endpoints import ENDPOINTS
 
 
-def sobol_indices(protocol, endpoint: str, *, base_samples: int = 8, n: int = 60, seed: int = 1, solver=None) -> pd.DataFrame:
+def sobol_indices(protocol, endpoint: str, *, base_samples: int = 8, n: int = 60, seed: int = 1, solver="auto") -> pd.DataFrame:
     try:
         from SALib.analyze import sobol as sobol_analyze
         from SALib.sample import sobol as sobol_sample

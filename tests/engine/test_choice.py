@@ -1,0 +1,36 @@
+"""Engine choice by name: "auto" is the compiled engine where it is installed, else NumPy."""
+
+import pytest
+
+from cartwin.engine import Rosenbrock4, ScipyReference, choice
+from cartwin.engine.choice import compiled_engine_available, resolve_solver
+from cartwin.foundation.errors import ValidationError
+
+
+def test_a_solver_object_passes_through_and_numpy_is_rosenbrock4():
+    reference = ScipyReference()
+    assert resolve_solver(reference) is reference
+    assert isinstance(resolve_solver("numpy"), Rosenbrock4)
+
+
+@pytest.mark.skipif(not compiled_engine_available(), reason="numba or SymPy not installed")
+def test_auto_and_none_are_the_compiled_engine_where_installed():
+    from cartwin.engine.compiled import NumbaRosenbrock
+
+    for name in ("auto", None, "numba"):
+        solver = resolve_solver(name)
+        assert isinstance(solver, NumbaRosenbrock) and solver.method == "rodas5p"
+
+
+def test_without_numba_auto_falls_back_and_numba_is_refused_by_name(monkeypatch):
+    monkeypatch.setattr(choice, "compiled_engine_available", lambda: False)
+    assert isinstance(resolve_solver("auto"), Rosenbrock4)
+    assert isinstance(resolve_solver(None), Rosenbrock4)
+    with pytest.raises(ValidationError, match=r"--engine.*cartwin\[fast\]"):
+        resolve_solver("numba", field="--engine")
+
+
+@pytest.mark.parametrize("bad", ["gpu9", "Numba", 3, object()])
+def test_unknown_engines_are_refused_naming_the_field(bad):
+    with pytest.raises(ValidationError, match=r"^solver: expected one of auto, numba, numpy"):
+        resolve_solver(bad)
