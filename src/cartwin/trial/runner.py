@@ -190,19 +190,19 @@ def run_trial(
     follow = min(protocol.trial.follow_up_days, DEFAULT_MAX_FOLLOW_UP_DAYS) if follow_up_days is None else follow_up_days
     check("follow_up_days", follow, Interval(28.0, 3650.0))
     check("rtol", rtol, Interval(1e-10, 1e-2))
-    # Chosen here, so the result can name the engine that ran.
-    solver = resolve_solver(solver)
+    # The solver is chosen here, so the result can name the engine that ran.
+    settings = {"follow": follow, "batch_size": batch_size, "solver": resolve_solver(solver), "progress": progress,
+                "overrides": overrides, "calibrated": calibrated, "rtol": rtol}
     if shards is None:
-        return _run(protocol, int(n), seed, follow, batch_size, solver, progress, overrides, calibrated, None, rtol)
+        return _run(protocol, int(n), seed, shards=None, **settings)
     from cartwin.dispatch import cluster
 
     # The journeys' shards and the cohort's run on one cluster, started once.
     with cluster(shards.scheduler, shards.workers) as scheduler:
-        shards = dataclasses.replace(shards, scheduler=scheduler)
-        return _run(protocol, int(n), seed, follow, batch_size, solver, progress, overrides, calibrated, shards, rtol)
+        return _run(protocol, int(n), seed, shards=dataclasses.replace(shards, scheduler=scheduler), **settings)
 
 
-def _run(protocol: Protocol, n: int, seed: int, follow: float, batch_size: int, solver, progress,
+def _run(protocol: Protocol, n: int, seed: int, *, follow: float, batch_size: int, solver, progress,
          overrides: dict[str, float] | None, calibrated: bool, shards: ShardOptions | None, rtol: float) -> TrialResult:
     from cartwin.journey import simulate_journeys
 
