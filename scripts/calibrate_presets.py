@@ -59,17 +59,18 @@ def main():
 
 
 def _solver(recorded: str | None = None):
-    """The compiled engine (the method a record names, else the default); None (the NumPy
-    engine, Shampine's method) for records fitted with it, or without numba."""
-    has_numba = importlib.util.find_spec("numba") is not None
-    if recorded == "rosenbrock4" or (recorded is None and not has_numba):
-        return None
-    if not has_numba:
+    """The engine a record names (the compiled engine with its method, or the NumPy engine for
+    "rosenbrock4"); without a record, ``"auto"`` (the compiled engine where numba is installed)."""
+    from cartwin.engine.choice import resolve_solver
+
+    if recorded is None:
+        return resolve_solver("auto")
+    if recorded == "rosenbrock4":
+        return resolve_solver("numpy")
+    if not importlib.util.find_spec("numba"):
         raise SystemExit(f"the record was fitted with {recorded}, which needs numba: pip install 'cartwin[fast]'")
     from cartwin.engine import NumbaRosenbrock
 
-    if recorded is None:
-        return NumbaRosenbrock()
     return NumbaRosenbrock(method="shampine4" if recorded == "rosenbrock4-numba" else recorded.removesuffix("-numba"))
 
 

@@ -31,19 +31,16 @@ import numpy as np
 V1_LINE = "stim = antigen / (p.K_antigen_cells_per_ul + antigen)"
 
 
-def use_ratio_dependent_stimulation(w: float, directory: Path, v1_rhs) -> None:
-    """``CarTPatientModel.rhs`` with the weight ``w``: model v1's own for 0, else a copy written
-    to a file (so numba can cache it)."""
+def use_ratio_dependent_stimulation(w: float, directory: Path) -> None:
+    """Give ``CarTPatientModel`` an ``rhs`` with the weight ``w``, written to a file in
+    ``directory`` (numba compiles and caches functions from files)."""
     import cartwin.model.cart as cart
 
-    if w == 0.0:
-        cart.CarTPatientModel.rhs = v1_rhs
-        return
-    source = textwrap.dedent(inspect.getsource(v1_rhs))
+    source = textwrap.dedent(inspect.getsource(cart.CarTPatientModel.rhs))
     if V1_LINE not in source:
         raise SystemExit(f"the model's stimulation line changed; expected {V1_LINE!r}")
     source = source.replace(V1_LINE, f"stim = antigen / (p.K_antigen_cells_per_ul + antigen + {w!r} * (e + m))")
-    path = directory / f"rhs_ratio_dependent_{str(w).replace('.', '_').replace('-', 'm')}.py"
+    path = directory / "rhs_ratio_dependent.py"
     path.write_text("import numpy as np\nfrom cartwin.model.cart import BODY_LYMPHOID_VOLUME_UL, LN2\n\n" + source)
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
@@ -84,13 +81,11 @@ def main() -> None:
             subprocess.run([sys.executable, __file__, "--w", repr(w), "--n", str(args.n), "--seed", str(args.seed),
                             "--preset", args.preset], check=True)
         return
-    from cartwin.model.cart import CarTPatientModel
-
     with tempfile.TemporaryDirectory() as directory:
-        if args.w[0] != 0.0:
+        if args.w[0] != 0.0:  # 0 is model v1 as it is
             # A kernel cached on disk refers to the temporary rhs module: compile afresh.
             os.environ["CARTWIN_CACHE_DIR"] = directory
-        use_ratio_dependent_stimulation(args.w[0], Path(directory), CarTPatientModel.rhs)
+            use_ratio_dependent_stimulation(args.w[0], Path(directory))
         summarise(args.preset, args.w[0], args.n, args.seed)
 
 

@@ -14,10 +14,6 @@ from cartwin.trial.protocol import load_protocol
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _solver():
-    return resolve_solver("auto")
-
-
 def _record(name):
     path = resources.files("cartwin.trial").joinpath(f"calibrated/{name}.json")
     if not path.is_file():
@@ -40,7 +36,7 @@ KNOWN_OUTSIDE: dict[tuple[str, str], str] = {
 def test_committed_calibration_reproduces_exactly(name):
     record = _record(name)
     fit = score(name, record["multipliers"], n=record["n_patients"], seed=record["seed"],
-                follow_up_days=record["follow_up_days"], solver=_solver())
+                follow_up_days=record["follow_up_days"], solver=resolve_solver("auto"))
     assert set(fit.simulated) == set(record["targets"])
     for target, row in record["targets"].items():
         assert fit.simulated[target] == pytest.approx(row["simulated"], abs=1e-12), target
@@ -97,7 +93,7 @@ def test_presets_use_their_calibration():
 
 
 def test_calibrate_runs_and_records_targets():
-    record = calibrate("zuma-1", n=20, seed=2, max_evaluations=2, follow_up_days=60.0, solver=_solver(),
+    record = calibrate("zuma-1", n=20, seed=2, max_evaluations=2, follow_up_days=60.0, solver=resolve_solver("auto"),
                        stop_when_inside=False)
     assert record["evaluations"] == 2
     assert record["multipliers"]["k_endothelial_on_per_day"] > 0
@@ -152,11 +148,11 @@ def test_records_carry_the_settings_of_their_fit_and_a_rerun_gives_the_same_reco
     # engine the record names (shampine4 for records fitted before Rodas5P became the default).
     assert script.reproduce("alpha-allo501")
     # Its multipliers with the default engine still put every target inside its CI.
-    assert script.check_engine("alpha-allo501", _solver())
+    assert script.check_engine("alpha-allo501", resolve_solver("auto"))
 
 
 def test_a_new_record_keeps_its_settings():
-    record = calibrate("zuma-1", n=20, seed=2, max_evaluations=1, follow_up_days=30.0, solver=_solver(),
+    record = calibrate("zuma-1", n=20, seed=2, max_evaluations=1, follow_up_days=30.0, solver=resolve_solver("auto"),
                        start={"k_prolif_per_day": 1.5}, stop_when_inside=False)
     assert record["settings"]["start"]["k_prolif_per_day"] == 1.5
     assert record["settings"]["max_evaluations"] == 1 and record["settings"]["stop_when_inside"] is False

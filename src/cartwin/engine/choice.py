@@ -42,9 +42,11 @@ def resolve_solver(solver: Any = "auto", *, field: str = "solver") -> Any:
         name = "auto" if solver is None else solver
         if name not in ENGINE_NAMES:
             raise ValidationError(field, expected, solver)
-        if name == "numpy" or (name == "auto" and not compiled_engine_available()):
+        if name == "numpy":
             return Rosenbrock4()
         if not compiled_engine_available():
+            if name == "auto":
+                return Rosenbrock4()
             raise ValidationError(field, "an installed engine ('numba' needs pip install 'cartwin[fast]')", solver)
         from cartwin.engine.compiled import NumbaRosenbrock
 
