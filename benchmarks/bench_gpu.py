@@ -68,8 +68,11 @@ def course_inputs(model, schedule, n: int, days: float):
     return doses, decision_days, boundaries
 
 
-def run_cuda(n: int, seed: int, rtol: float, days: float, threads_per_block: int):
-    """The benchmark cohort's first n patients, one CUDA launch; returns (seconds, timings, out, cohort)."""
+def run_cuda(n: int, seed: int, rtol: float, days: float, threads_per_block: int, rhs: str = "model"):
+    """The benchmark cohort's first n patients, one CUDA launch; returns (seconds, timings, out, cohort).
+
+    ``rhs``: ``"model"`` (the model's rhs as written) or ``"generated"`` (parameter expressions
+    hoisted into per-patient record fields; see ``cartwin.engine._codegen.hoisted_source``)."""
     from cartwin.engine.bench import cohort
     from cartwin.engine.control import StepController
     from cartwin.engine.cuda_engine import CudaRosenbrock, run_on_device
@@ -82,11 +85,11 @@ def run_cuda(n: int, seed: int, rtol: float, days: float, threads_per_block: int
     t = time.perf_counter()
     out = run_on_device(model, params, y0, t0=-5.0, t_end=days, boundaries=boundaries, doses=doses,
                         decision_days=decision_days, rtol=rtol, atol=atol, summary_state="car_effector",
-                        solver=CudaRosenbrock(threads_per_block=threads_per_block), timings=timings)
+                        solver=CudaRosenbrock(threads_per_block=threads_per_block, rhs=rhs), timings=timings)
     return time.perf_counter() - t, timings, out, (model, params, y0, schedule)
 
 
-def check_cuda(k: int, rtol: float, days: float, out: dict, course) -> dict:
+def check_cuda(k: int, rtol: float, days: float, out: dict, course, rhs: str = "model") -> dict:
     """Accuracy of the first k patients: CUDA via simulate, numba CPU, scipy Radau rtol 1e-10."""
     from cartwin.engine.bench import _error, _take, run_engine
     from cartwin.engine.compiled import NumbaRosenbrock
@@ -96,7 +99,8 @@ def check_cuda(k: int, rtol: float, days: float, out: dict, course) -> dict:
     model, params, y0, schedule = course
     p_k, y_k, s_k = _take(k, model, params, y0, schedule)
     runs = {}
-    for name, solver in (("reference", ScipyReference()), ("numba", NumbaRosenbrock()), ("cuda", CudaRosenbrock())):
+    for name, solver in (("reference", ScipyReference()), ("numba", NumbaRosenbrock(rhs=rhs)),
+                         ("cuda", CudaRosenbrock(rhs=rhs))):
         t = time.perf_counter()
         runs[name] = run_engine(solver, model, p_k, y_k, s_k, days, rtol=1e-10 if name == "reference" else rtol)
         print(f"check: {name} on {k} patients in {time.perf_counter() - t:.1f} s", flush=True)
@@ -127,22 +131,23 @@ def main_cuda(args):
     from cartwin.engine.cuda_engine import simulator
 
     print("device:", "simulator" if cuda.is_available() and simulator() else cuda.get_current_device().name, flush=True)
-    t = time.perf_counter()
-    run_cuda(args.warmup, args.seed, args.rtol, args.days, args.threads_per_block)
-    print(f"generate + compile + {args.warmup} patients: {time.perf_counter() - t:.1f} s", flush=True)
     results = []
-    for n in args.n:
-        seconds, timings, out, course = run_cuda(n, args.seed, args.rtol, args.days, args.threads_per_block)
-        status = np.bincount(out["status"].astype(int), minlength=4).tolist()
-        row = {"engine": "cuda", "n": n, "seconds": seconds, "kernel_seconds": timings["kernel_s"],
-               "patients_per_s": n / seconds, "patients_per_s_kernel": n / timings["kernel_s"],
-               "status_counts": status, "mean_steps": float(out["steps"].mean()), "max_steps": int(out["steps"].max()),
-               "dense_lu_steps": int(out["dense_lu_steps"].sum())}
-        print(json.dumps(row), flush=True)
-        if args.check:
-            row.update(check_cuda(min(args.check, n), args.rtol, args.days, out, course))
+    for rhs in args.rhs:
+        t = time.perf_counter()
+        run_cuda(args.warmup, args.seed, args.rtol, args.days, args.threads_per_block, rhs)
+        print(f"rhs {rhs}: generate + compile + {args.warmup} patients: {time.perf_counter() - t:.1f} s", flush=True)
+        for n in args.n:
+            seconds, timings, out, course = run_cuda(n, args.seed, args.rtol, args.days, args.threads_per_block, rhs)
+            status = np.bincount(out["status"].astype(int), minlength=4).tolist()
+            row = {"engine": "cuda", "rhs": rhs, "n": n, "seconds": seconds, "kernel_seconds": timings["kernel_s"],
+                   "patients_per_s": n / seconds, "patients_per_s_kernel": n / timings["kernel_s"],
+                   "status_counts": status, "mean_steps": float(out["steps"].mean()),
+                   "max_steps": int(out["steps"].max()), "dense_lu_steps": int(out["dense_lu_steps"].sum())}
             print(json.dumps(row), flush=True)
-        results.append(row)
+            if args.check:
+                row.update(check_cuda(min(args.check, n), args.rtol, args.days, out, course, rhs))
+                print(json.dumps(row), flush=True)
+            results.append(row)
     return results
 
 
@@ -157,6 +162,8 @@ def main():
     ap.add_argument("--days", type=float, default=365.0)
     ap.add_argument("--check", type=int, default=0)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--rhs", nargs="+", choices=("model", "generated"), default=["model"],
+                    help="CUDA: the model's rhs as written and/or the generated one (parameter expressions hoisted)")
     args = ap.parse_args()
     if args.engine == "cuda":
         results = main_cuda(args)

@@ -33,7 +33,8 @@ import pandas as pd
 WEEKLY = tuple(float(d) for d in range(0, 366, 7)) + (365.0,)
 
 
-def shard_task(shard_index: int, start: int, stop: int, seed_sequence, threads: int = 1) -> pd.DataFrame:
+def shard_task(shard_index: int, start: int, stop: int, seed_sequence, threads: int = 1,
+               rhs: str = "model") -> pd.DataFrame:
     """Simulate patients [start, stop) of the cohort; one summary row each."""
     from cartwin.clinic.policy import ConsensusPolicy
     from cartwin.engine.compiled import NumbaRosenbrock
@@ -52,7 +53,7 @@ def shard_task(shard_index: int, start: int, stop: int, seed_sequence, threads: 
     }
     model, params, y0, schedule, _ = build_course(Regimen("axi-cel", "lbcl"), cov, over)
     policy = ConsensusPolicy(weight_kg=weight)
-    sol = simulate(model, params.broadcast(n), y0=y0, t0=-5.0, solver=NumbaRosenbrock(threads=threads),
+    sol = simulate(model, params.broadcast(n), y0=y0, t0=-5.0, solver=NumbaRosenbrock(threads=threads, rhs=rhs),
                    saveat=SaveAt(WEEKLY), controller=StepController(rtol=1e-6, atol=DEFAULT_ATOL),
                    schedule=schedule, decisions=DecisionPoints(every_days=1.0, policy=policy, start_day=-5.0))
     names = model.state_names()
@@ -92,12 +93,14 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", type=Path, default=None, help="dataset directory (default: a temporary one)")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--rhs", choices=("model", "generated"), default="model",
+                    help="the model's rhs as written, or generated with its parameter expressions hoisted")
     args = ap.parse_args(argv)
 
     # Compile (or load the cached kernel) before timing, as `cartwin bench` does.
-    shard_task(0, 0, 2, np.random.SeedSequence(0), threads=1)
+    shard_task(0, 0, 2, np.random.SeedSequence(0), threads=1, rhs=args.rhs)
     out = args.out or Path(tempfile.mkdtemp(prefix="cartwin-scale-"))
-    task = partial(shard_task, threads=args.threads)
+    task = partial(shard_task, threads=args.threads, rhs=args.rhs)
     t = time.perf_counter()
     run_shards(task, n_items=args.n, shard_size=args.shard_size, seed=args.seed, out_dir=out,
                resume=args.resume, scheduler="local" if args.workers else None,
@@ -110,7 +113,7 @@ def main(argv: list[str] | None = None) -> dict:
         "minutes_for_1e6": round(1e6 / (len(frame) / seconds) / 60, 1),
         "failed": int((frame["status"] != 0).sum()), "mean_steps": round(float(frame["steps"].mean()), 1),
         "tocilizumab_any": round(float((frame["tocilizumab_doses"] > 0).mean()), 3),
-        "workers": args.workers, "threads_per_worker": args.threads, "shard_size": args.shard_size,
+        "workers": args.workers, "threads_per_worker": args.threads, "shard_size": args.shard_size, "rhs": args.rhs,
         **peak_rss_mib(),
     }
     print(json.dumps(result, indent=1))

@@ -34,6 +34,8 @@ def main() -> None:
     ap.add_argument("--ptxas", default=None, help="ptxas to assemble the PTX for register/stack use")
     ap.add_argument("--loop-lu", action="store_true",
                     help="the LU as loops over index arrays bound as module constants (models too large to unroll)")
+    ap.add_argument("--rhs", default="model", choices=("model", "generated"),
+                    help="the model's rhs as written, or the generated one with parameter expressions hoisted")
     args = ap.parse_args()
     if args.site:
         site.addsitedir(args.site)  # runs numba-cuda's redirector: numba.cuda is NVIDIA's
@@ -53,13 +55,14 @@ def main() -> None:
     if args.loop_lu:
         _codegen.MAX_UNROLLED_UPDATES = -1
     model, params, _, _ = cohort(2)
-    module, _, _ = CudaRosenbrock().generated_module(model, params)  # no device arrays: no GPU here
+    solver = CudaRosenbrock(rhs=args.rhs)
+    module, _, _ = solver.generated_module(model, params)  # no device arrays: no GPU here
     f64, i64, b1 = numba.float64, numba.int64, numba.boolean
 
     def arr(dtype, ndim=1):
         return numba.types.Array(dtype, ndim, "C")
 
-    rec = numba.typeof(parameter_records(params, 2))
+    rec = numba.typeof(parameter_records(params, 2, solver._cpu_twin().derived_parameters(model, params)))
     structure = (arr(i64), arr(i64), arr(i64), arr(i64), numba.types.UniTuple(arr(i64), 16))
     common = (rec, arr(f64, 2), arr(f64), arr(b1), f64, f64, i64, f64, *structure, b1, f64, b1)
     # The step kept through soft stops: t_ret, y_ret, t_prev, t_int, y_prev, y_int, dense rows.

@@ -71,7 +71,9 @@ def _solver(recorded: str | None = None):
         raise SystemExit(f"the record was fitted with {recorded}, which needs numba: pip install 'cartwin[fast]'")
     from cartwin.engine import NumbaRosenbrock
 
-    return NumbaRosenbrock(method="shampine4" if recorded == "rosenbrock4-numba" else recorded.removesuffix("-numba"))
+    base = recorded.removesuffix("-generated")  # the generated rhs: NumbaRosenbrock(rhs="generated")
+    rhs = "generated" if base != recorded else "model"
+    return NumbaRosenbrock(method="shampine4" if base == "rosenbrock4-numba" else base.removesuffix("-numba"), rhs=rhs)
 
 
 def check_engine(name: str, solver) -> bool:

@@ -8,15 +8,23 @@ from cartwin.engine.bench import run_benchmark  # noqa: E402
 
 
 def test_benchmark_rows_for_compiled_engine_and_its_baseline():
-    rows = run_benchmark(n_slow=2, n_fast=8, threads=1, engines=("numba-baseline", "numba-shampine4", "numba"),
-                         n_check=1, days=30.0)
+    engines = ("numba-baseline", "numba-shampine4", "numba", "numba-generated")
+    rows = run_benchmark(n_slow=2, n_fast=8, threads=1, engines=engines, n_check=1, days=30.0)
     by_engine = {r.engine: r for r in rows}
-    assert set(by_engine) == {"numba-baseline", "numba-shampine4", "numba"}
+    assert set(by_engine) == set(engines)
     for row in rows:
         assert row.patients > 0 and row.patients_per_s > 0
         assert row.max_rel_error < 1e-4  # rtol 1e-6 against Radau at 1e-10
         assert "failed" not in row.note
     assert "exact Jacobian" in by_engine["numba"].note and "Rodas5P" in by_engine["numba"].note
+    assert "hoisted" in by_engine["numba-generated"].note
+
+
+def test_unknown_engines_are_refused_before_anything_runs():
+    from cartwin.foundation.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="^engines: expected some of lsoda, numpy.*got 'numba9'"):
+        run_benchmark(n_slow=2, n_fast=2, engines=("numba", "numba9"))
 
 
 def test_scale_benchmark_streams_summaries_to_shards(tmp_path):

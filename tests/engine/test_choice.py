@@ -32,5 +32,19 @@ def test_without_numba_auto_falls_back_and_numba_is_refused_by_name(monkeypatch)
 
 @pytest.mark.parametrize("bad", ["gpu9", "Numba", 3, object()])
 def test_unknown_engines_are_refused_naming_the_field(bad):
-    with pytest.raises(ValidationError, match=r"^solver: expected one of auto, numba, numpy"):
+    with pytest.raises(ValidationError, match=r"^solver: expected one of auto, numba, numba-generated, numpy, or a solver"):
         resolve_solver(bad)
+
+
+def test_a_command_line_option_is_not_offered_solver_objects():
+    with pytest.raises(ValidationError) as info:
+        resolve_solver("gpu9", field="--engine", objects=False)
+    assert str(info.value).startswith("--engine: expected one of auto, numba, numba-generated, numpy")
+    assert "solver object" not in str(info.value)
+
+
+@pytest.mark.skipif(not compiled_engine_available(), reason="numba or SymPy not installed")
+def test_numba_generated_is_the_compiled_engine_with_the_generated_rhs():
+    solver = resolve_solver("numba-generated")
+    assert solver.rhs == "generated" and solver.name == "rodas5p-numba-generated"
+    assert resolve_solver("numba").name == "rodas5p-numba"

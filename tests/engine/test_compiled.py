@@ -322,3 +322,34 @@ def test_a_used_solver_pickles_without_its_caches():
     assert copy == solver and copy._records == {}
     again = simulate_course(Regimen("axi-cel", "lbcl"), days=14, solver=copy)
     np.testing.assert_array_equal(again.solution.ys, first.solution.ys)
+
+
+def test_generated_rhs_takes_the_same_steps_to_round_off(matches_reference):
+    pytest.importorskip("sympy")
+    regimen = Regimen("axi-cel", "lbcl")
+    solver = NumbaRosenbrock(rhs="generated")
+    generated = simulate_course(regimen, COV, rtol=1e-6, solver=solver, policy=_toci_and_dex)
+    assert solver.derived_parameters(generated.solution.model, generated.solution.params) is not None
+    assert generated.solution.provenance.engine == "rodas5p-numba-generated"
+    model_rhs = simulate_course(regimen, COV, rtol=1e-6, solver=NumbaRosenbrock(), policy=_toci_and_dex)
+    # Hoisting changes only the order of floating-point operations.
+    np.testing.assert_array_equal(generated.solution.steps, model_rhs.solution.steps)
+    np.testing.assert_allclose(generated.solution.ys, model_rhs.solution.ys, rtol=1e-8, atol=1e-12)
+    ref = simulate_course(regimen, COV, rtol=1e-10, solver=ScipyReference(), policy=_toci_and_dex)
+    matches_reference(ref, generated)
+
+
+def test_generated_rhs_falls_back_to_the_models_own_where_rhs_cannot_be_traced():
+    model = _Branches()
+    solver = NumbaRosenbrock(rhs="generated")
+    assert solver.derived_parameters(model, model.parameters()) is None
+    sol = simulate(model, model.parameters(), n_patients=1, solver=solver, saveat=SaveAt([0.0, 2.0]),
+                   controller=StepController(rtol=1e-8, atol=1e-12))
+    assert sol.ys[0, -1, 0] == pytest.approx(0.5 * np.exp(-2.0 * (2.0 - np.log(2.0))), rel=1e-5)
+
+
+def test_rhs_option_is_validated():
+    from cartwin.foundation.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="^rhs: expected one of model, generated"):
+        NumbaRosenbrock(rhs="hoisted")

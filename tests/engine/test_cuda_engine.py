@@ -47,6 +47,12 @@ for name, solver in (("cuda", CudaRosenbrock()), ("numba", NumbaRosenbrock())):
     runs[name] = simulate(model, params, y0=y0, t0=-5.0, solver=solver, saveat=SaveAt([-4.0, t_end]),
                           controller=controller, schedule=schedule,
                           decisions=DecisionPoints(every_days=1.0, start_day=-5.0))
+# The generated rhs (parameter expressions hoisted; records with derived fields) on both.
+generated = [simulate(model, params, y0=y0, t0=-5.0, solver=solver, saveat=SaveAt([-4.5]), controller=controller,
+                      schedule=schedule, decisions=DecisionPoints(every_days=1.0, start_day=-5.0))
+             for solver in (CudaRosenbrock(rhs="generated"), NumbaRosenbrock(rhs="generated"))]
+out["generated_steps"] = [g.steps.tolist() for g in generated]
+out["generated_rel"] = float(np.max(np.abs(generated[0].ys - generated[1].ys) / np.maximum(np.abs(generated[1].ys), 1e-300)))
 c, n = runs["cuda"], runs["numba"]
 out["course_steps"] = [c.steps.tolist(), n.steps.tolist()]
 out["course_status"] = [c.status.tolist(), n.status.tolist()]
@@ -89,7 +95,7 @@ def test_generated_cuda_source_is_complete_python():
     from cartwin.engine.compiled import NumbaRosenbrock
 
     model, params, _, _ = cohort(1)
-    arrays, _, generated = NumbaRosenbrock()._structure(model, params)
+    arrays, _, generated = NumbaRosenbrock().structure(model, params)
     text = cuda_kernel_source(generated, len(model.states), int(arrays[4][14].shape[0]), int(arrays[3].shape[0]))
     compile(text, "<cuda kernel>", "exec")
     device_code = text[text.find("@cuda.jit"):]
@@ -100,6 +106,11 @@ def test_generated_cuda_source_is_complete_python():
                  "def lu_factor_gen", "def lu_solve_gen"):
         assert name in text
     compile(cuda_xp_source(), "<cuda xp>", "exec")
+    # With the generated rhs the module compiles that (and its records carry derived fields).
+    arrays, _, generated = NumbaRosenbrock(rhs="generated").structure(model, params)
+    text = cuda_kernel_source(generated, len(model.states), int(arrays[4][14].shape[0]), int(arrays[3].shape[0]))
+    compile(text, "<cuda kernel>", "exec")
+    assert "def rhs_generated(" in text and "_rhs = cuda.jit(device=True)(globals()['rhs_generated']" in text
 
 
 def test_template_drift_is_reported():
@@ -119,6 +130,8 @@ def test_simulator_takes_the_numba_engines_steps():
     assert out["course_steps"][0] == out["course_steps"][1]
     assert out["course_status"] == [[0, 0], [0, 0]]
     assert out["course_rel"] < 1e-7
+    assert out["generated_steps"][0] == out["generated_steps"][1] and min(out["generated_steps"][0]) > 0
+    assert out["generated_rel"] < 1e-7
     # One launch for the whole course: the same.
     assert out["device_steps"] == out["course_steps"][1]
     assert out["device_status"] == [0, 0]

@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
         n_slow: int = typer.Option(200, "--n-slow", help="patients for the LSODA loop"),
         n_fast: int = typer.Option(20_000, "--n-fast", help="patients for the compiled engine; NumPy runs min(this, max(n-slow, 2000)), libRoadRunner min(this, max(n-slow, 1000))"),
         threads: int = typer.Option(2, help="numba threads"),
-        engines: str = typer.Option("lsoda,numpy,numba-baseline,numba-shampine4,numba,roadrunner",
+        engines: str = typer.Option("lsoda,numpy,numba-baseline,numba-shampine4,numba,numba-generated,roadrunner",
                                     help="comma-separated engines (numba-matched comes with numba+roadrunner)"),
         n_check: int = typer.Option(3, "--n-check", help="patients checked against scipy Radau rtol 1e-10"),
         seed: int = typer.Option(1),
@@ -55,5 +55,8 @@ def register(app: typer.Typer) -> None:
         if "numba" in speed and "numba-shampine4" in speed:
             console.print(f"numba / numba-shampine4 (Rodas5P vs Shampine's method): "
                           f"{speed['numba'] / speed['numba-shampine4']:.1f}x")
+        if "numba" in speed and "numba-generated" in speed:
+            console.print(f"numba-generated / numba (rhs with parameter expressions hoisted vs the model's rhs): "
+                          f"{speed['numba-generated'] / speed['numba']:.2f}x")
         if json_out is not None:
             json_out.write_text(json.dumps({"machine": machine(), "rows": as_dicts(rows)}, indent=1))

@@ -239,7 +239,14 @@ def _numba_solver(engine: str, threads: int):
         return NumbaRosenbrock(threads=threads, jacobian="differences", sparse_lu=False, method="shampine4")
     if engine == "numba-shampine4":  # the compiled engine before Rodas5P
         return NumbaRosenbrock(threads=threads, method="shampine4")
+    if engine == "numba-generated":  # parameter-only expressions of rhs computed once per patient
+        return NumbaRosenbrock(threads=threads, rhs="generated")
     return NumbaRosenbrock(threads=threads)
+
+
+#: Engines ``run_benchmark`` knows (``numba-matched`` comes with ``numba`` and ``roadrunner``).
+BENCH_ENGINES = ("lsoda", "numpy", "numba-baseline", "numba-shampine4", "numba", "numba-generated", "roadrunner")
+_COMPILED = ("numba", "numba-baseline", "numba-shampine4", "numba-generated")
 
 
 def _warm_up(solver, model, params, y0, schedule, n: int) -> None:
@@ -275,11 +282,16 @@ def _numba_matched_row(model, params, y0, schedule, n, check, ref, target, threa
 
 
 def run_benchmark(n_slow: int = 200, n_fast: int = 20_000, threads: int = 2,
-                  engines=("lsoda", "numpy", "numba-baseline", "numba-shampine4", "numba", "roadrunner"),
-                  n_check: int = 3, seed: int = 1, days: float = 365.0, progress=None) -> list[Row]:
+                  engines=BENCH_ENGINES, n_check: int = 3, seed: int = 1, days: float = 365.0,
+                  progress=None) -> list[Row]:
     """Measure each engine in this process; ratios are against the LSODA loop of this run."""
+    unknown = [e for e in engines if e not in BENCH_ENGINES]
+    if unknown or not engines:
+        from cartwin.foundation.errors import ValidationError
+
+        raise ValidationError("engines", "some of " + ", ".join(BENCH_ENGINES), ",".join(unknown) or "(none)")
     say = progress or (lambda msg: None)
-    n_max = max(n_slow, n_fast if {"numba", "numpy", "roadrunner"} & set(engines) else 0, n_check)
+    n_max = max(n_slow, n_fast if {"numba", "numba-generated", "numpy", "roadrunner"} & set(engines) else 0, n_check)
     model, params, y0, schedule = cohort(n_max, seed)
 
     say(f"reference: scipy Radau rtol 1e-10 on {n_check} patients")
@@ -289,7 +301,7 @@ def run_benchmark(n_slow: int = 200, n_fast: int = 20_000, threads: int = 2,
     rows: list[Row] = []
     # libRoadRunner last: its accuracy-matched row needs the compiled engines' errors.
     for engine in sorted(engines, key=lambda e: e == "roadrunner"):
-        n = n_fast if engine in ("numba", "numpy") else n_slow
+        n = n_fast if engine in ("numba", "numba-generated", "numpy") else n_slow
         if engine in ("numba-baseline", "numba-shampine4"):  # earlier compiled engines: a quarter
             n = max(n_slow, n_fast // 4)
         if engine == "numpy":
@@ -308,7 +320,7 @@ def run_benchmark(n_slow: int = 200, n_fast: int = 20_000, threads: int = 2,
             continue
         p_n, y_n, s_n = _take(n, model, params, y0, schedule)
         solver = {"lsoda": ScipyReference(method="LSODA"), "numpy": Rosenbrock4()}.get(engine)
-        if engine in ("numba", "numba-baseline", "numba-shampine4"):
+        if engine in _COMPILED:
             solver = _numba_solver(engine, threads)
             _warm_up(solver, model, params, y0, schedule, n)
         t = time.perf_counter()
@@ -316,6 +328,7 @@ def run_benchmark(n_slow: int = 200, n_fast: int = 20_000, threads: int = 2,
         seconds = time.perf_counter() - t
         err = _error(sol.ys[:n_check, 1:, :], ref)
         note = {"numba": f"{threads} threads, Rodas5P, exact Jacobian, sparse LU",
+                "numba-generated": f"{threads} threads, as numba, rhs with its parameter expressions hoisted",
                 "numba-shampine4": f"{threads} threads, Shampine, exact Jacobian, sparse LU",
                 "numba-baseline": f"{threads} threads, Shampine, difference Jacobian, dense LU"}.get(engine, "")
         if (sol.status != 0).any():

@@ -116,15 +116,17 @@ def load_generated(name: str, text: str, kind: str = "numba", **namespace):
 
 
 def _model_key(model_cls: type) -> str:
-    """Hash of everything the compiled kernel depends on: model source, kernel, numba version."""
+    """Hash of everything the compiled kernel depends on: model source, kernel, code generator,
+    numba version."""
     numba = _numba()
-    from cartwin.engine import _kernel_src, _numba_xp
+    from cartwin.engine import _codegen, _kernel_src, _numba_xp
     from cartwin.engine import tableaus as _tableaus
 
     fn = model_cls.rhs
     fn = getattr(fn, "__func__", fn)
     parts = [model_cls.__module__, model_cls.__qualname__, numba.__version__, np.__version__]
-    for module in (inspect.getmodule(fn), _kernel_src, _numba_xp, _s, _tableaus):
+    # _codegen too: the Jacobian and hoisted-rhs texts cached on disk are keyed by this hash.
+    for module in (inspect.getmodule(fn), _kernel_src, _numba_xp, _s, _tableaus, _codegen):
         try:
             parts.append(inspect.getsource(module))
         except (OSError, TypeError):
@@ -138,6 +140,9 @@ def _model_key(model_cls: type) -> str:
 
 
 _STUB_JACOBIAN = "def jacobian_values(t, y, p, out):\n    return 0\n"
+#: The rhs a generated kernel module compiles (text evaluated in that module).
+RHS_BINDING = ("globals()['rhs_generated'] if 'rhs_generated' in globals() "
+               "else getattr(_model_cls.rhs, '__func__', _model_cls.rhs)")
 
 
 @lru_cache(maxsize=64)
@@ -153,18 +158,36 @@ def _kernel(model_cls: type, generated_src: str):
     jac_key = hashlib.sha256(generated_src.encode()).hexdigest()[:8]
     name = f"cartwin_kernel_{model_cls.__name__}_{key}_{jac_key}"
     text = inspect.getsource(_kernel_src) + (
-        "\n\n# --- generated: the model's own rhs, compiled -------------------------------\n"
-        "# `_model_cls` is set in this module's namespace by cartwin.engine.compiled before it runs.\n"
-        "_rhs = njit(cache=True, error_model='numpy')(getattr(_model_cls.rhs, '__func__', _model_cls.rhs))\n"
-        "\n# --- generated: its exact Jacobian (or a stub) and static LU (cartwin.engine._codegen)\n"
+        "\n\n# --- generated: the exact Jacobian (or a stub), perhaps the rhs with hoisted parameter\n"
+        "# expressions, and the static LU (cartwin.engine._codegen) ---------------------------------\n"
         "import math  # noqa: E402\n\n"
         + generated_src
-        + "\n_jac = njit(cache=True, error_model='numpy')(jacobian_values)\n"
+        + "\n# The generated rhs where there is one, else the model's own, compiled as it stands.\n"
+        "# `_model_cls` is set in this module's namespace by cartwin.engine.compiled before it runs.\n"
+        f"_rhs = njit(cache=True, error_model='numpy')({RHS_BINDING})\n"
+        "_jac = njit(cache=True, error_model='numpy')(jacobian_values)\n"
         "_lu_factor = njit(**opts)(lu_factor_gen)\n"
         "_lu_solve = njit(**opts)(lu_solve_gen)\n"
     )
     module = load_generated(name, text, _model_cls=model_cls)
     return module.advance_all, module.advance_serial
+
+
+def _cached_text(filename: str, make) -> str | None:
+    """Generated text from the disk cache, else ``make()`` written there ("" stands for None)."""
+    for directory in _cache_dirs("numba"):
+        cached = directory / filename
+        try:
+            if cached.exists():
+                return cached.read_text() or None
+        except OSError:
+            continue
+    text = make()
+    try:
+        write_cached(filename, text or "")
+    except CartwinError:  # pragma: no cover - nowhere to cache: regenerate next time
+        pass
+    return text
 
 
 @lru_cache(maxsize=64)
@@ -174,20 +197,26 @@ def _exact_jacobian(model_cls: type, pattern_bytes: bytes, n: int) -> str | None
 
     pattern = np.frombuffer(pattern_bytes, dtype=bool).reshape(n, n)
     key = hashlib.sha256(_model_key(model_cls).encode() + pattern_bytes).hexdigest()[:16]
-    for directory in _cache_dirs("numba"):
-        cached = directory / f"jacobian_{model_cls.__name__}_{key}.py"
-        try:
-            if cached.exists():
-                text = cached.read_text()
-                return text or None
-        except OSError:
-            continue
-    text = jacobian_source(model_cls, pattern)
-    try:
-        write_cached(f"jacobian_{model_cls.__name__}_{key}.py", text or "")
-    except CartwinError:  # pragma: no cover - nowhere to cache: regenerate next time
-        pass
-    return text
+    return _cached_text(f"jacobian_{model_cls.__name__}_{key}.py", lambda: jacobian_source(model_cls, pattern))
+
+
+@lru_cache(maxsize=64)
+def _hoisted(model_cls: type, pattern_bytes: bytes, n: int, with_jacobian: bool) -> str | None:
+    """Generated rhs with hoisted parameter expressions (and its Jacobian), cached on disk."""
+    from cartwin.engine._codegen import hoisted_source
+
+    pattern = np.frombuffer(pattern_bytes, dtype=bool).reshape(n, n) if with_jacobian else None
+    key = hashlib.sha256(_model_key(model_cls).encode() + pattern_bytes + bytes([with_jacobian])).hexdigest()[:16]
+    return _cached_text(f"hoisted_{model_cls.__name__}_{key}.py", lambda: hoisted_source(model_cls, pattern))
+
+
+def derived_function(hoisted_text: str):
+    """``derived_parameters(p, xp)`` of a :func:`cartwin.engine._codegen.hoisted_source` text."""
+    from cartwin.engine._codegen import DERIVED_FUNCTION
+
+    namespace: dict = {}
+    exec(compile(hoisted_text, "<cartwin generated rhs>", "exec"), namespace)  # noqa: S102 - our own generated text
+    return namespace[DERIVED_FUNCTION]
 
 
 def record_dtype(names: tuple[str, ...]) -> np.dtype:
@@ -195,12 +224,19 @@ def record_dtype(names: tuple[str, ...]) -> np.dtype:
     return np.dtype([(name, np.float64) for name in names])
 
 
-def parameter_records(p, n_patients: int) -> np.ndarray:
-    """Per-patient parameter records (attribute access in compiled code)."""
-    names = tuple(p.keys())
+def parameter_records(p, n_patients: int, derived=None) -> np.ndarray:
+    """Per-patient parameter records (attribute access in compiled code).
+
+    ``derived``: a ``derived_parameters(p, xp)`` function (:func:`derived_function`) whose
+    values are appended as more fields (computed once here, read by the generated rhs)."""
+    values = {name: p[name] for name in p.keys()}
+    if derived is not None:
+        with np.errstate(all="ignore"):  # a branch a `where` does not take may divide by zero
+            values.update(derived(p, np))
+    names = tuple(values)
     mat = np.empty((n_patients, len(names)))
     for j, name in enumerate(names):
-        mat[:, j] = np.broadcast_to(np.asarray(p[name], dtype=float), (n_patients,))
+        mat[:, j] = np.broadcast_to(np.asarray(values[name], dtype=float), (n_patients,))
     return mat.view(record_dtype(names))[:, 0]
 
 
@@ -261,6 +297,7 @@ def carried(state, key: str, n_s: int, n_p: int, full=np.full) -> tuple:
 
 _LOCK = threading.Lock()
 JACOBIAN_OPTIONS = ("exact", "differences")
+RHS_OPTIONS = ("model", "generated")
 
 
 def check_jacobian_option(value: str) -> None:
@@ -277,8 +314,11 @@ class KernelOptions:
     ``jacobian``: ``"exact"`` (generated) or ``"differences"`` (``jacobian_rel_step``, grouped by
     the traced pattern when ``sparse_jacobian``); ``sparse_lu`` with its pivot threshold
     ``max_multiplier``; ``method``: a tableau of :mod:`cartwin.engine.tableaus`; ``dense_output``:
-    step through soft stops and interpolate (methods with a dense output). ``name`` defaults to
-    ``"<method>-<target>"``.
+    step through soft stops and interpolate (methods with a dense output); ``rhs``: ``"model"``
+    compiles the model class's ``rhs`` as it stands, ``"generated"`` a copy generated from it
+    with its parameter-only subexpressions computed once per patient
+    (:func:`cartwin.engine._codegen.hoisted_source`; the model's own where ``rhs`` cannot be
+    traced). ``name`` defaults to ``"<method>-<target>"``, with ``-generated`` for the generated rhs.
     """
 
     target: ClassVar[str] = "kernel"
@@ -291,12 +331,18 @@ class KernelOptions:
     jacobian: str = "exact"
     method: str = "rodas5p"
     dense_output: bool = True
+    rhs: str = "model"
 
     def __post_init__(self):
         check_jacobian_option(self.jacobian)
+        if self.rhs not in RHS_OPTIONS:
+            from cartwin.foundation.errors import ValidationError
+
+            raise ValidationError("rhs", "one of " + ", ".join(RHS_OPTIONS), self.rhs)
         tableau(self.method)
         if self.name is None:
-            object.__setattr__(self, "name", f"{self.method}-{self.target}")
+            suffix = "-generated" if self.rhs == "generated" else ""
+            object.__setattr__(self, "name", f"{self.method}-{self.target}{suffix}")
 
     def kernel_options(self) -> dict:
         """These options as keyword arguments (without ``name``), e.g. for the other engine."""
@@ -340,37 +386,47 @@ class NumbaRosenbrock(KernelOptions):
         # Sent to cluster workers without its per-process caches (the last batch's parameters).
         return {**self.__dict__, "_records": {}}
 
-    def _recs(self, p, n_patients: int) -> np.ndarray:
+    def _recs(self, model, p, n_patients: int) -> np.ndarray:
         # simulate() passes the same ParameterSet every segment: convert it once.
         hit = self._records.get("last")
-        if hit is not None and hit[0] is p and hit[1].shape[0] == n_patients:
+        if hit is not None and hit[0] is p and hit[2] is type(model) and hit[1].shape[0] == n_patients:
             return hit[1]
-        recs = parameter_records(p, n_patients)
-        self._records["last"] = (p, recs)
+        recs = parameter_records(p, n_patients, self.derived_parameters(model, p))
+        self._records["last"] = (p, recs, type(model))
         return recs
 
     def _structure(self, model, p):
-        key = ("structure", type(model), self.sparse_jacobian, self.jacobian, self.method)
+        key = ("structure", type(model), self.sparse_jacobian, self.jacobian, self.method, self.rhs)
         hit = self._records.get(key)
         if hit is None:
             *arrays, pattern = jacobian_structure(model, p if self.sparse_jacobian else None)
-            source = None
-            if self.jacobian == "exact":
-                source = _exact_jacobian(type(model), np.ascontiguousarray(pattern).tobytes(), pattern.shape[0])
+            pattern_bytes, n = np.ascontiguousarray(pattern).tobytes(), pattern.shape[0]
+            exact = self.jacobian == "exact"
+            hoisted = _hoisted(type(model), pattern_bytes, n, exact) if self.rhs == "generated" else None
+            if hoisted is not None:
+                source = hoisted if exact else None
+                front = hoisted + ("" if exact else "\n\n" + _STUB_JACOBIAN)
+            else:
+                source = _exact_jacobian(type(model), pattern_bytes, n) if exact else None
+                front = source or _STUB_JACOBIAN
             from cartwin.engine._codegen import lu_source
 
             plan = dict(zip(_LU_FIELDS, arrays[4], strict=True))
-            hit = (tuple(arrays), source,
-                   (source or _STUB_JACOBIAN) + "\n\n" + lu_source(plan) + "\n\n" + tableau(self.method).source())
+            hit = (tuple(arrays), source, front + "\n\n" + lu_source(plan) + "\n\n" + tableau(self.method).source(),
+                   None if hoisted is None else derived_function(hoisted))
             self._records[key] = hit
         return hit
+
+    def derived_parameters(self, model, p):
+        """The ``derived_parameters(p, xp)`` function of the generated rhs, or None (the model's own)."""
+        return self._structure(model, p)[3]
 
     def structure(self, model, p) -> tuple[tuple, str | None, str]:
         """What the kernel is built from, for ``model`` with parameters ``p``: the index arrays
         ``(group_ptr, group_cols, col_ptr, col_rows, lu)``, the generated exact-Jacobian source
         (``None`` when differences are used) and the whole generated source (Jacobian or stub,
         static LU and the method's tableau). Other targets (:mod:`cartwin.engine.cuda_engine`) compile the same."""
-        return self._structure(model, p)
+        return self._structure(model, p)[:3]
 
     def uses_exact_jacobian(self, model, p=None) -> bool:
         """Whether this solver differentiates ``model`` exactly (generated code) or by differences."""
@@ -379,10 +435,10 @@ class NumbaRosenbrock(KernelOptions):
     def advance(self, model, t0, t1, y, p, controller, state, atol):
         numba = _numba()
         n_s, n_p = y.shape
-        arrays, jac_source, generated = self._structure(model, p)
+        arrays, jac_source, generated, _ = self._structure(model, p)
         parallel, serial = _kernel(type(model), generated)
         kernel = serial if (n_p < 2 * max(1, self.chunk) or self.threads == 1) else parallel
-        recs = self._recs(p, n_p)
+        recs = self._recs(model, p, n_p)
         bps = np.zeros((0, n_p)) if state.breakpoints is None else np.ascontiguousarray(state.breakpoints, dtype=float)
         nonneg = np.array([s.nonnegative for s in model.states], dtype=np.bool_)
         y_c = y if (y.flags.c_contiguous and y.dtype == np.float64) else np.ascontiguousarray(y, dtype=float)

@@ -51,7 +51,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from cartwin.engine.compiled import KernelOptions, carried, carry_arrays
+from cartwin.engine.compiled import RHS_BINDING, KernelOptions, carried, carry_arrays
 from cartwin.engine.tableaus import MAX_STAGES
 from cartwin.foundation.errors import CartwinError
 
@@ -149,14 +149,14 @@ def course_kernel(y, h_state, status, steps, dense_steps, recs, bps, atol, nonne
 '''
 
 _RHS = '''
-# --- generated: the model's own rhs, as a device function --------------------------------
-# `_model_cls` and `_cuda_xp` are set in this module's namespace by cartwin.engine.cuda_engine.
-_rhs = cuda.jit(device=True)(getattr(_model_cls.rhs, '__func__', _model_cls.rhs))
-
-# --- generated: exact Jacobian (or a stub) and static LU (cartwin.engine._codegen) ----------
+# --- generated: exact Jacobian (or a stub), perhaps the rhs with hoisted parameter expressions,
+# and the static LU (cartwin.engine._codegen) --------------------------------------------------
 '''
 
-_TAIL = '''
+_TAIL = f'''
+# The generated rhs where there is one, else the model's own, as a device function.
+# `_model_cls` and `_cuda_xp` are set in this module's namespace by cartwin.engine.cuda_engine.
+_rhs = cuda.jit(device=True)({RHS_BINDING})
 _jac = cuda.jit(device=True)(jacobian_values)
 _lu_factor = cuda.jit(device=True)(lu_factor_gen)
 _lu_solve = cuda.jit(device=True)(lu_solve_gen)
@@ -299,14 +299,15 @@ class CudaRosenbrock(KernelOptions):
             self._cache[key] = hit
         return hit
 
-    def _records(self, p, n_patients: int):
+    def _records(self, model, p, n_patients: int):
         from cartwin.engine.compiled import parameter_records
 
         hit = self._cache.get("records")
-        if hit is not None and hit[0] is p and hit[1].shape[0] == n_patients:
+        if hit is not None and hit[0] is p and hit[2] is type(model) and hit[1].shape[0] == n_patients:
             return hit[1]
-        recs = _cuda().to_device(np.ascontiguousarray(parameter_records(p, n_patients)))
-        self._cache["records"] = (p, recs)
+        derived = self._cpu_twin().derived_parameters(model, p)
+        recs = _cuda().to_device(np.ascontiguousarray(parameter_records(p, n_patients, derived)))
+        self._cache["records"] = (p, recs, type(model))
         return recs
 
     def _launch(self, kernel, n_p: int, *args) -> None:
@@ -317,7 +318,7 @@ class CudaRosenbrock(KernelOptions):
         cuda = _cuda()
         n_s, n_p = y.shape
         module, structure, exact = self.prepared(model, p)
-        recs = self._records(p, n_p)
+        recs = self._records(model, p, n_p)
         bps = np.full((1, n_p), np.inf) if state.breakpoints is None else np.ascontiguousarray(state.breakpoints, dtype=float)
         if bps.shape[0] == 0:
             bps = np.full((1, n_p), np.inf)  # never ahead: the same as no breakpoint
@@ -364,7 +365,7 @@ def run_on_device(model, params, y0, *, t0, t_end, boundaries, doses, decision_d
     n_s, n_p = y0.shape
     params = params.broadcast(n_p)
     module, structure, exact = solver.prepared(model, params)
-    recs = solver._records(params, n_p)
+    recs = solver._records(model, params, n_p)
     bp = model.breakpoints(params, n_p)
     bps = np.full((1, n_p), np.inf) if bp is None or np.asarray(bp).shape[0] == 0 else np.ascontiguousarray(bp, dtype=float)
     boundaries = np.asarray(boundaries, dtype=float)
