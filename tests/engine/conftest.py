@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from cartwin.model.base import Model, State, params_from_rows
+
 CHECK_DAYS = [7, 14, 28, 90, 365]
 # Below these levels a quantity is numerically absent (far under any assay's limit of
 # quantification: tocilizumab ~0.1 ug/mL, dexamethasone ~0.1 ng/mL); relative error is
@@ -29,3 +31,21 @@ def _assert_matches_reference(ref, fast, rel_tol=1e-4, days=CHECK_DAYS):
 def matches_reference():
     """``matches_reference(ref_course, fast_course)``: every observable within 1e-4 at CHECK_DAYS."""
     return _assert_matches_reference
+
+
+class _Branches(Model):
+    """A model whose rhs branches on a state: SymPy cannot trace it, the engines fall back."""
+
+    name = "branches"
+    states = (State("x", "1", "x", initial=1.0),)
+    parameter_table = params_from_rows([("k", 1.0, "1/day", 0.0, 10.0, "test", "rate")])
+
+    def rhs(self, t, y, p, xp=np):
+        rate = p.k if y[0] > 0.5 else 2.0 * p.k
+        return (-rate * y[0],)
+
+
+@pytest.fixture
+def branching_model():
+    """x' = -k x above x = 0.5, -2k x below (an rhs that branches on a state)."""
+    return _Branches()

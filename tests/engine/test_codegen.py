@@ -10,7 +10,6 @@ pytest.importorskip("sympy")
 from cartwin.engine._codegen import DERIVED_FUNCTION, DERIVED_NAMES, HOISTED_RHS, hoisted_source  # noqa: E402
 from cartwin.engine._sparsity import jacobian_pattern  # noqa: E402
 from cartwin.engine.compiled import parameter_records  # noqa: E402
-from cartwin.model.base import Model, State, params_from_rows  # noqa: E402
 from cartwin.model.cart import CarTPatientModel  # noqa: E402
 from cartwin.model.library import Kimmel2021, Stein2019  # noqa: E402
 
@@ -90,15 +89,5 @@ def test_generated_jacobian_reads_the_derived_parameters():
     assert any(load.startswith("p.derived_") for load in loads)
 
 
-class _Branches(Model):
-    name = "branches"
-    states = (State("x", "1", "x", initial=1.0),)
-    parameter_table = params_from_rows([("k", 1.0, "1/day", 0.0, 10.0, "test", "rate")])
-
-    def rhs(self, t, y, p, xp=np):
-        rate = p.k if y[0] > 0.5 else 2.0 * p.k
-        return (-rate * y[0],)
-
-
-def test_untraceable_rhs_gets_none():
-    assert hoisted_source(_Branches, None) is None
+def test_untraceable_rhs_gets_none(branching_model):
+    assert hoisted_source(type(branching_model), None) is None

@@ -237,20 +237,12 @@ def test_exact_jacobian_run_agrees_with_difference_run_and_reference(matches_ref
     matches_reference(ref, exact)
 
 
-class _Branches(Model):
-    name = "branches"
-    states = (State("x", "1", "x", initial=1.0),)
-    parameter_table = params_from_rows([("k", 1.0, "1/day", 0.0, 10.0, "test", "rate")])
-
-    def rhs(self, t, y, p, xp=np):
-        rate = p.k if y[0] > 0.5 else 2.0 * p.k
-        return (-rate * y[0],)
-
-
-def test_untraceable_rhs_keeps_forward_differences():
-    model = _Branches()
-    solver = NumbaRosenbrock()
+@pytest.mark.parametrize("rhs", ["model", "generated"])
+def test_untraceable_rhs_keeps_forward_differences_and_its_own_rhs(branching_model, rhs):
+    model = branching_model
+    solver = NumbaRosenbrock(rhs=rhs)
     assert not solver.uses_exact_jacobian(model)
+    assert solver.derived_parameters(model, model.parameters()) is None  # nothing generated: its own rhs
     sol = simulate(model, model.parameters(), n_patients=1, solver=solver, saveat=SaveAt([0.0, 2.0]),
                    controller=StepController(rtol=1e-8, atol=1e-12))
     # x reaches 0.5 at ln 2, then decays twice as fast: x(2) = 0.5 exp(-2 (2 - ln 2))
@@ -337,15 +329,6 @@ def test_generated_rhs_takes_the_same_steps_to_round_off(matches_reference):
     np.testing.assert_allclose(generated.solution.ys, model_rhs.solution.ys, rtol=1e-8, atol=1e-12)
     ref = simulate_course(regimen, COV, rtol=1e-10, solver=ScipyReference(), policy=_toci_and_dex)
     matches_reference(ref, generated)
-
-
-def test_generated_rhs_falls_back_to_the_models_own_where_rhs_cannot_be_traced():
-    model = _Branches()
-    solver = NumbaRosenbrock(rhs="generated")
-    assert solver.derived_parameters(model, model.parameters()) is None
-    sol = simulate(model, model.parameters(), n_patients=1, solver=solver, saveat=SaveAt([0.0, 2.0]),
-                   controller=StepController(rtol=1e-8, atol=1e-12))
-    assert sol.ys[0, -1, 0] == pytest.approx(0.5 * np.exp(-2.0 * (2.0 - np.log(2.0))), rel=1e-5)
 
 
 def test_rhs_option_is_validated():
