@@ -11,7 +11,7 @@ multipliers: that checks that the record is a fixed point of the fit, not how it
 The rerun uses the engine named in the record (``rosenbrock4-numba`` is the compiled engine's
 ``shampine4`` method, the default before Rodas5P).
 
-``--check`` runs each record's multipliers once with the current default engine and reports which
+``--check`` runs each record's multipliers once with the current default engine (or ``--engine``) and reports which
 simulated endpoints differ from the record and whether every fitted target is still inside its
 published 95% CI (a change of engine moves patients near a response or grade threshold); it
 writes nothing and exits 1 if a target falls outside.
@@ -37,8 +37,16 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--reproduce", action="store_true", help="rerun each committed record's fit and compare")
     ap.add_argument("--check", action="store_true", help="run each record's multipliers with the default engine")
+    ap.add_argument("--engine", default="auto",
+                    help="engine for fitting and --check: auto, numba, numba-generated or numpy")
     args = ap.parse_args()
-    solver = _solver()
+    from cartwin.engine.choice import resolve_solver
+    from cartwin.foundation.errors import ValidationError
+
+    try:
+        solver = resolve_solver(args.engine, field="--engine", objects=False)
+    except ValidationError as exc:
+        raise SystemExit(f"error: {exc}") from None
     names = args.presets or [p for p in list_protocols() if not load_protocol(p).is_placeholder]
     unknown = [name for name in names if name not in list_protocols()]
     if unknown:

@@ -17,9 +17,10 @@ def test_a_solver_object_passes_through_and_numpy_is_rosenbrock4():
 def test_auto_and_none_are_the_compiled_engine_where_installed():
     from cartwin.engine.compiled import NumbaRosenbrock
 
-    for name in ("auto", None, "numba"):
+    for name in ("auto", None, "numba", "numba-generated"):
         solver = resolve_solver(name)
         assert isinstance(solver, NumbaRosenbrock) and solver.method == "rodas5p"
+    assert resolve_solver("auto").rhs == resolve_solver(None).rhs == "generated"
 
 
 def test_without_numba_auto_falls_back_and_numba_is_refused_by_name(monkeypatch):

@@ -6,14 +6,15 @@ May import the engine's solvers and :mod:`cartwin.foundation`; the compiled engi
 only when chosen (numba is an optional dependency, ``pip install "cartwin[fast]"``).
 
 ``"auto"`` is the compiled engine (:class:`~cartwin.engine.compiled.NumbaRosenbrock`, Rodas5P)
-wherever numba and SymPy are installed, else the batched NumPy engine
-(:class:`~cartwin.engine.solvers.Rosenbrock4`). The trials' calibration records were fitted
-with the compiled engine. Measured 2026-12-02 on the 2-core development machine:
-``run_trial("eliana", 100, seed=2)`` took 2.5 s with it and 100 s with the NumPy engine, with
-the same endpoints. ``"numba-generated"`` is the compiled engine with the rhs generated from the
-model's with its parameter-only expressions computed once per patient
-(``NumbaRosenbrock(rhs="generated")``): ~1.1x faster, results equal to round-off; not the
-default because the calibration records were fitted with the model's own rhs.
+with the generated rhs (``"numba-generated"``: the model's rhs regenerated with its
+parameter-only expressions computed once per patient, ``rhs="generated"``) wherever numba and
+SymPy are installed, else the batched NumPy engine (:class:`~cartwin.engine.solvers.Rosenbrock4`).
+``"numba"`` compiles the model's rhs as written. The trials' calibration records were fitted
+with ``"numba"``; every simulated endpoint of every record is the same with
+``"numba-generated"`` (``scripts/calibrate_presets.py --check --engine numba-generated``,
+2026-12-03), which is ~1.1x faster (docs/performance.md), so it is the default since then.
+Measured 2026-12-02 on the 2-core development machine: ``run_trial("eliana", 100, seed=2)``
+took 2.5 s with the compiled engine and 100 s with the NumPy engine, with the same endpoints.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def resolve_solver(solver: Any = "auto", *, field: str = "solver", objects: bool
     A solver object (anything with ``advance``) is returned as it is. ``"numpy"`` is
     :class:`~cartwin.engine.solvers.Rosenbrock4`; ``"numba"`` the compiled engine and
     ``"numba-generated"`` the same with the generated rhs (an error naming ``field`` where numba
-    is not installed); ``"auto"`` or ``None`` the compiled engine where
+    is not installed); ``"auto"`` or ``None`` the compiled engine with the generated rhs where
     :func:`compiled_engine_available`, else Rosenbrock4. ``objects=False`` (a command-line
     option, which can only be a name) leaves solver objects out of the error message.
     """
@@ -56,7 +57,7 @@ def resolve_solver(solver: Any = "auto", *, field: str = "solver", objects: bool
             raise ValidationError(field, f"an installed engine ('{name}' needs pip install 'cartwin[fast]')", solver)
         from cartwin.engine.compiled import NumbaRosenbrock
 
-        return NumbaRosenbrock(rhs="generated") if name == "numba-generated" else NumbaRosenbrock()
+        return NumbaRosenbrock() if name == "numba" else NumbaRosenbrock(rhs="generated")
     if not callable(getattr(solver, "advance", None)):
         raise ValidationError(field, expected, type(solver).__name__)
     return solver

@@ -46,12 +46,15 @@ class ShardOptions:
 
 @dataclass
 class TrialResult:
+    """A virtual trial's per-patient rows, endpoints and kept timecourses, with the seed, the name
+    of the engine that ran it (a solver's ``name``, e.g. ``"rodas5p-numba"``) and its rtol."""
+
     protocol: Protocol
     patients: pd.DataFrame
     endpoints: dict[str, Any]
     timecourses: pd.DataFrame
     seed: int
-    engine: str = "rosenbrock4-numpy"
+    engine: str
     rtol: float = 1e-6
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
