@@ -1,6 +1,8 @@
 """Trial-path benchmark: where the time of a virtual trial goes, and what --rtol 1e-4 buys.
 
-Runs ``run_trial(protocol, n, seed)`` in this process with the compiled engine, once at the
+Runs ``run_trial(protocol, n, seed)`` in this process with the compiled engine (``--rhs``: the
+generated rhs, what ``"auto"`` runs, or the model's as written; with both, the first is the
+baseline and the second runs at 1e-6 too), once at the
 calibrated rtol 1e-6 (the baseline) and once at each looser rtol asked for, and reports for each
 run: wall time, enrolled patients/s, the time spent in the engine, the management policy and
 the rest, the mean and 90th percentile of engine steps per infused patient, and the endpoint
@@ -46,7 +48,7 @@ class _Timed:
         setattr(self.owner, self.name, self.original)
 
 
-def measure(protocol: str, n: int, seed: int, rtol: float) -> dict:
+def measure(protocol: str, n: int, seed: int, rtol: float, rhs: str = "generated") -> dict:
     import cartwin.clinic.policy as policy
     import cartwin.trial.cohort as cohort
     from cartwin.engine.compiled import NumbaRosenbrock
@@ -64,7 +66,7 @@ def measure(protocol: str, n: int, seed: int, rtol: float) -> dict:
     timers = {"engine": _Timed(NumbaRosenbrock, "advance"), "policy": _Timed(policy.ConsensusPolicy, "__call__")}
     try:
         t = time.perf_counter()
-        result = run_trial(protocol, n=n, seed=seed, solver=NumbaRosenbrock(), rtol=rtol)
+        result = run_trial(protocol, n=n, seed=seed, solver=NumbaRosenbrock(rhs=rhs), rtol=rtol)
         seconds = time.perf_counter() - t
     finally:
         cohort.simulate_course = simulate_course
@@ -72,7 +74,7 @@ def measure(protocol: str, n: int, seed: int, rtol: float) -> dict:
             timer.restore()
     per_patient = np.concatenate(steps) if steps else np.zeros(0)
     return {
-        "rtol": rtol, "enrolled": n, "infused": int(result.patients["infused"].sum()), "seconds": round(seconds, 2),
+        "rtol": rtol, "rhs": rhs, "enrolled": n, "infused": int(result.patients["infused"].sum()), "seconds": round(seconds, 2),
         "enrolled_per_s": round(n / seconds, 1), "engine_s": round(timers["engine"].seconds, 2),
         "policy_s": round(timers["policy"].seconds, 2), "rest_s": round(seconds - timers["engine"].seconds
                                                                          - timers["policy"].seconds, 2),
@@ -97,13 +99,22 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--rtol", type=float, nargs="*", default=[1e-4], help="looser tolerances to compare with 1e-6")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--rhs", nargs="+", choices=("generated", "model"), default=["generated"],
+                    help="the generated rhs (what 'auto' runs) and/or the model's as written")
     args = ap.parse_args(argv)
 
-    measure(args.protocol, 8, args.seed, 1e-6)  # compile or load the kernel outside the timings
-    rows = [measure(args.protocol, args.n, args.seed, 1e-6)]
+    for rhs in args.rhs:
+        measure(args.protocol, 8, args.seed, 1e-6, rhs)  # compile or load the kernels outside the timings
+    rows = [measure(args.protocol, args.n, args.seed, 1e-6, args.rhs[0])]
     base = rows[0]
+    for rhs in args.rhs[1:]:
+        row = measure(args.protocol, args.n, args.seed, 1e-6, rhs)
+        row["speedup_vs_baseline"] = round(base["seconds"] / row["seconds"], 2)
+        row["engine_speedup_vs_baseline"] = round(base["engine_s"] / row["engine_s"], 2)
+        row["largest_endpoint_change"] = _largest_change(base["endpoints"], row["endpoints"])
+        rows.append(row)
     for rtol in args.rtol:
-        row = measure(args.protocol, args.n, args.seed, rtol)
+        row = measure(args.protocol, args.n, args.seed, rtol, args.rhs[0])
         row["speedup_vs_1e-6"] = round(base["seconds"] / row["seconds"], 2)
         row["engine_speedup_vs_1e-6"] = round(base["engine_s"] / row["engine_s"], 2)
         row["largest_endpoint_change"] = _largest_change(base["endpoints"], row["endpoints"])

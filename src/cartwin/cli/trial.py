@@ -49,7 +49,7 @@ def trial(
     out: Path = typer.Option(Path("trial-output"), help="Output directory."),
     replicates: int = typer.Option(1, help="Independent replicate trials (trial-to-trial spread)."),
     follow_up_days: float = typer.Option(None, help="Simulated follow-up (default: the protocol's, at most 730 days)."),
-    engine: str = typer.Option("auto", help="auto (numba-generated if numba is installed, else numpy), numba-generated (the compiled engine, the rhs's parameter expressions computed once per patient), numba (the rhs as written: what the calibrations were fitted with; the same endpoints, ~1.1x slower) or numpy."),
+    engine: str = typer.Option("auto", help="auto (numba-generated if numba is installed, else numpy), numba-generated (the compiled engine, the rhs's parameter expressions computed once per patient), numba (the rhs as written: what the calibrations were fitted with; the same calibration endpoints, ~1.1x slower) or numpy."),
     workers: int = typer.Option(None, help="Run shards on a local Dask cluster with this many workers."),
     scheduler: str = typer.Option(None, help="Dask scheduler address (e.g. tcp://host:8786) instead of a local cluster."),
     resume: bool = typer.Option(False, "--resume", help="Continue a stopped sharded run in --out without redoing finished shards."),
