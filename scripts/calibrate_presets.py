@@ -11,10 +11,10 @@ multipliers: that checks that the record is a fixed point of the fit, not how it
 The rerun uses the engine named in the record (``rosenbrock4-numba`` is the compiled engine's
 ``shampine4`` method, the default before Rodas5P).
 
-``--check`` runs each record's multipliers once with the current default engine (or ``--engine``) and reports which
-simulated endpoints differ from the record and whether every fitted target is still inside its
-published 95% CI (a change of engine moves patients near a response or grade threshold); it
-writes nothing and exits 1 if a target falls outside.
+``--check`` runs each record's multipliers once with the current default engine (or the one
+``--engine`` names) and reports which simulated endpoints differ from the record and whether
+every fitted target is still inside its published 95% CI (a change of engine moves patients
+near a response or grade threshold); it writes nothing and exits 1 if a target falls outside.
 """
 
 import argparse
@@ -36,7 +36,7 @@ def main():
     ap.add_argument("--evals", type=int, default=40)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--reproduce", action="store_true", help="rerun each committed record's fit and compare")
-    ap.add_argument("--check", action="store_true", help="run each record's multipliers with the default engine")
+    ap.add_argument("--check", action="store_true", help="run each record's multipliers with the default engine (or --engine)")
     ap.add_argument("--engine", default="auto",
                     help="engine for fitting and --check: auto, numba, numba-generated or numpy")
     args = ap.parse_args()

@@ -247,6 +247,8 @@ def _numba_solver(engine: str, threads: int):
 #: Engines ``run_benchmark`` knows (``numba-matched`` comes with ``numba`` and ``roadrunner``).
 BENCH_ENGINES = ("lsoda", "numpy", "numba-baseline", "numba-shampine4", "numba", "numba-generated", "roadrunner")
 _COMPILED = ("numba", "numba-baseline", "numba-shampine4", "numba-generated")
+#: Engines timed on ``n_fast`` patients (the NumPy engine on at most 2,000 of them).
+_FAST = ("numba", "numba-generated", "numpy")
 
 
 def _warm_up(solver, model, params, y0, schedule, n: int) -> None:
@@ -291,7 +293,7 @@ def run_benchmark(n_slow: int = 200, n_fast: int = 20_000, threads: int = 2,
 
         raise ValidationError("engines", "some of " + ", ".join(BENCH_ENGINES), ",".join(unknown) or "(none)")
     say = progress or (lambda msg: None)
-    n_max = max(n_slow, n_fast if {"numba", "numba-generated", "numpy", "roadrunner"} & set(engines) else 0, n_check)
+    n_max = max(n_slow, n_fast if {*_FAST, "roadrunner"} & set(engines) else 0, n_check)
     model, params, y0, schedule = cohort(n_max, seed)
 
     say(f"reference: scipy Radau rtol 1e-10 on {n_check} patients")
@@ -301,7 +303,7 @@ def run_benchmark(n_slow: int = 200, n_fast: int = 20_000, threads: int = 2,
     rows: list[Row] = []
     # libRoadRunner last: its accuracy-matched row needs the compiled engines' errors.
     for engine in sorted(engines, key=lambda e: e == "roadrunner"):
-        n = n_fast if engine in ("numba", "numba-generated", "numpy") else n_slow
+        n = n_fast if engine in _FAST else n_slow
         if engine in ("numba-baseline", "numba-shampine4"):  # earlier compiled engines: a quarter
             n = max(n_slow, n_fast // 4)
         if engine == "numpy":

@@ -210,8 +210,10 @@ def _hoisted(model_cls: type, pattern_bytes: bytes, n: int, with_jacobian: bool)
     return _cached_text(f"hoisted_{model_cls.__name__}_{key}.py", lambda: hoisted_source(model_cls, pattern))
 
 
+@lru_cache(maxsize=16)
 def derived_function(hoisted_text: str):
-    """``derived_parameters(p, xp)`` of a :func:`cartwin.engine._codegen.hoisted_source` text."""
+    """``derived_parameters(p, xp)`` of a :func:`cartwin.engine._codegen.hoisted_source` text
+    (executed once per process: every solver and every shard's solver on a worker share it)."""
     from cartwin.engine._codegen import DERIVED_FUNCTION
 
     namespace: dict = {}
