@@ -152,6 +152,8 @@ def main_cuda(args):
 
 
 def main():
+    from cartwin.engine.compiled import RHS_OPTIONS
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--engine", choices=("jax", "cuda"), default="jax")
     ap.add_argument("--threads-per-block", type=int, default=128)
@@ -162,7 +164,7 @@ def main():
     ap.add_argument("--days", type=float, default=365.0)
     ap.add_argument("--check", type=int, default=0)
     ap.add_argument("--json", default=None)
-    ap.add_argument("--rhs", nargs="+", choices=("model", "generated"), default=["model"],
+    ap.add_argument("--rhs", nargs="+", choices=RHS_OPTIONS, default=["model"],
                     help="CUDA: the model's rhs as written and/or the generated one (parameter expressions hoisted)")
     args = ap.parse_args()
     if args.engine == "cuda":

@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> dict:
     from functools import partial
 
     from cartwin.dispatch import read_shards, run_shards
+    from cartwin.engine.compiled import RHS_OPTIONS
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=20_000)
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", type=Path, default=None, help="dataset directory (default: a temporary one)")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
-    ap.add_argument("--rhs", choices=("model", "generated"), default="model",
+    ap.add_argument("--rhs", choices=RHS_OPTIONS, default="model",
                     help="the model's rhs as written, or generated with its parameter expressions hoisted")
     args = ap.parse_args(argv)
 

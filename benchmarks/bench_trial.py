@@ -93,13 +93,15 @@ def _largest_change(base: dict, other: dict) -> dict:
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
+    from cartwin.engine.compiled import RHS_OPTIONS
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--protocol", default="zuma-1")
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--rtol", type=float, nargs="*", default=[1e-4], help="looser tolerances to compare with 1e-6")
     ap.add_argument("--json", type=Path, default=None)
-    ap.add_argument("--rhs", nargs="+", choices=("generated", "model"), default=["generated"],
+    ap.add_argument("--rhs", nargs="+", choices=RHS_OPTIONS, default=["generated"],
                     help="the generated rhs (what 'auto' runs) and/or the model's as written")
     args = ap.parse_args(argv)
 

@@ -7,9 +7,17 @@ import pytest
 
 pytest.importorskip("sympy")
 
-from cartwin.engine._codegen import DERIVED_FUNCTION, DERIVED_NAMES, HOISTED_RHS, hoisted_source  # noqa: E402
+from cartwin.engine._codegen import (  # noqa: E402
+    DERIVED_FUNCTION,
+    DERIVED_NAMES,
+    HOISTED_RHS,
+    derived_prefix,
+    hoisted_source,
+)
 from cartwin.engine._sparsity import jacobian_pattern  # noqa: E402
 from cartwin.engine.compiled import parameter_records  # noqa: E402
+from cartwin.foundation.errors import ValidationError  # noqa: E402
+from cartwin.model.base import Model, State, params_from_rows  # noqa: E402
 from cartwin.model.cart import CarTPatientModel  # noqa: E402
 from cartwin.model.library import Kimmel2021, Stein2019  # noqa: E402
 
@@ -91,3 +99,30 @@ def test_generated_jacobian_reads_the_derived_parameters():
 
 def test_untraceable_rhs_gets_none(branching_model):
     assert hoisted_source(type(branching_model), None) is None
+
+
+class _NamedLikeADerivedField(Model):
+    """x' = -(k1 + k2) x: one derived parameter, k1 + k2, beside a parameter named like its field."""
+
+    name = "named-like-derived"
+    states = (State("x", "1", "x", initial=1.0),)
+    parameter_table = params_from_rows([("derived_0", 0.25, "1/day", 0.0, 10.0, "test", "rate one"),
+                                        ("k2", 0.5, "1/day", 0.0, 10.0, "test", "rate two")])
+
+    def rhs(self, t, y, p, xp=np):
+        return (-(p.derived_0 + p.k2) * y[0],)
+
+
+def test_derived_fields_never_shadow_a_parameter():
+    model, params, text, ns = _generated(_NamedLikeADerivedField)
+    assert derived_prefix(["derived_0", "k2"]) == "derived1_"
+    assert ns[DERIVED_NAMES] == ("derived1_0",)
+    rec = _records(params, 1, ns[DERIVED_FUNCTION])[0]
+    assert rec.derived_0 == 0.25 and rec.derived1_0 == -0.75  # the factor -(derived_0 + k2)
+    assert ns[HOISTED_RHS](None, 0.0, [2.0], rec, np)[0] == pytest.approx(-1.5, rel=1e-15)
+
+
+def test_a_parameter_named_like_a_derived_field_is_refused_by_name():
+    params = CarTPatientModel().parameters()
+    with pytest.raises(ValidationError, match="parameters.k_prolif_per_day"):
+        parameter_records(params, 1, lambda p, xp: {"derived_0": 1.0, "k_prolif_per_day": 2.0})

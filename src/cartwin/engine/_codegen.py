@@ -225,8 +225,19 @@ def _xp_printer():
     return XPPrinter({"standard": "python3", "fully_qualified_modules": True})
 
 
-def _hoist(sp, f: list, parameter_symbols: set) -> tuple[list, dict]:
-    """``f`` with every maximal parameter-only subexpression replaced by a symbol ``p_derived_<k>``.
+def derived_prefix(parameter_names) -> str:
+    """Prefix of the derived parameters' record fields: ``derived_``, or ``derived1_``,
+    ``derived2_``, ... if a parameter name starts with it (a field must not shadow a parameter)."""
+    names = tuple(parameter_names)
+    prefix, k = "derived_", 0
+    while any(name.startswith(prefix) for name in names):
+        k += 1
+        prefix = f"derived{k}_"
+    return prefix
+
+
+def _hoist(sp, f: list, parameter_symbols: set, prefix: str = "derived_") -> tuple[list, dict]:
+    """``f`` with every maximal parameter-only subexpression replaced by a symbol ``p_<prefix><k>``.
 
     Returns ``(g, derived)``, ``derived`` mapping each new symbol to its expression in the
     parameters. Within a sum or product the parameter-only terms or factors are gathered into one
@@ -242,7 +253,7 @@ def _hoist(sp, f: list, parameter_symbols: set) -> tuple[list, dict]:
             return e
         sym = derived.get(e)
         if sym is None:
-            sym = derived[e] = sp.Symbol(f"p_derived_{len(derived)}", real=True)
+            sym = derived[e] = sp.Symbol(f"p_{prefix}{len(derived)}", real=True)
         return sym
 
     def walk(e):
@@ -277,7 +288,8 @@ def hoisted_source(model_cls: type, pattern: np.ndarray | None) -> str | None:
 
     * ``derived_parameters(p, xp)``: the derived parameters from a parameter mapping (``p[name]``;
       NumPy arrays over patients, ``xp = numpy``), as a dict ``{field name: value}``;
-    * ``DERIVED_NAMES``: their record field names, ``derived_0``, ``derived_1``, ...;
+    * ``DERIVED_NAMES``: their record field names, ``derived_0``, ``derived_1``, ... (another
+      prefix where a parameter's name starts with that one, :func:`derived_prefix`);
     * ``rhs_generated(self, t, y, p, xp)``: the derivatives as a tuple, reading parameters and
       derived parameters by attribute from a per-patient record (what the compiled engines pass);
     * with ``pattern``, ``jacobian_values(t, y, p, out)`` (as :func:`jacobian_source`) of the
@@ -293,7 +305,8 @@ def hoisted_source(model_cls: type, pattern: np.ndarray | None) -> str | None:
     n = len(getattr(model_cls, "states", ())) if pattern is None else pattern.shape[0]
     try:
         ys, _, params, f = _trace(sp, getattr(model_cls.rhs, "__func__", model_cls.rhs), n)
-        g, derived = _hoist(sp, f, set(params.used.values()))
+        prefix = derived_prefix([*params.used, *(q.name for q in getattr(model_cls, "parameter_table", ()))])
+        g, derived = _hoist(sp, f, set(params.used.values()), prefix)
         printer = _xp_printer()
         names = {sym: sym.name[2:] for sym in derived}  # p_derived_0 -> derived_0
         lines = [f"{DERIVED_NAMES} = {tuple(names.values())!r}", "", "",

@@ -234,7 +234,15 @@ def parameter_records(p, n_patients: int, derived=None) -> np.ndarray:
     values = {name: p[name] for name in p.keys()}
     if derived is not None:
         with np.errstate(all="ignore"):  # a branch a `where` does not take may divide by zero
-            values.update(derived(p, np))
+            extra = derived(p, np)
+        clash = sorted(set(extra) & set(values))
+        if clash:
+            from cartwin.foundation.errors import ValidationError
+
+            raise ValidationError(f"parameters.{clash[0]}", "a name that is not a derived parameter's record field "
+                                  "(the generated rhs adds " + ", ".join(clash) + ")", clash[0],
+                                  hint="rename the parameter, or use rhs='model'")
+        values.update(extra)
     names = tuple(values)
     mat = np.empty((n_patients, len(names)))
     for j, name in enumerate(names):
