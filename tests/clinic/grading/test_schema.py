@@ -125,3 +125,17 @@ def test_docs_list_every_column_and_scale():
         assert f"`{name}`" in doc, name
     for scale in SCALES:
         assert f"`{scale}`" in doc, scale
+
+
+@pytest.mark.parametrize("n", [1, 7, 5000])
+def test_choose_is_the_first_true_condition_as_np_select(n):
+    from cartwin.clinic.grading.schema import choose
+
+    rng = np.random.default_rng(n)
+    conditions = [rng.random(n) < share for share in (0.1, 0.3, 0.3, 0.6)]
+    grade, code, texts = choose(conditions, [4, 3, 2, 1], ["a", "b", "c", "d"])
+    np.testing.assert_array_equal(grade, np.select(conditions, [4, 3, 2, 1], 0))
+    np.testing.assert_array_equal(code, np.select(conditions, [1, 2, 3, 4], 0))
+    assert texts == ("", "a", "b", "c", "d")
+    with pytest.raises(TypeError, match="boolean"):
+        choose([np.ones(n)], [1], ["a"])
