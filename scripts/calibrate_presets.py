@@ -8,8 +8,8 @@ evaluation budget and stopping rule, from the record's ``settings``) and reports
 multipliers and simulated endpoints come out the same; it writes nothing and exits 1 on a
 mismatch. A record without ``settings`` (fitted before they were recorded) is rerun from its own
 multipliers: that checks that the record is a fixed point of the fit, not how it was found.
-The rerun uses the engine named in the record (``rosenbrock4-numba`` is the compiled engine's
-``shampine4`` method, the default before Rodas5P).
+The rerun uses the engine named in the record (``cartwin.engine.choice.solver_for_engine_name``;
+``rosenbrock4-numba`` is the compiled engine's ``shampine4`` method, the default before Rodas5P).
 
 ``--check`` runs each record's multipliers once with the current default engine (or the one
 ``--engine`` names) and reports which simulated endpoints differ from the record and whether
@@ -18,7 +18,6 @@ near a response or grade threshold); it writes nothing and exits 1 if a target f
 """
 
 import argparse
-import importlib.util
 import json
 import time
 from pathlib import Path
@@ -67,21 +66,18 @@ def main():
 
 
 def _solver(recorded: str | None = None):
-    """The engine a record names (the compiled engine with its method, or the NumPy engine for
-    "rosenbrock4"); without a record, ``"auto"`` (the compiled engine where numba is installed)."""
-    from cartwin.engine.choice import resolve_solver
+    """The engine a record names (``cartwin.engine.choice.solver_for_engine_name``: e.g. the
+    compiled engine with its method and rhs, the NumPy engine for "rosenbrock4"); without a
+    record, ``"auto"`` (the compiled engine where numba is installed)."""
+    from cartwin.engine.choice import resolve_solver, solver_for_engine_name
+    from cartwin.foundation.errors import ValidationError
 
     if recorded is None:
         return resolve_solver("auto")
-    if recorded == "rosenbrock4":
-        return resolve_solver("numpy")
-    if not importlib.util.find_spec("numba"):
-        raise SystemExit(f"the record was fitted with {recorded}, which needs numba: pip install 'cartwin[fast]'")
-    from cartwin.engine import NumbaRosenbrock
-
-    base = recorded.removesuffix("-generated")  # the generated rhs: NumbaRosenbrock(rhs="generated")
-    rhs = "generated" if base != recorded else "model"
-    return NumbaRosenbrock(method="shampine4" if base == "rosenbrock4-numba" else base.removesuffix("-numba"), rhs=rhs)
+    try:
+        return solver_for_engine_name(recorded, field="record settings.solver")
+    except ValidationError as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 def check_engine(name: str, solver) -> bool:

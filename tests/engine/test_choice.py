@@ -3,7 +3,12 @@
 import pytest
 
 from cartwin.engine import Rosenbrock4, ScipyReference, choice
-from cartwin.engine.choice import compiled_engine_available, resolve_solver
+from cartwin.engine.choice import (
+    LEGACY_ENGINE_NAMES,
+    compiled_engine_available,
+    resolve_solver,
+    solver_for_engine_name,
+)
 from cartwin.foundation.errors import ValidationError
 
 
@@ -33,7 +38,8 @@ def test_without_numba_auto_falls_back_and_numba_is_refused_by_name(monkeypatch)
 
 @pytest.mark.parametrize("bad", ["gpu9", "Numba", 3, object()])
 def test_unknown_engines_are_refused_naming_the_field(bad):
-    with pytest.raises(ValidationError, match=r"^solver: expected one of auto, numba, numba-generated, numpy, or a solver"):
+    with pytest.raises(ValidationError, match=r"^solver: expected one of auto, numba, numba-generated, numpy, an engine "
+                       r"name a result records \(<method>-numpy, .*\), or a solver object"):
         resolve_solver(bad)
 
 
@@ -49,3 +55,42 @@ def test_numba_generated_is_the_compiled_engine_with_the_generated_rhs():
     solver = resolve_solver("numba-generated")
     assert solver.rhs == "generated" and solver.name == "rodas5p-numba-generated"
     assert resolve_solver("numba").name == "rodas5p-numba"
+
+
+def _solvers_with_names():
+    from cartwin.engine.solvers import Rosenbrock4
+
+    solvers = [Rosenbrock4(), Rosenbrock4(method="rodas5p"), Rosenbrock4(method="rodas4")]
+    if compiled_engine_available():
+        from cartwin.engine.compiled import NumbaRosenbrock
+
+        solvers += [NumbaRosenbrock(), NumbaRosenbrock(rhs="generated"), NumbaRosenbrock(method="shampine4"),
+                    NumbaRosenbrock(method="rodas4", rhs="generated")]
+    return solvers
+
+
+@pytest.mark.parametrize("solver", _solvers_with_names(), ids=lambda s: s.name)
+def test_a_recorded_engine_name_gives_back_that_engine(solver):
+    again = solver_for_engine_name(solver.name)
+    assert type(again) is type(solver) and again == solver
+    assert resolve_solver(solver.name) == solver  # the cohort-level APIs take it too
+
+
+@pytest.mark.skipif(not compiled_engine_available(), reason="numba or SymPy not installed")
+def test_names_of_earlier_releases_give_the_engine_they_named():
+    assert solver_for_engine_name("rosenbrock4-numba").name == "shampine4-numba"
+    assert solver_for_engine_name("rosenbrock4") == Rosenbrock4()
+    assert set(LEGACY_ENGINE_NAMES) == {"rosenbrock4", "rosenbrock4-numba"}
+
+
+@pytest.mark.parametrize("bad", ["numba", "rodas9-numba", "rodas5p-cuda", "rodas5p-numba-", 3])
+def test_an_unknown_recorded_engine_name_is_refused_naming_the_field(bad):
+    with pytest.raises(ValidationError, match=r"^provenance.engine: expected an engine name: <method>-numpy, .*"
+                       r"with <method> one of shampine4, rodas4, rodas5p"):
+        solver_for_engine_name(bad, field="provenance.engine")
+
+
+def test_a_recorded_engine_that_is_not_installed_is_refused_by_name(monkeypatch):
+    monkeypatch.setattr(choice, "compiled_engine_available", lambda: False)
+    with pytest.raises(ValidationError, match=r"engine.*'rodas5p-numba' needs pip install 'cartwin\[fast\]'"):
+        solver_for_engine_name("rodas5p-numba")

@@ -49,7 +49,7 @@ def trial(
     out: Path = typer.Option(Path("trial-output"), help="Output directory."),
     replicates: int = typer.Option(1, help="Independent replicate trials (trial-to-trial spread)."),
     follow_up_days: float = typer.Option(None, help="Simulated follow-up (default: the protocol's, at most 730 days)."),
-    engine: str = typer.Option("auto", help="auto (numba-generated if numba is installed, else numpy), numba-generated (the compiled engine, the rhs's parameter expressions computed once per patient), numba (the rhs as written: what the calibrations were fitted with; the same calibration endpoints, ~1.1x slower) or numpy."),
+    engine: str = typer.Option("auto", help="auto (numba-generated if numba is installed, else numpy), numba-generated (the compiled engine, the rhs's parameter expressions computed once per patient), numba (the rhs as written: what the calibrations were fitted with; the same calibration endpoints, ~1.1x slower), numpy, or the engine a result records (e.g. rodas5p-numba)."),
     workers: int = typer.Option(None, help="Run shards on a local Dask cluster with this many workers."),
     scheduler: str = typer.Option(None, help="Dask scheduler address (e.g. tcp://host:8786) instead of a local cluster."),
     resume: bool = typer.Option(False, "--resume", help="Continue a stopped sharded run in --out without redoing finished shards."),
@@ -102,7 +102,7 @@ def calibrate(
     seed: int = typer.Option(1, help="Seed shared by every evaluation (common random numbers)."),
     evaluations: int = typer.Option(40, help="Maximum objective evaluations."),
     out: Path = typer.Option(None, help="Where to write the calibration record (default calibration-<preset>.json)."),
-    engine: str = typer.Option("auto", help="auto, numpy, numba or numba-generated."),
+    engine: str = typer.Option("auto", help="auto, numpy, numba, numba-generated, or the engine a result records (e.g. rodas5p-numba)."),
 ) -> None:
     """Fit a preset's population multipliers to its published targets (reproducible from the seed)."""
     from cartwin.trial.calibration import calibrate as run_calibration
@@ -130,7 +130,7 @@ def sensitivity(
     n: int = typer.Option(60, help="Patients per simulated trial."),
     seed: int = typer.Option(1),
     out: Path = typer.Option(None, help="Write the indices as CSV."),
-    engine: str = typer.Option("auto"),
+    engine: str = typer.Option("auto", help="auto, numpy, numba, numba-generated, or the engine a result records (e.g. rodas5p-numba)."),
 ) -> None:
     """Global Sobol indices (SALib) of an endpoint over population multipliers."""
     from cartwin.trial.sensitivity import sobol_indices

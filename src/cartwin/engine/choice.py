@@ -1,7 +1,9 @@
 """Choosing an engine by name: what ``solver="auto"`` means in the cohort-level APIs.
 
 Owns the mapping from an engine name (``"auto"``, ``"numba"``, ``"numba-generated"``,
-``"numpy"``) to a solver object.
+``"numpy"``) to a solver object, and back from the engine name a result records in its
+provenance (a solver's ``name``, e.g. ``"rodas5p-numba-generated"``) to that solver
+(:func:`solver_for_engine_name`), so a result can be rerun with the engine that made it.
 May import the engine's solvers and :mod:`cartwin.foundation`; the compiled engine is imported
 only when chosen (numba is an optional dependency, ``pip install "cartwin[fast]"``).
 
@@ -25,6 +27,60 @@ from typing import Any
 from cartwin.foundation.errors import ValidationError
 
 ENGINE_NAMES = ("auto", "numba", "numba-generated", "numpy")
+#: Engine names of earlier releases, still found in results and calibration records.
+LEGACY_ENGINE_NAMES = {"rosenbrock4": "rosenbrock4-numpy", "rosenbrock4-numba": "shampine4-numba"}
+_RECORDED_FORMS = "<method>-numpy, <method>-numba, <method>-numba-generated or <method>-jax"
+
+
+def _parse_engine_name(name: Any) -> tuple[str, str] | None:
+    """``(method, engine)`` of a recorded engine name, or None."""
+    from cartwin.engine.tableaus import METHODS
+
+    if not isinstance(name, str):
+        return None
+    full = LEGACY_ENGINE_NAMES.get(name, name)
+    method, _, engine = full.partition("-")
+    if full == "rosenbrock4-numpy":
+        method = "shampine4"
+    if method not in METHODS or engine not in ("numpy", "numba", "numba-generated", "jax"):
+        return None
+    return method, engine
+
+
+def solver_for_engine_name(name: str, *, field: str = "engine") -> Any:
+    """The solver a result's provenance names (``Provenance.engine``, a solver's ``name``).
+
+    ``<method>-numpy`` is :class:`~cartwin.engine.solvers.Rosenbrock4` (``rosenbrock4-numpy``:
+    its default method, Shampine's), ``<method>-numba`` and ``<method>-numba-generated`` the
+    compiled engine (``rhs="generated"``), ``<method>-jax`` the JAX engine; ``<method>`` is a
+    tableau of :mod:`cartwin.engine.tableaus`. Names of earlier releases
+    (:data:`LEGACY_ENGINE_NAMES`) map to the engine they named. The name records the method, the
+    engine and the ``rhs``, not the other kernel options: a solver built with non-default
+    ``jacobian``, ``sparse_lu`` or ``dense_output`` comes back with the defaults. An unknown name,
+    or an engine that is not installed, is a :class:`ValidationError` naming ``field``.
+    """
+    from cartwin.engine.tableaus import METHODS
+
+    parsed = _parse_engine_name(name)
+    if parsed is None:
+        raise ValidationError(field, "an engine name: " + _RECORDED_FORMS + ", with <method> one of "
+                              + ", ".join(METHODS), name)
+    method, engine = parsed
+    if engine == "numpy":
+        from cartwin.engine.solvers import Rosenbrock4
+
+        return Rosenbrock4(method=method)
+    if engine == "jax":
+        if find_spec("jax") is None:
+            raise ValidationError(field, f"an installed engine ('{name}' needs pip install 'cartwin[gpu]')", name)
+        from cartwin.engine.jax_engine import JaxRosenbrock
+
+        return JaxRosenbrock(method=method)
+    if not compiled_engine_available():
+        raise ValidationError(field, f"an installed engine ('{name}' needs pip install 'cartwin[fast]')", name)
+    from cartwin.engine.compiled import NumbaRosenbrock
+
+    return NumbaRosenbrock(method=method, rhs="generated" if engine == "numba-generated" else "model")
 
 
 def compiled_engine_available() -> bool:
@@ -39,16 +95,21 @@ def resolve_solver(solver: Any = "auto", *, field: str = "solver", objects: bool
     :class:`~cartwin.engine.solvers.Rosenbrock4`; ``"numba"`` the compiled engine and
     ``"numba-generated"`` the same with the generated rhs (an error naming ``field`` where numba
     is not installed); ``"auto"`` or ``None`` the compiled engine with the generated rhs where
-    :func:`compiled_engine_available`, else Rosenbrock4. ``objects=False`` (a command-line
-    option, which can only be a name) leaves solver objects out of the error message.
+    :func:`compiled_engine_available`, else Rosenbrock4. An engine name a result records in its
+    provenance (``"rodas5p-numba-generated"``, ...) is that engine
+    (:func:`solver_for_engine_name`). ``objects=False`` (a command-line option, which can only be
+    a name) leaves solver objects out of the error message.
     """
     from cartwin.engine.solvers import Rosenbrock4
 
-    expected = "one of " + ", ".join(ENGINE_NAMES) + (", or a solver object such as Rosenbrock4()" if objects else "")
+    expected = ("one of " + ", ".join(ENGINE_NAMES) + ", an engine name a result records (" + _RECORDED_FORMS + ")"
+                + (", or a solver object such as Rosenbrock4()" if objects else ""))
     if solver is None or isinstance(solver, str):
         name = "auto" if solver is None else solver
         if name not in ENGINE_NAMES:
-            raise ValidationError(field, expected, solver)
+            if _parse_engine_name(name) is None:
+                raise ValidationError(field, expected, solver)
+            return solver_for_engine_name(name, field=field)
         if name == "numpy":
             return Rosenbrock4()
         if not compiled_engine_available():
