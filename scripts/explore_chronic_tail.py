@@ -20,7 +20,11 @@ It prints the fitted endpoints, the CAR-T peak and three counts of the tail:
   decision points after day 180;
 * ``icans2_half_after180``: share at grade >= 2 at half or more of those decision points.
 
-The grades are the policy's own (counted by wrapping ``ConsensusPolicy.decide``). The
+The grades are the policy's own (recorded by wrapping ``ConsensusPolicy``). For the chronic
+patients (the last count) it also prints what the policy saw at their grade >= 2 decisions
+after day 180: CAR-T cells and IL-6, and the shares with many CAR-T cells (>= 100 /µL) fed by
+normal B cells (tumour below 10^3 cells) or by a progressing tumour (above 10^9), or with few
+(< 10 /µL). The
 calibration records were fitted with model v1, so the endpoints move too; a remedy would need
 the presets refitted. Each setting runs in a process of its own (a process keeps one generated
 kernel per model class).
@@ -78,50 +82,88 @@ def use_endothelial_hill(h: float, directory: Path) -> None:
     cart.CarTPatientModel.rhs = module.rhs
 
 
-def late_icans_counter():
-    """Wrap the consensus policy's ``decide`` to count, per patient, decision points after day
-    180 and those with ICANS grade >= 2; returns the list the counts are appended to."""
-    from cartwin.clinic import policy
+class LateDecisions:
+    """Wraps the consensus policy to record, at each decision point after day 180, every
+    patient's ASTCT ICANS grade (the policy's own) and what the policy saw: CAR-T cells, IL-6,
+    tumour cells and normal B cells."""
 
-    counts: list = []
-    decide = policy.ConsensusPolicy.decide
+    KEYS = ("car_t_per_ul", "il6_pg_per_ml", "tumor_cells", "b_cells_per_ul")
 
-    def counting(self, t, crs, icans, febrile, n):
-        if not hasattr(self, "_late"):
-            self._late = [np.zeros(n, int), np.zeros(n, int)]
-            counts.append(self._late)
-        if t > 180.0:
-            self._late[0] += 1
-            self._late[1] += np.asarray(icans) >= 2
-        return decide(self, t, crs, icans, febrile, n)
+    def __init__(self) -> None:
+        from cartwin.clinic import policy
 
-    policy.ConsensusPolicy.decide = counting
-    return counts
+        self.batches: list[dict] = []
+        call, decide = policy.ConsensusPolicy.__call__, policy.ConsensusPolicy.decide
+        recorder = self
+
+        def calling(self, t, observables, y):
+            self._observables = observables
+            return call(self, t, observables, y)
+
+        def deciding(self, t, crs, icans, febrile, n):
+            if not hasattr(self, "_late"):
+                self._late = {"icans": [], **{key: [] for key in recorder.KEYS}}
+                recorder.batches.append(self._late)
+            if t > 180.0:
+                self._late["icans"].append(np.asarray(icans).copy())
+                for key in recorder.KEYS:
+                    self._late[key].append(np.broadcast_to(np.asarray(self._observables[key], float), (n,)).copy())
+            return decide(self, t, crs, icans, febrile, n)
+
+        policy.ConsensusPolicy.__call__ = calling
+        policy.ConsensusPolicy.decide = deciding
+
+    def arrays(self) -> dict:
+        """(late decisions, patients) arrays; patients of all batches side by side."""
+        batches = [b for b in self.batches if b["icans"]]
+        return {key: np.concatenate([np.stack(b[key]) for b in batches], axis=1) for key in ("icans", *self.KEYS)}
+
+
+def tail_counts(late: dict) -> dict:
+    """The tail's shares, and what the policy saw at the chronic patients' grade >= 2 decisions."""
+    grade2 = late["icans"] >= 2
+    share = grade2.mean(axis=0)
+    chronic = share >= 0.5
+    seen = grade2 & chronic[None, :]
+    out = {"icans2_after180": round(float((share > 0).mean()), 3),
+           "icans2_half_after180": round(float(chronic.mean()), 3), "chronic_patients": int(chronic.sum())}
+    if chronic.any():
+        car = late["car_t_per_ul"][seen]
+        out["chronic_car_t_p10_median_p90_per_ul"] = [round(float(v), 1) for v in np.percentile(car, [10, 50, 90])]
+        out["chronic_il6_median_pg_per_ml"] = round(float(np.median(late["il6_pg_per_ml"][seen])), 0)
+
+        def per_patient(key):
+            return np.array([np.median(late[key][seen[:, j], j]) for j in np.flatnonzero(chronic)])
+
+        car_each, tumour_each, b_each = per_patient("car_t_per_ul"), per_patient("tumor_cells"), per_patient("b_cells_per_ul")
+        many = car_each >= 100.0
+        out["chronic_car_t_ge100"] = round(float(many.mean()), 3)
+        out["of_those_tumour_lt1e3"] = round(float((tumour_each[many] < 1e3).mean()), 3) if many.any() else None
+        out["of_those_tumour_gt1e9"] = round(float((tumour_each[many] > 1e9).mean()), 3) if many.any() else None
+        out["of_those_b_cells_median_per_ul"] = round(float(np.median(b_each[many])), 1) if many.any() else None
+        out["chronic_car_t_lt10"] = round(float((car_each < 10.0).mean()), 3)
+    return out
 
 
 def run(preset: str, k: float, hill: float, n: int, seed: int) -> dict:
     from cartwin.trial.runner import run_trial
 
     with_default(k)
-    counts = late_icans_counter()
+    recorder = LateDecisions()
     start = time.perf_counter()
     result = run_trial(preset, n, seed=seed, follow_up_days=730.0)
     seconds = time.perf_counter() - start
     infused = result.patients[result.patients["infused"]]
     endpoints = result.endpoints["infused"]
-    decisions = np.concatenate([c[0] for c in counts]) if counts else np.zeros(0)
-    late = np.concatenate([c[1] for c in counts]) if counts else np.zeros(0)
     cmax = infused["cmax_car_t_per_ul"].to_numpy(float)
-    row = {
+    return {
         PARAMETER: k, "endothelial_hill": hill, "infused": len(infused), "seconds": round(seconds, 1),
         **{name: round(endpoints[name]["estimate"], 3)
            for name in ("orr", "cr_rate", "crs_any", "crs_grade3plus", "icans_any", "icans_grade3plus")},
         "cart_peak_median_per_ul": round(float(np.median(cmax)), 1),
         "steroid_gt60": round(float((infused["steroid_doses"] > 60).mean()), 3),
-        "icans2_after180": round(float((late >= 1).mean()), 3) if late.size else None,
-        "icans2_half_after180": round(float((late >= np.maximum(decisions, 1) / 2).mean()), 3) if late.size else None,
+        **tail_counts(recorder.arrays()),
     }
-    return row
 
 
 def main() -> None:
