@@ -7,6 +7,8 @@ calibrated preset run for two years (the same population, seed and multipliers):
 * ``--k``: the rate at which stimulated effectors become exhausted, ``k_exhaustion_per_day``
   (0.05/day in model v1, an assumption inside Kirouac et al. 2023's 0.001-1/day), set as the
   model's default in the process;
+* ``--b-weight``: how strongly a normal B cell stimulates CAR-T cells relative to a tumour
+  cell, ``normal_target_antigen_weight`` (0.1 in model v1, an assumption), set as the default;
 * ``--hill``: the Hill coefficient of serum IL-6 in the endothelial activation drive,
   ``excess^h / (excess^h + K^h)`` in place of ``excess / (excess + K)`` (h = 1 is model v1): a
   threshold, so that a low IL-6 excess no longer holds the endothelium activated. The model's
@@ -29,7 +31,7 @@ calibration records were fitted with model v1, so the endpoints move too; a reme
 the presets refitted. Each setting runs in a process of its own (a process keeps one generated
 kernel per model class).
 
-Usage: python scripts/explore_chronic_tail.py --k 0.05 1 --hill 1 2 --n 1000 [--preset zuma-1]
+Usage: python scripts/explore_chronic_tail.py --k 0.05 1 --hill 1 2 --b-weight 0.1 0 --n 1000 [--preset zuma-1]
 """
 
 from __future__ import annotations
@@ -50,17 +52,18 @@ from pathlib import Path
 import numpy as np
 
 PARAMETER = "k_exhaustion_per_day"
+B_WEIGHT = "normal_target_antigen_weight"
 V1_LINE = "endo_drive = il6_excess / (il6_excess + p.K_il6_endothelial_pg_per_ml) + ifng_drive"
 
 
-def with_default(value: float) -> None:
-    """Make ``value`` the model's default of :data:`PARAMETER` in this process."""
+def with_default(value: float, name: str = PARAMETER) -> None:
+    """Make ``value`` the model's default of parameter ``name`` in this process."""
     from cartwin.model.cart import CarTPatientModel
 
     table = CarTPatientModel.parameter_table
-    if PARAMETER not in {q.name for q in table}:
-        raise SystemExit(f"the model has no parameter {PARAMETER!r}")
-    CarTPatientModel.parameter_table = tuple(dataclasses.replace(q, value=value) if q.name == PARAMETER else q
+    if name not in {q.name for q in table}:
+        raise SystemExit(f"the model has no parameter {name!r}")
+    CarTPatientModel.parameter_table = tuple(dataclasses.replace(q, value=value) if q.name == name else q
                                              for q in table)
 
 
@@ -145,10 +148,11 @@ def tail_counts(late: dict) -> dict:
     return out
 
 
-def run(preset: str, k: float, hill: float, n: int, seed: int) -> dict:
+def run(preset: str, k: float, hill: float, b_weight: float, n: int, seed: int) -> dict:
     from cartwin.trial.runner import run_trial
 
     with_default(k)
+    with_default(b_weight, B_WEIGHT)
     recorder = LateDecisions()
     start = time.perf_counter()
     result = run_trial(preset, n, seed=seed, follow_up_days=730.0)
@@ -157,7 +161,8 @@ def run(preset: str, k: float, hill: float, n: int, seed: int) -> dict:
     endpoints = result.endpoints["infused"]
     cmax = infused["cmax_car_t_per_ul"].to_numpy(float)
     return {
-        PARAMETER: k, "endothelial_hill": hill, "infused": len(infused), "seconds": round(seconds, 1),
+        PARAMETER: k, "endothelial_hill": hill, B_WEIGHT: b_weight, "infused": len(infused),
+        "seconds": round(seconds, 1),
         **{name: round(endpoints[name]["estimate"], 3)
            for name in ("orr", "cr_rate", "crs_any", "crs_grade3plus", "icans_any", "icans_grade3plus")},
         "cart_peak_median_per_ul": round(float(np.median(cmax)), 1),
@@ -170,23 +175,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--k", type=float, nargs="+", default=[0.05])
     parser.add_argument("--hill", type=float, nargs="+", default=[1.0])
+    parser.add_argument("--b-weight", type=float, nargs="+", default=[0.1],
+                        help="normal_target_antigen_weight (0.1 in model v1)")
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--preset", default="zuma-1")
     args = parser.parse_args()
-    settings = list(itertools.product(args.k, args.hill))
+    settings = list(itertools.product(args.k, args.hill, args.b_weight))
     if len(settings) > 1:
-        for k, hill in settings:
-            subprocess.run([sys.executable, __file__, "--k", repr(k), "--hill", repr(hill), "--n", str(args.n),
-                            "--seed", str(args.seed), "--preset", args.preset], check=True)
+        for k, hill, b_weight in settings:
+            subprocess.run([sys.executable, __file__, "--k", repr(k), "--hill", repr(hill), "--b-weight", repr(b_weight),
+                            "--n", str(args.n), "--seed", str(args.seed), "--preset", args.preset], check=True)
         return
-    (k, hill), = settings
+    (k, hill, b_weight), = settings
     with tempfile.TemporaryDirectory() as directory:
         if hill != 1.0:  # 1 is model v1 as it is
             # A kernel cached on disk refers to the temporary rhs module: compile afresh.
             os.environ["CARTWIN_CACHE_DIR"] = directory
             use_endothelial_hill(hill, Path(directory))
-        print(run(args.preset, k, hill, args.n, args.seed), flush=True)
+        print(run(args.preset, k, hill, b_weight, args.n, args.seed), flush=True)
 
 
 if __name__ == "__main__":
