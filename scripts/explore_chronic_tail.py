@@ -38,14 +38,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
-import inspect
 import itertools
 import os
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
@@ -69,20 +66,11 @@ def with_default(value: float, name: str = PARAMETER) -> None:
 
 def use_endothelial_hill(h: float, directory: Path) -> None:
     """Give ``CarTPatientModel`` an ``rhs`` whose IL-6 term in the endothelial drive has Hill
-    coefficient ``h``, written to a file in ``directory`` (numba compiles functions from files)."""
-    import cartwin.model.cart as cart
+    coefficient ``h``."""
+    from rhs_variant import replace_rhs_line
 
-    source = textwrap.dedent(inspect.getsource(cart.CarTPatientModel.rhs))
-    if V1_LINE not in source:
-        raise SystemExit(f"the model's endothelial drive changed; expected {V1_LINE!r}")
-    source = source.replace(V1_LINE, (f"endo_drive = il6_excess ** {h!r} / (il6_excess ** {h!r} "
-                                      f"+ p.K_il6_endothelial_pg_per_ml ** {h!r}) + ifng_drive"))
-    path = directory / "rhs_endothelial_hill.py"
-    path.write_text("import numpy as np\nfrom cartwin.model.cart import BODY_LYMPHOID_VOLUME_UL, LN2\n\n" + source)
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    cart.CarTPatientModel.rhs = module.rhs
+    replace_rhs_line(V1_LINE, (f"endo_drive = il6_excess ** {h!r} / (il6_excess ** {h!r} "
+                               f"+ p.K_il6_endothelial_pg_per_ml ** {h!r}) + ifng_drive"), directory, "rhs_endothelial_hill")
 
 
 class LateDecisions:

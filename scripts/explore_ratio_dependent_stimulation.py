@@ -16,13 +16,10 @@ Usage: python scripts/explore_ratio_dependent_stimulation.py --w 0 1 --n 300 [--
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import inspect
 import os
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
@@ -32,20 +29,11 @@ V1_LINE = "stim = antigen / (p.K_antigen_cells_per_ul + antigen)"
 
 
 def use_ratio_dependent_stimulation(w: float, directory: Path) -> None:
-    """Give ``CarTPatientModel`` an ``rhs`` with the weight ``w``, written to a file in
-    ``directory`` (numba compiles and caches functions from files)."""
-    import cartwin.model.cart as cart
+    """Give ``CarTPatientModel`` an ``rhs`` with the weight ``w``."""
+    from rhs_variant import replace_rhs_line
 
-    source = textwrap.dedent(inspect.getsource(cart.CarTPatientModel.rhs))
-    if V1_LINE not in source:
-        raise SystemExit(f"the model's stimulation line changed; expected {V1_LINE!r}")
-    source = source.replace(V1_LINE, f"stim = antigen / (p.K_antigen_cells_per_ul + antigen + {w!r} * (e + m))")
-    path = directory / "rhs_ratio_dependent.py"
-    path.write_text("import numpy as np\nfrom cartwin.model.cart import BODY_LYMPHOID_VOLUME_UL, LN2\n\n" + source)
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    cart.CarTPatientModel.rhs = module.rhs
+    replace_rhs_line(V1_LINE, f"stim = antigen / (p.K_antigen_cells_per_ul + antigen + {w!r} * (e + m))", directory,
+                     "rhs_ratio_dependent")
 
 
 def summarise(preset: str, w: float, n: int, seed: int) -> None:
