@@ -27,6 +27,8 @@ from typing import Any
 from cartwin.foundation.errors import ValidationError
 
 ENGINE_NAMES = ("auto", "numba", "numba-generated", "numpy")
+#: What the user-facing names (other than "auto") stand for, as recorded engine names.
+_ENGINE_FOR_NAME = {"numba": "rodas5p-numba", "numba-generated": "rodas5p-numba-generated", "numpy": "rosenbrock4-numpy"}
 #: Engine names of earlier releases, still found in results and calibration records.
 LEGACY_ENGINE_NAMES = {"rosenbrock4": "rosenbrock4-numpy", "rosenbrock4-numba": "shampine4-numba"}
 _RECORDED_FORMS = "<method>-numpy, <method>-numba, <method>-numba-generated or <method>-jax"
@@ -65,7 +67,12 @@ def solver_for_engine_name(name: str, *, field: str = "engine") -> Any:
     if parsed is None:
         raise ValidationError(field, "an engine name: " + _RECORDED_FORMS + ", with <method> one of "
                               + ", ".join(METHODS), name)
-    method, engine = parsed
+    return _solver(*parsed, field=field, name=name)
+
+
+def _solver(method: str, engine: str, *, field: str, name: str) -> Any:
+    """The solver of ``engine`` with ``method``; ``name`` (as the user gave it) in the error
+    where that engine is not installed."""
     if engine == "numpy":
         from cartwin.engine.solvers import Rosenbrock4
 
@@ -100,25 +107,16 @@ def resolve_solver(solver: Any = "auto", *, field: str = "solver", objects: bool
     (:func:`solver_for_engine_name`). ``objects=False`` (a command-line option, which can only be
     a name) leaves solver objects out of the error message.
     """
-    from cartwin.engine.solvers import Rosenbrock4
-
     expected = ("one of " + ", ".join(ENGINE_NAMES) + ", an engine name a result records (" + _RECORDED_FORMS + ")"
                 + (", or a solver object such as Rosenbrock4()" if objects else ""))
     if solver is None or isinstance(solver, str):
         name = "auto" if solver is None else solver
-        if name not in ENGINE_NAMES:
-            if _parse_engine_name(name) is None:
-                raise ValidationError(field, expected, solver)
-            return solver_for_engine_name(name, field=field)
-        if name == "numpy":
-            return Rosenbrock4()
-        if not compiled_engine_available():
-            if name == "auto":
-                return Rosenbrock4()
-            raise ValidationError(field, f"an installed engine ('{name}' needs pip install 'cartwin[fast]')", solver)
-        from cartwin.engine.compiled import NumbaRosenbrock
-
-        return NumbaRosenbrock() if name == "numba" else NumbaRosenbrock(rhs="generated")
+        if name == "auto":
+            name = "numba-generated" if compiled_engine_available() else "numpy"
+        parsed = _parse_engine_name(_ENGINE_FOR_NAME.get(name, name))
+        if parsed is None:
+            raise ValidationError(field, expected, solver)
+        return _solver(*parsed, field=field, name=name)
     if not callable(getattr(solver, "advance", None)):
         raise ValidationError(field, expected, type(solver).__name__)
     return solver
