@@ -310,11 +310,11 @@ JACOBIAN_OPTIONS = ("exact", "differences")
 RHS_OPTIONS = ("model", "generated")
 
 
-def check_jacobian_option(value: str) -> None:
-    if value not in JACOBIAN_OPTIONS:
+def _check_option(field: str, value: str, options: tuple[str, ...]) -> None:
+    if value not in options:
         from cartwin.foundation.errors import ValidationError
 
-        raise ValidationError("jacobian", "one of " + ", ".join(JACOBIAN_OPTIONS), value)
+        raise ValidationError(field, "one of " + ", ".join(options), value)
 
 
 @dataclass(frozen=True)
@@ -344,11 +344,8 @@ class KernelOptions:
     rhs: str = "model"
 
     def __post_init__(self):
-        check_jacobian_option(self.jacobian)
-        if self.rhs not in RHS_OPTIONS:
-            from cartwin.foundation.errors import ValidationError
-
-            raise ValidationError("rhs", "one of " + ", ".join(RHS_OPTIONS), self.rhs)
+        _check_option("jacobian", self.jacobian, JACOBIAN_OPTIONS)
+        _check_option("rhs", self.rhs, RHS_OPTIONS)
         tableau(self.method)
         if self.name is None:
             suffix = "-generated" if self.rhs == "generated" else ""
