@@ -92,6 +92,14 @@ def _largest_change(base: dict, other: dict) -> dict:
     return {"endpoint": name, "relative_change": float(f"{changes[name]:.3g}"), "baseline": base[name], "value": other[name]}
 
 
+def _against(base: dict, row: dict, label: str) -> dict:
+    """``row`` with its speed-ups over ``base`` and the largest endpoint change from it."""
+    row[f"speedup_vs_{label}"] = round(base["seconds"] / row["seconds"], 2)
+    row[f"engine_speedup_vs_{label}"] = round(base["engine_s"] / row["engine_s"], 2)
+    row["largest_endpoint_change"] = _largest_change(base["endpoints"], row["endpoints"])
+    return row
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     from cartwin.engine.compiled import RHS_OPTIONS
 
@@ -109,18 +117,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         measure(args.protocol, 8, args.seed, 1e-6, rhs)  # compile or load the kernels outside the timings
     rows = [measure(args.protocol, args.n, args.seed, 1e-6, args.rhs[0])]
     base = rows[0]
-    for rhs in args.rhs[1:]:
-        row = measure(args.protocol, args.n, args.seed, 1e-6, rhs)
-        row["speedup_vs_baseline"] = round(base["seconds"] / row["seconds"], 2)
-        row["engine_speedup_vs_baseline"] = round(base["engine_s"] / row["engine_s"], 2)
-        row["largest_endpoint_change"] = _largest_change(base["endpoints"], row["endpoints"])
-        rows.append(row)
-    for rtol in args.rtol:
-        row = measure(args.protocol, args.n, args.seed, rtol, args.rhs[0])
-        row["speedup_vs_1e-6"] = round(base["seconds"] / row["seconds"], 2)
-        row["engine_speedup_vs_1e-6"] = round(base["engine_s"] / row["engine_s"], 2)
-        row["largest_endpoint_change"] = _largest_change(base["endpoints"], row["endpoints"])
-        rows.append(row)
+    rows += [_against(base, measure(args.protocol, args.n, args.seed, 1e-6, rhs), "baseline") for rhs in args.rhs[1:]]
+    rows += [_against(base, measure(args.protocol, args.n, args.seed, rtol, args.rhs[0]), "1e-6") for rtol in args.rtol]
     for row in rows:
         print(json.dumps({k: v for k, v in row.items() if k != "endpoints"}))
     if args.json:
