@@ -37,7 +37,8 @@ def main():
     ap.add_argument("--reproduce", action="store_true", help="rerun each committed record's fit and compare")
     ap.add_argument("--check", action="store_true", help="run each record's multipliers with the default engine (or --engine)")
     ap.add_argument("--engine", default="auto",
-                    help="engine for fitting and --check: auto, numba, numba-generated or numpy")
+                    help="engine for fitting and --check: auto, numba, numba-generated, numpy, or the engine a "
+                    "result records (e.g. rodas5p-numba)")
     args = ap.parse_args()
     from cartwin.engine.choice import resolve_solver
     from cartwin.foundation.errors import ValidationError

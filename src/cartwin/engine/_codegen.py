@@ -284,7 +284,7 @@ def hoisted_source(model_cls: type, pattern: np.ndarray | None) -> str | None:
     at every call: a compiled engine calls it at every stage of every step, with the same
     parameters. Here ``rhs`` is traced once with SymPy (as for the Jacobian), every maximal
     subexpression of the parameters alone becomes a *derived parameter*, common subexpressions
-    are shared (``sympy.cse``), and three things are printed:
+    are shared (``sympy.cse``), and these are printed:
 
     * ``derived_parameters(p, xp)``: the derived parameters from a parameter mapping (``p[name]``;
       NumPy arrays over patients, ``xp = numpy``), as a dict ``{field name: value}``;
