@@ -58,8 +58,11 @@ def with_default(value: float, name: str = PARAMETER) -> None:
     from cartwin.model.cart import CarTPatientModel
 
     table = CarTPatientModel.parameter_table
-    if name not in {q.name for q in table}:
+    spec = {q.name: q for q in table}.get(name)
+    if spec is None:
         raise SystemExit(f"the model has no parameter {name!r}")
+    if not spec.low <= value <= spec.high:
+        raise SystemExit(f"error: {name}: expected a value in [{spec.low}, {spec.high}] (unit {spec.unit}), got {value}")
     CarTPatientModel.parameter_table = tuple(dataclasses.replace(q, value=value) if q.name == name else q
                                              for q in table)
 
@@ -129,9 +132,10 @@ def tail_counts(late: dict) -> dict:
         car_each, tumour_each, b_each = per_patient("car_t_per_ul"), per_patient("tumor_cells"), per_patient("b_cells_per_ul")
         many = car_each >= 100.0
         out["chronic_car_t_ge100"] = round(float(many.mean()), 3)
-        out["of_those_tumour_lt1e3"] = round(float((tumour_each[many] < 1e3).mean()), 3) if many.any() else None
-        out["of_those_tumour_gt1e9"] = round(float((tumour_each[many] > 1e9).mean()), 3) if many.any() else None
-        out["of_those_b_cells_median_per_ul"] = round(float(np.median(b_each[many])), 1) if many.any() else None
+        if many.any():
+            out["of_those_tumour_lt1e3"] = round(float((tumour_each[many] < 1e3).mean()), 3)
+            out["of_those_tumour_gt1e9"] = round(float((tumour_each[many] > 1e9).mean()), 3)
+            out["of_those_b_cells_median_per_ul"] = round(float(np.median(b_each[many])), 1)
         out["chronic_car_t_lt10"] = round(float((car_each < 10.0).mean()), 3)
     return out
 
