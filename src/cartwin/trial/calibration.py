@@ -5,7 +5,8 @@ handle of one group of endpoints:
 
 * ``k_prolif_per_day`` and ``gamma_kill_per_day`` — expansion and killing: ORR, CR, MRD;
 * ``p_il6_myeloid_pg_per_ml_day`` — macrophage IL-6 release: CRS any and grade >= 3;
-* ``k_endothelial_on_per_day`` — endothelial activation: ICANS any and grade >= 3;
+* ``k_neurovascular_on_per_day`` — neurovascular (blood-brain-barrier) activation: ICANS any
+  and grade >= 3;
 * ``dysfunctional_product_fraction`` (not a multiplier) — the share of patients whose product
   barely expands (:data:`cartwin.trial.runner.DYSFUNCTION_EFFECT`): ORR, CR and CRS any.
 
@@ -42,7 +43,7 @@ from scipy.optimize import minimize
 from cartwin.foundation.constraints import Interval, check
 from cartwin.trial.protocol import Protocol, load_protocol
 
-MULTIPLIED = ("k_prolif_per_day", "gamma_kill_per_day", "p_il6_myeloid_pg_per_ml_day", "k_endothelial_on_per_day")
+MULTIPLIED = ("k_prolif_per_day", "gamma_kill_per_day", "p_il6_myeloid_pg_per_ml_day", "k_neurovascular_on_per_day")
 #: Besides the multipliers, the share of dysfunctional products (trial.runner): fitted on a
 #: logit scale, it is what lets a trial have non-expanding, non-responding, CRS-free patients.
 FRACTIONS = ("dysfunctional_product_fraction",)
@@ -53,7 +54,7 @@ HANDLES = {
     "k_prolif_per_day": ("orr", "cr_rate", "mrd_neg_rate"),
     "gamma_kill_per_day": ("orr", "cr_rate", "mrd_neg_rate"),
     "p_il6_myeloid_pg_per_ml_day": ("crs_any", "crs_grade3plus", "tocilizumab_rate"),
-    "k_endothelial_on_per_day": ("icans_any", "icans_grade3plus", "steroid_rate"),
+    "k_neurovascular_on_per_day": ("icans_any", "icans_grade3plus", "steroid_rate"),
     "dysfunctional_product_fraction": ("orr", "cr_rate", "crs_any"),
 }
 BOUND = np.log(20.0)  # multipliers stay within [1/20, 20]

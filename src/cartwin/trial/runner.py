@@ -152,7 +152,8 @@ def _in_vivo_overrides(journey: pd.DataFrame, base: dict[str, np.ndarray]) -> di
     cytokine = journey["cytokine_release_factor"].to_numpy(float)
     for name in ("p_il6_myeloid_pg_per_ml_day", "p_ifng_pg_per_ml_per_cell_ul_day"):
         out[name] = np.asarray(base.get(name, p[name]), dtype=float) * cytokine
-    out["k_endothelial_on_per_day"] = np.asarray(base.get("k_endothelial_on_per_day", p["k_endothelial_on_per_day"])) * journey["neurotoxicity_factor"].to_numpy(float)
+    out["k_neurovascular_on_per_day"] = (np.asarray(base.get("k_neurovascular_on_per_day", p["k_neurovascular_on_per_day"]))
+                                         * journey["neurotoxicity_factor"].to_numpy(float))
     return out
 
 
