@@ -194,7 +194,7 @@ class CarTPatientModel(Model):
             ("crp_max_mg_per_l", 300.0, "mg/L", 1.0, 2000.0, ASSUME + " (CRP in severe CRS 200-400 mg/L)", "CRP at full IL-6 signalling"),
             ("k_endothelial_on_per_day", 0.6, "1/day", 0.0, 100.0, ASSUME + " (Gust 2017: endothelial activation lags CRS)", "endothelial activation rate"),
             ("k_endothelial_off_per_day", 0.35, "1/day", 0.0, 100.0, ASSUME, "endothelial recovery rate"),
-            ("k_neurovascular_on_per_day", _CAL.get("k_neurovascular_on_per_day", 1.0), "1/day", 0.0, 100.0, ASSUME + " (ICANS follows CRS by ~2-4 days, Gust 2017 Cancer Discov 7:1404; Santomasso 2018 Cancer Discov 8:958: BBB disruption with CSF cytokines)", "neurovascular (blood-brain-barrier) activation rate per unit endothelial activation"),
+            ("k_neurovascular_on_per_day", _CAL.get("k_neurovascular_on_per_day", 1.0), "1/day", 0.0, 1000.0, ASSUME + " (ICANS follows CRS by ~2-4 days, Gust 2017 Cancer Discov 7:1404; Santomasso 2018 Cancer Discov 8:958: BBB disruption with CSF cytokines)", "neurovascular (blood-brain-barrier) activation rate per unit endothelial activation"),
             ("k_neurovascular_off_per_day", 0.3, "1/day", 0.0, 100.0, ASSUME + " (ASTCT ICANS resolves over days to ~2 weeks: Neelapu 2017 NEJM 377:2531, median NE duration 17 d on CTCAE)", "neurovascular recovery rate"),
             ("K_il6_endothelial_pg_per_ml", 300.0, "pg/mL", 1e-3, 1e6, ASSUME, "serum IL-6 half-activating endothelium"),
             ("dex_cytokine_imax", 0.9, "1", 0.0, 1.0, ASSUME, "max inhibition of cytokine release/endothelial activation by dexamethasone"),

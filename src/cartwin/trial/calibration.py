@@ -58,6 +58,11 @@ HANDLES = {
     "dysfunctional_product_fraction": ("orr", "cr_rate", "crs_any"),
 }
 BOUND = np.log(20.0)  # multipliers stay within [1/20, 20]
+#: Tighter ranges where published kinetics pin a handle. Maximal proliferation: the population
+#: doubling times of tisa-cel (0.78 d, Stein 2019 CPT PSP 8:285) and liso-cel (0.755 d, population
+#: CK model, Clin Pharmacokinet 2021) put k_prolif within a factor 2 of the v2 kinetic fit
+#: (1.02/day, doubling 0.68 d); model v1's fits took it to x1.5-4.9, v2's unbounded fits to x10.
+HANDLE_BOUNDS = {"k_prolif_per_day": (0.5, 2.0)}
 
 
 def preset_key(protocol: Protocol) -> str | None:
@@ -152,8 +157,11 @@ def calibrate(
     free = [m for m in (*MULTIPLIED, *FRACTIONS) if any(t in targets for t in HANDLES[m])]
     history: list[dict[str, Any]] = []
 
+    low = np.array([np.log(HANDLE_BOUNDS[m][0]) if m in HANDLE_BOUNDS else -BOUND for m in free])
+    high = np.array([np.log(HANDLE_BOUNDS[m][1]) if m in HANDLE_BOUNDS else BOUND for m in free])
+
     def handles(theta: np.ndarray) -> dict[str, float]:
-        theta = np.clip(theta, -BOUND, BOUND)
+        theta = np.clip(theta, low, high)
         # Multipliers on a log scale (start 1); fractions on a logit scale (start 0.1).
         return {name: float(1.0 / (1.0 + np.exp(-(x - 2.2))) if name in FRACTIONS else np.exp(x))
                 for name, x in zip(free, theta, strict=True)}
@@ -164,7 +172,7 @@ def calibrate(
             if name in values:
                 v = float(values[name])
                 out[i] = (2.2 + np.log(v / (1.0 - v))) if name in FRACTIONS else np.log(v)
-        return np.clip(out, -BOUND, BOUND)
+        return np.clip(out, low, high)
 
     def evaluate(theta: np.ndarray) -> float:
         mult = handles(theta)

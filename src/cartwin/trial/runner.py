@@ -154,6 +154,10 @@ def _in_vivo_overrides(journey: pd.DataFrame, base: dict[str, np.ndarray]) -> di
         out[name] = np.asarray(base.get(name, p[name]), dtype=float) * cytokine
     out["k_neurovascular_on_per_day"] = (np.asarray(base.get("k_neurovascular_on_per_day", p["k_neurovascular_on_per_day"]))
                                          * journey["neurotoxicity_factor"].to_numpy(float))
+    # Product factors on top of variability and multipliers stay inside the documented bounds.
+    specs = CarTPatientModel.parameter_specs()
+    for name in ("p_il6_myeloid_pg_per_ml_day", "p_ifng_pg_per_ml_per_cell_ul_day", "k_neurovascular_on_per_day"):
+        out[name] = np.clip(out[name], specs[name].low, specs[name].high)
     return out
 
 
