@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import warnings
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from cartwin.foundation.errors import CartwinError
+from cartwin.foundation.errors import CartwinError, CartwinWarning
 
 console = Console()
 err_console = Console(stderr=True)
@@ -21,6 +22,15 @@ def user_errors():
 
     The line is not wrapped at the terminal width (a long path would split the row and column
     it names) and brackets in the message are printed, not read as Rich markup."""
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, CartwinWarning):
+            err_console.print(f"[bold yellow]warning:[/] {escape(str(message))}", soft_wrap=True)
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
     try:
         yield
     except CartwinError as exc:
@@ -30,6 +40,8 @@ def user_errors():
         message = f"{exc.strerror or exc}: {getattr(exc, 'filename', '')}"
         err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
         raise typer.Exit(code=2) from None
+    finally:
+        warnings.showwarning = previous
 
 
 def is_interactive() -> bool:

@@ -21,7 +21,7 @@ from cartwin.clinic.toxicity import toxicity_course
 from cartwin.model.dosing import Lymphodepletion
 from cartwin.model.presets import get_indication
 from cartwin.therapy.course import Covariates, Regimen, simulate_course
-from cartwin.trial.outcomes import efficacy, survival
+from cartwin.trial.outcomes import outcomes
 
 
 @dataclass(frozen=True)
@@ -99,15 +99,14 @@ def simulate_batch(spec: CohortSpec, patients: pd.DataFrame, overrides: dict[str
         tox = tox.merge(own[["patient_id", f"crs_max_grade_{spec.crs_scale}"]], on="patient_id")
         tox[f"icans_max_grade_{spec.crs_scale}"] = tox["icans_max_grade_astct"]
 
-    eff = efficacy(tc, ind.disease_measure, spec.assessment_days)
-    surv = survival(eff, spec.indication, days, seed)
+    eff = outcomes(tc, ind.disease_measure, spec.assessment_days, spec.indication, days, seed)
     kin = result.summary()
     kin["patient_id"] = ids[kin["patient_id"].to_numpy()]
     kin = kin[["patient_id", "status", "cmax_copies_per_ug", "tmax_day", "auc0_28_day_copies_per_ug",
                "cmax_car_t_per_ul", "tmax_car_t_day", "il6_max_pg_per_ml", "tumor_cells_end",
                "tumor_antigen_neg_cells_end"]]
     drugs = _drug_use(treatments, ids)
-    row = kin.merge(eff, on="patient_id").merge(surv, on="patient_id").merge(tox, on="patient_id").merge(drugs, on="patient_id")
+    row = kin.merge(eff, on="patient_id").merge(tox, on="patient_id").merge(drugs, on="patient_id")
     row["dose_cells"] = result.dose_cells
     sample = tc[tc["patient_id"].isin(ids[: spec.sample_timecourses])]
     return row, sample

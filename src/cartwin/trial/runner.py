@@ -13,6 +13,7 @@ patient do not depend on its batch, so a patient's row is the same in any batchi
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import pandas as pd
 
 from cartwin.engine.choice import resolve_solver
 from cartwin.foundation.constraints import Interval, check
-from cartwin.foundation.errors import ValidationError
+from cartwin.foundation.errors import CartwinWarning, ValidationError
 from cartwin.foundation.streams import patient_generators, uniforms
 from cartwin.trial.cohort import CohortSpec, simulate_cohort
 from cartwin.trial.endpoints import compute_endpoints, summarise_replicates
@@ -83,14 +84,21 @@ def _json_default(value):
 
 
 def _journey_config(protocol: Protocol):
+    """The journey of the protocol's ``[journey]`` preset, with the protocol's ``[bridging]``
+    section deciding bridging: the share bridged and the tumour-burden factor are the trial's
+    (ZUMA-1 allowed no bridging, Neelapu 2017; its protocol says probability 0), not the
+    journey preset's (JULIET's 90 %)."""
     from cartwin.journey import default_config, preset_config, preset_names
 
     name = protocol.journey.name
     if name in preset_names():
-        return preset_config(name)
-    if name != "default":
+        config = preset_config(name)
+    elif name != "default":
         raise ValidationError("protocol.journey.name", "'default' or one of " + ", ".join(preset_names()), name)
-    return default_config(protocol.product.key)
+    else:
+        config = default_config(protocol.product.key)
+    return config.replace(bridging_probability=protocol.bridging.probability,
+                          bridging_burden_factor=protocol.bridging.tumour_reduction_factor)
 
 
 def enrol(protocol: Protocol, n: int, seed: int) -> pd.DataFrame:
@@ -261,7 +269,11 @@ def _run(protocol: Protocol, n: int, seed: int, *, follow: float, batch_size: in
         crs_scale=protocol.reporting.crs_scale, batch_size=batch_size, rtol=float(rtol),
     )
     cohort = cohort.reset_index(drop=True)
-    if shards is None:
+    if len(cohort) == 0:
+        warnings.warn(f"{protocol.name}: none of the {int(n)} enrolled patients was infused (see not_infused_reason); "
+                      "every infused-set endpoint is empty and every ITT rate is 0", CartwinWarning, stacklevel=3)
+        rows, sample = _no_infused_rows(protocol.reporting.crs_scale), pd.DataFrame()
+    elif shards is None:
         rows, sample = simulate_cohort(spec, cohort, sub, seed, solver=solver, progress=progress)
     else:
         rows, sample = _sharded(spec, cohort, sub, seed, solver, shards)
@@ -274,6 +286,18 @@ def _run(protocol: Protocol, n: int, seed: int, *, follow: float, batch_size: in
     _not_infused_outcomes(patients, protocol.trial.indication, follow, seed)
     endpoints = compute_endpoints(patients, scale=protocol.reporting.crs_scale)
     return TrialResult(protocol, patients, endpoints, sample, seed, engine=solver.name, rtol=float(rtol))
+
+
+def _no_infused_rows(scale: str) -> pd.DataFrame:
+    """The per-patient cohort columns, with no rows: the shape of a cohort nobody reached."""
+    from cartwin.trial.endpoints import PATIENT_COLUMNS
+
+    names = [c for c in PATIENT_COLUMNS if "<scale>" not in c and c not in ("arm", "infused", "not_infused_reason")]
+    names += [f"{t}_max_grade_{s}" for s in dict.fromkeys(("astct", scale)) for t in ("crs", "icans")]
+    names += ["status", "response_day", "progression_day", "dor_event", "dose_cells"]
+    kinds = {"patient_id": "int64", "best_response": "object", "mrd_negative": "bool", "pfs_event": "bool",
+             "os_event": "bool", "dor_event": "bool", "tocilizumab": "bool", "steroids": "bool", "status": "object"}
+    return pd.DataFrame({c: pd.Series(dtype=kinds.get(c, "float64")) for c in names})
 
 
 #: Enrolled patients per journey shard of a sharded trial (one SimPy environment each).
