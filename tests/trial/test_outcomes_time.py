@@ -167,3 +167,48 @@ def test_the_protocols_bridging_section_decides_bridging(name):
     # the tumour factor of bridged patients is the protocol's
     config = _journey_config(protocol)
     assert config.bridging_burden_factor == protocol.bridging.tumour_reduction_factor
+
+
+def test_a_patient_whose_simulation_raises_gets_a_status_and_the_trial_goes_on(monkeypatch):
+    from cartwin.foundation.errors import ValidationError
+    from cartwin.trial import cohort
+    from cartwin.trial.runner import run_trial
+
+    clean = run_trial("zuma-1", 12, 4, follow_up_days=100.0).patients
+    real = cohort.simulate_batch
+    victim = int(clean.loc[clean.infused, "patient_id"].iloc[2])
+
+    def flaky(spec, patients, overrides, seed, solver=None):
+        if victim in set(patients["patient_id"]):
+            raise ValidationError("k_endothelial_on_per_day", "a value in [0, 100] 1/day", 104.6)
+        return real(spec, patients, overrides, seed, solver)
+
+    monkeypatch.setattr(cohort, "simulate_batch", flaky)
+    with pytest.warns(CartwinWarning, match="1 of .* infused patients' simulations did not succeed"):
+        hit = run_trial("zuma-1", 12, 4, follow_up_days=100.0).patients
+    row = hit.set_index("patient_id").loc[victim]
+    assert row.status.startswith("error: k_endothelial_on_per_day") and row.best_response == "NE"
+    others = hit[hit.patient_id != victim].reset_index(drop=True)
+    expected = clean[clean.patient_id != victim].reset_index(drop=True)
+    pd.testing.assert_series_equal(others.best_response, expected.best_response)
+    np.testing.assert_array_equal(others.cmax_copies_per_ug.to_numpy(), expected.cmax_copies_per_ug.to_numpy())
+    assert (hit.loc[~hit.infused, "status"] == "not_infused").all()
+
+
+def test_a_failed_solve_is_not_a_response(monkeypatch):
+    from cartwin.therapy.course import CourseResult
+    from cartwin.trial.runner import run_trial
+
+    real = CourseResult.timecourse
+
+    def failing(self):
+        tc = real(self)
+        first = tc["patient_id"] == tc["patient_id"].min()
+        tc.loc[first, "status"] = "max_steps_reached"
+        return tc
+
+    monkeypatch.setattr(CourseResult, "timecourse", failing)
+    with pytest.warns(CartwinWarning, match="max_steps_reached"):
+        p = run_trial("zuma-1", 6, 2, follow_up_days=60.0, batch_size=256).patients
+    failed = p[p.status == "max_steps_reached"]
+    assert len(failed) == 1 and failed.best_response.iloc[0] == "NE" and np.isnan(failed.dor_day.iloc[0])

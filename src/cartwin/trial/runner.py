@@ -13,6 +13,7 @@ patient do not depend on its batch, so a patient's row is the same in any batchi
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from cartwin.engine.choice import resolve_solver
 from cartwin.foundation.constraints import Interval, check
 from cartwin.foundation.errors import CartwinWarning, ValidationError
 from cartwin.foundation.streams import patient_generators, uniforms
-from cartwin.trial.cohort import CohortSpec, simulate_cohort
+from cartwin.trial.cohort import CohortSpec, empty_rows, simulate_cohort
 from cartwin.trial.endpoints import compute_endpoints, summarise_replicates
 from cartwin.trial.protocol import Protocol, load_protocol
 
@@ -114,7 +115,8 @@ def enrol(protocol: Protocol, n: int, seed: int) -> pd.DataFrame:
         keep = protocol.eligible(draw.table)
         table = draw.table[keep].copy()
         tables.append(table)
-        overrides.append({k: np.asarray(v)[keep] for k, v in draw.overrides.items()})
+        overrides.append({**{k: np.asarray(v)[keep] for k, v in draw.overrides.items()},
+                          **{f"{Z_PREFIX}{k}": np.asarray(v)[keep] for k, v in draw.z.items()}})
         have += int(keep.sum())
         start += chunk
         if start > 50 * n + 1000:
@@ -126,6 +128,11 @@ def enrol(protocol: Protocol, n: int, seed: int) -> pd.DataFrame:
     table.insert(0, "patient_id", np.arange(n))
     return table
 
+
+#: Columns ``override:z:<parameter>`` of :func:`enrol` hold each varied parameter's standardised
+#: η, so that the runner can draw the value again, inside the bounds, around a typical value
+#: that product and calibration factors moved.
+Z_PREFIX = "z:"
 
 #: Most candidates drawn from the population at once by :func:`enrol`.
 ENROLMENT_CHUNK = 50_000
@@ -150,17 +157,93 @@ def _dysfunctional_products(fraction: float, patient_ids: np.ndarray, seed: int)
     return uniforms(seed, patient_ids, 1, "trial")[:, 0] < fraction
 
 
+def _in_vivo_factors(journey: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Product attributes from the journey as model parameters (docs/journey.md): values set
+    outright, and per-patient factors on typical values."""
+    cytokine = journey["cytokine_release_factor"].to_numpy(float)
+    values = {"k_rejection_per_day": journey["host_rejection_rate_per_day"].to_numpy(float)}
+    factors = {"p_il6_myeloid_pg_per_ml_day": cytokine, "p_ifng_pg_per_ml_per_cell_ul_day": cytokine,
+               "k_endothelial_on_per_day": journey["neurotoxicity_factor"].to_numpy(float)}
+    return values, factors
+
+
 def _in_vivo_overrides(journey: pd.DataFrame, base: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Product attributes from the journey as model parameters (docs/journey.md)."""
+    """The journey's product attributes applied to ``base`` values (model defaults where absent)."""
     from cartwin.model import CarTPatientModel
 
     p = CarTPatientModel.parameters()
+    values, factors = _in_vivo_factors(journey)
+    out = {**base, **values}
+    for name, factor in factors.items():
+        out[name] = np.asarray(base.get(name, p[name]), dtype=float) * factor
+    return out
+
+
+def _patient_parameters(protocol: Protocol, enrolled: pd.DataFrame, journey: pd.DataFrame, multipliers: dict[str, float],
+                        seed: int) -> dict[str, np.ndarray]:
+    """Every patient's model-parameter overrides, inside the parameters' bounds by construction.
+
+    A parameter's typical value is moved per patient by the dysfunctional-product effect, the
+    population multipliers (calibration, ``overrides``) and the journey's product factors; a
+    parameter with inter-individual variability is then drawn again from its truncated
+    log-normal around the moved value with the patient's own standardised η
+    (:func:`cartwin.population.variability.truncated_lognormal`), so no patient lands outside
+    the bounds (a patient of ``cartwin trial zuma-2 --n 1000 --seed 11`` drew
+    ``k_endothelial_on_per_day`` = 104.6 > 100 this way, and the trial stopped). A value without
+    variability that a factor moves out of bounds is set to the bound and said in a warning.
+    """
+    from cartwin.model import CarTPatientModel
+    from cartwin.population.variability import get_iiv_model, truncated_lognormal, typical_values
+
+    n = len(enrolled)
+    specs = CarTPatientModel.parameter_specs()
+    defaults = CarTPatientModel.parameters()
+    columns = [c for c in enrolled if c.startswith("override:")]
+    base = {c.split(":", 1)[1]: enrolled[c].to_numpy() for c in columns if not c.startswith(f"override:{Z_PREFIX}")}
+    zs = {c.split(":", 2)[2]: enrolled[c].to_numpy(float) for c in columns if c.startswith(f"override:{Z_PREFIX}")}
+    factors: dict[str, np.ndarray] = {}
+
+    def scale(name: str, factor) -> None:
+        factors[name] = factors.get(name, np.ones(n)) * np.broadcast_to(np.asarray(factor, dtype=float), (n,))
+
+    dysfunctional = _dysfunctional_products(multipliers.pop(DYSFUNCTIONAL_FRACTION, 0.0), enrolled["patient_id"].to_numpy(), seed)
+    for name, factor in DYSFUNCTION_EFFECT.items():
+        scale(name, np.where(dysfunctional, factor, 1.0))
+    for name, factor in multipliers.items():
+        if name not in specs:
+            raise ValidationError("overrides", "names of CarTPatientModel parameters", name)
+        # A multiplier <= 0 would be clipped to the parameter's lower bound, silently.
+        check(f"overrides.{name}", factor, Interval(0.0, 1e6, low_open=True))
+        scale(name, factor)
+    set_values, journey_factors = _in_vivo_factors(journey)
+    for name, factor in journey_factors.items():
+        scale(name, factor)
+
     out = dict(base)
-    out["k_rejection_per_day"] = journey["host_rejection_rate_per_day"].to_numpy(float)
-    cytokine = journey["cytokine_release_factor"].to_numpy(float)
-    for name in ("p_il6_myeloid_pg_per_ml_day", "p_ifng_pg_per_ml_per_cell_ul_day"):
-        out[name] = np.asarray(base.get(name, p[name]), dtype=float) * cytokine
-    out["k_endothelial_on_per_day"] = np.asarray(base.get("k_endothelial_on_per_day", p["k_endothelial_on_per_day"])) * journey["neurotoxicity_factor"].to_numpy(float)
+    out.update(set_values)
+    typical = typical_values(protocol.product.key, protocol.trial.indication) if zs else {}
+    iiv = get_iiv_model(protocol.population.iiv)
+    at_bound: dict[str, int] = {}
+    for name, factor in factors.items():
+        spec = specs[name]
+        if name in zs:
+            omega = math.sqrt(iiv.terms[iiv.tied.get(name, name)].omega2)
+            out[name], _ = truncated_lognormal(typical[name] * factor, zs[name], omega, spec.low, spec.high)
+            continue
+        values = np.broadcast_to(np.asarray(base.get(name, defaults[name]), dtype=float), (n,)) * factor
+        out[name] = np.clip(values, spec.low, spec.high)
+        if (moved := int(np.count_nonzero(out[name] != values))):
+            at_bound[name] = moved
+    for name in set_values:
+        spec = specs[name]
+        values = out[name]
+        out[name] = np.clip(values, spec.low, spec.high)
+        if (moved := int(np.count_nonzero(out[name] != values))):
+            at_bound[name] = moved
+    if at_bound:
+        warnings.warn("set to a parameter's bound after the product/calibration factors: "
+                      + ", ".join(f"{k} in {v} of {n} patients" for k, v in sorted(at_bound.items())),
+                      CartwinWarning, stacklevel=4)
     return out
 
 
@@ -225,30 +308,13 @@ def _run(protocol: Protocol, n: int, seed: int, *, follow: float, batch_size: in
     journey = journey.drop(columns=[c for c in ("product",) if c in journey])
     infused = journey["infused"].to_numpy(bool)
 
-    base = {c.split(":", 1)[1]: enrolled[c].to_numpy() for c in enrolled if c.startswith("override:")}
     multipliers = {}
     if calibrated:
         from cartwin.trial.calibration import calibrated_multipliers
 
         multipliers.update(calibrated_multipliers(protocol))
     multipliers.update(overrides or {})
-    from cartwin.model import CarTPatientModel
-
-    specs = CarTPatientModel.parameter_specs()
-    dysfunctional = _dysfunctional_products(multipliers.pop(DYSFUNCTIONAL_FRACTION, 0.0), enrolled["patient_id"].to_numpy(), seed)
-    for name, factor in DYSFUNCTION_EFFECT.items():
-        values = np.broadcast_to(np.asarray(base.get(name, CarTPatientModel.parameters()[name]), dtype=float), (int(n),))
-        base[name] = np.where(dysfunctional, values * factor, values)
-    for name, factor in multipliers.items():
-        if name not in specs:
-            raise ValidationError("overrides", "names of CarTPatientModel parameters", name)
-        # A multiplier <= 0 would be clipped to the parameter's lower bound, silently.
-        check(f"overrides.{name}", factor, Interval(0.0, 1e6, low_open=True))
-        typical = CarTPatientModel.parameters()[name]
-        # Population multipliers on top of individual variability stay inside the documented bounds.
-        values = np.broadcast_to(np.asarray(base.get(name, typical), dtype=float), (int(n),))
-        base[name] = np.clip(values * factor, specs[name].low, specs[name].high)
-    in_vivo = _in_vivo_overrides(journey, base)
+    in_vivo = _patient_parameters(protocol, enrolled, journey, multipliers, seed)
 
     cohort = pd.DataFrame({
         "patient_id": enrolled["patient_id"].to_numpy(),
@@ -272,7 +338,7 @@ def _run(protocol: Protocol, n: int, seed: int, *, follow: float, batch_size: in
     if len(cohort) == 0:
         warnings.warn(f"{protocol.name}: none of the {int(n)} enrolled patients was infused (see not_infused_reason); "
                       "every infused-set endpoint is empty and every ITT rate is 0", CartwinWarning, stacklevel=3)
-        rows, sample = _no_infused_rows(protocol.reporting.crs_scale), pd.DataFrame()
+        rows, sample = empty_rows(protocol.reporting.crs_scale), pd.DataFrame()
     elif shards is None:
         rows, sample = simulate_cohort(spec, cohort, sub, seed, solver=solver, progress=progress)
     else:
@@ -284,20 +350,9 @@ def _run(protocol: Protocol, n: int, seed: int, *, follow: float, batch_size: in
     patients = patients.merge(rows, on="patient_id", how="left")
     patients.insert(1, "arm", protocol.product.key)
     _not_infused_outcomes(patients, protocol.trial.indication, follow, seed)
+    _warn_failed(patients, protocol.name)
     endpoints = compute_endpoints(patients, scale=protocol.reporting.crs_scale)
     return TrialResult(protocol, patients, endpoints, sample, seed, engine=solver.name, rtol=float(rtol))
-
-
-def _no_infused_rows(scale: str) -> pd.DataFrame:
-    """The per-patient cohort columns, with no rows: the shape of a cohort nobody reached."""
-    from cartwin.trial.endpoints import PATIENT_COLUMNS
-
-    names = [c for c in PATIENT_COLUMNS if "<scale>" not in c and c not in ("arm", "infused", "not_infused_reason")]
-    names += [f"{t}_max_grade_{s}" for s in dict.fromkeys(("astct", scale)) for t in ("crs", "icans")]
-    names += ["status", "response_day", "progression_day", "dor_event", "dose_cells"]
-    kinds = {"patient_id": "int64", "best_response": "object", "mrd_negative": "bool", "pfs_event": "bool",
-             "os_event": "bool", "dor_event": "bool", "tocilizumab": "bool", "steroids": "bool", "status": "object"}
-    return pd.DataFrame({c: pd.Series(dtype=kinds.get(c, "float64")) for c in names})
 
 
 #: Enrolled patients per journey shard of a sharded trial (one SimPy environment each).
@@ -400,6 +455,19 @@ def _not_infused_outcomes(patients: pd.DataFrame, indication: str, follow: float
     for col in ("pfs_event", "os_event", "dor_event", "infused"):
         if col in patients:
             patients[col] = patients[col].astype("boolean").fillna(False).astype(bool)
+
+
+def _warn_failed(patients: pd.DataFrame, name: str) -> None:
+    """Say how many infused patients' simulations did not succeed; their rows carry ``status``
+    (``max_steps_reached`` ... or ``error: <message>``) and count as not evaluable."""
+    patients["status"] = patients["status"].astype(object).where(patients["infused"], "not_infused")
+    status = patients.loc[patients["infused"], "status"].astype(str)
+    failed = status[status != "success"]
+    if len(failed):
+        counts = failed.str.split(":").str[0].value_counts()
+        warnings.warn(f"{name}: {len(failed)} of {len(status)} infused patients' simulations did not succeed ("
+                      + ", ".join(f"{k}: {v}" for k, v in counts.items())
+                      + "); their rows say why in 'status' and the trial went on without them", CartwinWarning, stacklevel=4)
 
 
 def run_replicates(protocol, n: int | None, seed: int, replicates: int, **kwargs) -> tuple[list[TrialResult], dict]:
