@@ -57,12 +57,14 @@ def trial(
     rtol: float = typer.Option(1e-6, help="Engine relative tolerance (calibrations were fitted at 1e-6; 1e-4 is faster, see docs/performance.md)."),
 ) -> None:
     """Run a virtual trial: enrolment, journey, infusion, dynamics, clinic, assessments, report."""
+    from cartwin.foundation.results import atomic_write_text, check_writable
     from cartwin.trial.protocol import load_protocol
     from cartwin.trial.runner import ShardOptions, run_replicates, run_trial
 
     with user_errors():
         proto = load_protocol(protocol)
         solver = _solver(engine)
+        check_writable(out, "--out")  # before any work: a read-only --out is found now, not after the trial
         sharded = workers is not None or scheduler is not None or resume
         options = None
         if sharded:
@@ -89,8 +91,7 @@ def trial(
         if spread is not None:
             import json
 
-            (out / "replicates.json").write_text(json.dumps(spread, indent=2, default=str) + "\n")
-            paths["replicates"] = out / "replicates.json"
+            paths["replicates"] = atomic_write_text(out / "replicates.json", json.dumps(spread, indent=2, default=str) + "\n")
     _print_endpoints(result)
     for name, path in paths.items():
         console.print(f"  {name}: {path}")

@@ -222,5 +222,7 @@ Simulated output of the cartwin model — not a clinical prediction.</p>
 </body></html>
 """
     path = out / "report.html"
-    path.write_text(doc, encoding="utf-8")
+    from cartwin.foundation.results import atomic_write_text
+
+    atomic_write_text(path, doc)
     return path

@@ -63,17 +63,20 @@ class TrialResult:
         """``patients.parquet``, ``endpoints.json`` and ``report.html`` in ``out_dir``."""
         import json
 
-        from cartwin.foundation.results import Provenance, write_parquet
+        from cartwin.foundation.results import (
+            Provenance,
+            atomic_write_text,
+            check_writable,
+            write_parquet,
+        )
         from cartwin.trial.report import write_report
 
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        out = check_writable(out_dir, "out_dir")
         prov = Provenance(model="cartwin-cart", model_version="1", engine=self.engine, seed=self.seed, rtol=self.rtol,
                           extra={"protocol": self.protocol.name})
         paths = {"patients": write_parquet(self.patients, out / "patients.parquet", prov)}
         payload = {"protocol": self.protocol.name, "seed": self.seed, "provenance": prov.to_dict(), **self.endpoints}
-        (out / "endpoints.json").write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
-        paths["endpoints"] = out / "endpoints.json"
+        paths["endpoints"] = atomic_write_text(out / "endpoints.json", json.dumps(payload, indent=2, default=_json_default) + "\n")
         paths["report"] = write_report(self.patients, self.endpoints, self.protocol, out, timecourses=self.timecourses)
         return paths
 
@@ -290,7 +293,9 @@ def run_trial(
     if shards is None:
         return _run(protocol, int(n), seed, shards=None, **settings)
     from cartwin.dispatch import cluster
+    from cartwin.foundation.results import check_writable
 
+    check_writable(shards.out_dir, "shards.out_dir")
     # The journeys' shards and the cohort's run on one cluster, started once.
     with cluster(shards.scheduler, shards.workers) as scheduler:
         return _run(protocol, int(n), seed, shards=dataclasses.replace(shards, scheduler=scheduler), **settings)
@@ -301,10 +306,13 @@ def _run(protocol: Protocol, n: int, seed: int, *, follow: float, batch_size: in
     from cartwin.journey import simulate_journeys
 
     enrolled = enrol(protocol, int(n), seed)
+    identity = None
     if shards is None:
         journey = simulate_journeys(_journey_config(protocol), int(n), seed)
     else:
-        journey = _sharded_journeys(_journey_config(protocol), int(n), seed, shards)
+        identity = run_identity(protocol, n_enrolled=int(n), engine=solver.name, rtol=float(rtol), follow_up_days=float(follow),
+                                calibrated=bool(calibrated), overrides=dict(sorted((overrides or {}).items())))
+        journey = _sharded_journeys(_journey_config(protocol), int(n), seed, shards, identity)
     journey = journey.drop(columns=[c for c in ("product",) if c in journey])
     infused = journey["infused"].to_numpy(bool)
 
@@ -342,7 +350,7 @@ def _run(protocol: Protocol, n: int, seed: int, *, follow: float, batch_size: in
     elif shards is None:
         rows, sample = simulate_cohort(spec, cohort, sub, seed, solver=solver, progress=progress)
     else:
-        rows, sample = _sharded(spec, cohort, sub, seed, solver, shards)
+        rows, sample = _sharded(spec, cohort, sub, seed, solver, shards, identity)
 
     patients = enrolled[[c for c in enrolled.columns if not c.startswith("override:")]].merge(
         journey[["patient_id", "infused", "not_infused_reason", "enrolment_to_infusion_day", "vein_to_vein_day",
@@ -359,7 +367,21 @@ def _run(protocol: Protocol, n: int, seed: int, *, follow: float, batch_size: in
 JOURNEY_SHARD_SIZE = 5_000
 
 
-def _sharded_journeys(config, n: int, seed: int, options: ShardOptions) -> pd.DataFrame:
+def run_identity(protocol: Protocol, **settings: Any) -> dict[str, Any]:
+    """What a trial's shards depend on beyond seed and sizes: the protocol's content (SHA-256 of
+    its canonical JSON), the package version and the given settings (engine, rtol, ...). A
+    resume with a different identity is refused (:func:`cartwin.dispatch.run_shards`)."""
+    import hashlib
+    import json
+
+    from cartwin._version import __version__
+
+    blob = json.dumps(protocol.to_dict(), sort_keys=True, default=str).encode()
+    return {"protocol": protocol.name, "protocol_sha256": hashlib.sha256(blob).hexdigest(),
+            "cartwin_version": __version__, **settings}
+
+
+def _sharded_journeys(config, n: int, seed: int, options: ShardOptions, identity: dict[str, Any] | None = None) -> pd.DataFrame:
     """Every enrolled patient's journey as a checkpointed shard run of its own, in
     ``out_dir/journeys``: at 10^6 patients SimPy takes ~0.4 ms a patient, minutes that the
     driver spent alone before the first cohort shard started. Same rows as in one process."""
@@ -372,7 +394,7 @@ def _sharded_journeys(config, n: int, seed: int, options: ShardOptions) -> pd.Da
         raise ValidationError("resume", "a directory holding a stopped sharded trial (journeys/manifest.json)", str(top))
     run_shards(_JourneyShard(config, seed), n, JOURNEY_SHARD_SIZE, seed, out, resume=resume,
                scheduler=options.scheduler, workers=options.workers, progress=options.progress,
-               description="journeys")
+               description="journeys", identity=identity)
     return read_shards(out).sort_values("patient_id").reset_index(drop=True)
 
 
@@ -398,13 +420,13 @@ class _JourneyShard:
 
 
 def _sharded(spec: CohortSpec, cohort: pd.DataFrame, overrides: dict[str, np.ndarray], seed: int, solver,
-             options: ShardOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
+             options: ShardOptions, identity: dict[str, Any] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     from cartwin.dispatch import read_shards, run_shards
 
     task = _CohortShard(spec, cohort, overrides, seed, solver)
     run_shards(task, len(cohort), options.shard_size, seed, options.out_dir,
                resume=_resume(options, Path(options.out_dir)), scheduler=options.scheduler,
-               workers=options.workers, progress=options.progress)
+               workers=options.workers, progress=options.progress, identity=identity)
     rows = read_shards(options.out_dir).sort_values("patient_id").reset_index(drop=True)
     first = cohort.iloc[: min(len(cohort), spec.sample_timecourses)].reset_index(drop=True)
     _, sample = simulate_cohort(spec, first, {k: v[: len(first)] for k, v in overrides.items()}, seed, solver=solver)
