@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from cartwin.cli._common import console, err_console, user_errors
+from cartwin.cli._common import check_options, console, err_console, print_table, user_errors
 
 registry_app = typer.Typer(
     help="The CAR-T trial registry: ClinicalTrials.gov records imported, classified and queried.",
@@ -29,7 +29,7 @@ def _print_import(report, verbose: bool = False) -> None:
     for name in ("added", "updated", "unchanged", "older"):
         t.add_row(name if name != "older" else "older (kept as history)", str(len(getattr(report, name))))
     t.add_row("errors", str(len(report.errors)), style="red" if report.errors else None)
-    console.print(t)
+    print_table(t)
     for error in report.errors:
         err_console.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
 
@@ -77,6 +77,8 @@ def sync(
     from cartwin.registry.sync import sync as run_sync
 
     # OfflineError is a CartwinError: user_errors turns it into one red line and exit code 2.
+    with user_errors():
+        check_options(page_size=page_size, max_pages=max_pages, timeout=timeout)
     with user_errors(), Registry(db) as reg:
         with console.status(f"fetching '{query}' from clinicaltrials.gov..."):
             result = run_sync(reg, query=query, since=since, statuses=status or (), page_size=page_size,
@@ -110,6 +112,7 @@ def search(
     from cartwin.registry import search as run_search
 
     with user_errors():
+        check_options(since_year=since_year, limit=limit)
         flt = SearchFilter.create(condition=condition, phase=phase, status=status, sponsor=sponsor,
                                   target=target, country=country, cell_therapy=cell_therapy,
                                   cell_source=source, year_from=since_year)
@@ -132,7 +135,7 @@ def search(
                   row.target_label or "-", ", ".join(row.disease_groups) or "-",
                   "" if row.enrollment is None or row.enrollment != row.enrollment else str(int(row.enrollment)),
                   "" if row.start_year != row.start_year or row.start_year is None else str(int(row.start_year)))
-    console.print(t)
+    print_table(t)
     if len(hits) > limit:
         console.print(f"... {len(hits) - limit} more (raise --limit or write --csv)")
     for path in (csv, parquet):
@@ -160,6 +163,8 @@ def stats(
     from cartwin.registry import Registry, stats_figure
     from cartwin.registry import stats as run_stats
 
+    with user_errors():
+        check_options(top=top)
     with user_errors(), Registry(db, read_only=True) as reg:
         table = run_stats(reg)
         total = reg.count()
@@ -175,7 +180,7 @@ def stats(
         t.add_column("studies", justify="right")
         for row in part.head(top).itertuples():
             t.add_row(str(row.value), str(row.studies))
-        console.print(t)
+        print_table(t)
     for path in (figure, csv):
         if path:
             console.print(f"  wrote {path}")
@@ -205,7 +210,7 @@ def show(nct_id: str = typer.Argument(..., help="NCT ID, e.g. NCT02348216."), db
             value = ", ".join(map(str, value))
         t.add_row(key, "" if value is None else str(value))
     t.add_row("versions stored", str(len(versions)))
-    console.print(t)
+    print_table(t)
 
 
 @registry_app.command("to-protocol")
@@ -234,6 +239,6 @@ def to_protocol(
             t.add_column(col, overflow="fold")
         for key, entry in assumed.items():
             t.add_row(key, str(entry["value"]), entry["reason"])
-        console.print(t)
+        print_table(t)
     else:
         console.print("every field was stated in the record")

@@ -8,7 +8,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cartwin.cli._common import console, user_errors
+from cartwin.cli._common import check_options, console, print_table, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -39,11 +39,11 @@ def _print_endpoints(result) -> None:
         text = f"{est:.3g}" + (f" ({lo:.3g}–{hi:.3g})" if lo is not None and hi is not None else "")
         target = result.protocol.targets.get(name)
         table.add_row(name, text, f"{target.value:.3g}" if target is not None else "")
-    console.print(table)
+    print_table(table)
 
 
 def trial(
-    protocol: str = typer.Argument(..., help="Preset name (see `cartwin trial --list`) or a TOML/YAML protocol file."),
+    protocol: str = typer.Argument(..., help="Trial preset (listed by `cartwin presets`) or a TOML/YAML protocol file."),
     n: int = typer.Option(None, help="Patients enrolled (default: the protocol's n_enrolled)."),
     seed: int = typer.Option(1, help="Root seed: the same seed gives the same trial."),
     out: Path = typer.Option(Path("trial-output"), help="Output directory."),
@@ -62,6 +62,8 @@ def trial(
     from cartwin.trial.runner import ShardOptions, run_replicates, run_trial
 
     with user_errors():
+        check_options(n=n, seed=seed, replicates=replicates, follow_up_days=follow_up_days, workers=workers,
+                      shard_size=shard_size, rtol=rtol)
         proto = load_protocol(protocol)
         solver = _solver(engine)
         check_writable(out, "--out")  # before any work: a read-only --out is found now, not after the trial
@@ -110,6 +112,7 @@ def calibrate(
     from cartwin.trial.calibration import write_record
 
     with user_errors():
+        check_options(n=n, seed=seed, evaluations=evaluations)
         with console.status("calibrating...") as status:
             record = run_calibration(protocol, n=n, seed=seed, max_evaluations=evaluations, solver=_solver(engine),
                                      progress=lambda k, f: status.update(f"calibrating: evaluation {k}, objective {f:.2f}"))
@@ -120,7 +123,7 @@ def calibrate(
     for name, row in record["targets"].items():
         ci = f"{row['published']:.3g} ({row['ci_low']:.3g}–{row['ci_high']:.3g})" if row["ci_low"] is not None else f"{row['published']:.3g}"
         table.add_row(name, ci, f"{row['simulated']:.3g}" if row["simulated"] is not None else "—", "yes" if row["within_ci"] else "no")
-    console.print(table)
+    print_table(table)
     console.print(f"multipliers: {record['multipliers']}\nwritten: {path}")
 
 
@@ -137,6 +140,7 @@ def sensitivity(
     from cartwin.trial.sensitivity import sobol_indices
 
     with user_errors():
+        check_options(base_samples=base_samples, n=n, seed=seed)
         with console.status("running the Saltelli design..."):
             table = sobol_indices(protocol, endpoint, base_samples=base_samples, n=n, seed=seed, solver=_solver(engine))
         if out is not None:
@@ -146,7 +150,7 @@ def sensitivity(
         t.add_column(col)
     for row in table.itertuples(index=False):
         t.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
-    console.print(t)
+    print_table(t)
 
 
 def demo(out: Path = typer.Option(Path("demo-output"), help="Output directory.")) -> None:
