@@ -43,7 +43,8 @@ def simulate(
     from cartwin.therapy.outputs import write_course_outputs
 
     with user_errors({"covariates.weight_kg": "--weight-kg", "policy.weight_kg": "--weight-kg", "covariates.height_cm": "--height-cm",
-                      "days": "--days", "controller.rtol": "--rtol"}):
+                      "days": "--days", "controller.rtol": "--rtol", "product": "--product", "indication": "--indication",
+                      "management.policy": "--policy", "policy": "--policy"}):
         check_options(days=days, seed=seed, weight_kg=weight_kg, height_cm=height_cm, tumour_cells=tumour_cells,
                       antigen_negative_fraction=antigen_negative_fraction, rtol=rtol)
         dose_cells, per_kg = parse_dose(dose, "--dose") if dose is not None else (None, None)

@@ -125,6 +125,20 @@ def calibrate(
         table.add_row(name, ci, f"{row['simulated']:.3g}" if row["simulated"] is not None else "—", "yes" if row["within_ci"] else "no")
     print_table(table)
     console.print(f"multipliers: {record['multipliers']}\nwritten: {path}")
+    if "converged=False" in record.get("optimizer", ""):
+        outside = [k for k, r in record["targets"].items() if not r["within_ci"]]
+        from rich.markup import escape
+
+        from cartwin.cli._common import err_console
+
+        err_console.print(
+            f"[bold red]error:[/] {escape(record['preset'])}: the calibration did not converge in {record['evaluations']} "
+            f"evaluations (--evaluations {evaluations}); best objective {record['objective']:.3g}, "
+            f"{len(outside)} of {len(record['targets'])} targets outside their 95% CI"
+            + (f" ({', '.join(outside)})" if outside else "")
+            + f". {path} holds the best point for inspection; it is not a fit: raise --evaluations or start elsewhere.",
+            soft_wrap=True)
+        raise typer.Exit(code=1)
 
 
 def sensitivity(
