@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from cartwin.cli._common import check_options, console, err_console, print_table, user_errors
@@ -30,14 +31,27 @@ def _print_import(report, verbose: bool = False) -> None:
         t.add_row(name if name != "older" else "older (kept as history)", str(len(getattr(report, name))))
     t.add_row("errors", str(len(report.errors)), style="red" if report.errors else None)
     print_table(t)
-    for error in report.errors:
-        err_console.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
+    shown = report.errors if verbose else report.errors[:MAX_ERRORS_SHOWN]
+    for error in shown:
+        err_console.print(f"[red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+    if len(report.errors) > len(shown):
+        from collections import Counter
+
+        kinds = Counter(str(e).split(": ", 1)[-1].split(" (", 1)[0][:80] for e in report.errors)
+        summary = "; ".join(f"{n:,} x {k}" for k, n in kinds.most_common(5))
+        err_console.print(f"[red]... {len(report.errors) - len(shown):,} more errors[/] ({len(report.errors):,} in all; "
+                          f"most common: {escape(summary)}); --verbose prints every one", highlight=False, soft_wrap=True)
+
+
+#: Errors printed one per line by an import; the rest are summarised (--verbose prints all).
+MAX_ERRORS_SHOWN = 20
 
 
 @registry_app.command("import")
 def import_(
     paths: list[Path] = typer.Argument(None, help="Study JSON files, directories, bulk-download zips, API page files."),
     examples: bool = typer.Option(False, "--examples", help="Import the constructed example records shipped with cartwin."),
+    verbose: bool = typer.Option(False, "--verbose", help="Print every error (default: the first 20 and a summary)."),
     db: Path = DB_OPTION,
 ) -> None:
     """Import ClinicalTrials.gov v2 records; a newer version of a study updates it, nothing is lost.
@@ -56,7 +70,7 @@ def import_(
         report = import_paths(reg, sources)
         total = reg.count()
         where = reg.path or ":memory:"
-    _print_import(report)
+    _print_import(report, verbose)
     console.print(f"{total} studies in {where}")
     if report.errors:
         raise typer.Exit(code=1)
