@@ -233,10 +233,14 @@ def to_protocol(
     out: Path = typer.Option(None, help="Protocol file to write (default: <NCT>.toml)."),
     db: Path = DB_OPTION,
 ) -> None:
-    """Draft a virtual-trial protocol (TOML) from a registered design; assumed fields are listed."""
+    """Draft a virtual-trial protocol (TOML) from a registered design that `cartwin trial FILE`
+    runs; every field the record did not state is listed under [assumed]."""
     from cartwin.foundation.errors import DataError
+    from cartwin.foundation.results import atomic_write_text
     from cartwin.registry import Registry, parse_study
-    from cartwin.registry.protocol import draft_protocol, write_protocol
+    from cartwin.registry.protocol import draft_protocol, to_toml
+    from cartwin.trial.from_registry import protocol_dict
+    from cartwin.trial.protocol import protocol_from_dict
 
     with user_errors():
         with Registry(db, read_only=True) as reg:
@@ -244,15 +248,20 @@ def to_protocol(
             if raw is None:
                 raise DataError(str(reg.path), f"no study {nct_id} in the registry")
         study = parse_study(raw, nct_id)
-        path = write_protocol(study, out or Path(f"{study.nct_id}.toml"))
-        assumed = draft_protocol(study)["assumed"]
+        data = protocol_dict(draft_protocol(study))
+        protocol_from_dict(data)  # what `cartwin trial` will read: checked before it is written
+        header = (f"Virtual-trial protocol drafted by cartwin from ClinicalTrials.gov {study.nct_id}.\n"
+                  "Fields under [assumed] were not stated in the registry record; check them before use.\n"
+                  f"Run it: cartwin trial {out or Path(f'{study.nct_id}.toml')}")
+        path = atomic_write_text(out or Path(f"{study.nct_id}.toml"), to_toml(data, header))
+        assumed = data["assumed"]
     console.print(f"wrote {path}")
     if assumed:
         t = Table(title="assumed (not stated in the record)")
-        for col in ("field", "value", "why"):
+        for col in ("field", "why"):
             t.add_column(col, overflow="fold")
-        for key, entry in assumed.items():
-            t.add_row(key, str(entry["value"]), entry["reason"])
+        for key, reason in assumed.items():
+            t.add_row(key, escape(reason))
         print_table(t)
     else:
         console.print("every field was stated in the record")

@@ -26,19 +26,19 @@ def _solver(engine: str):
 
 
 def _print_endpoints(result) -> None:
+    from cartwin.trial.endpoints import ENDPOINTS
+    from cartwin.trial.report import _fmt, format_entry
+
     table = Table(title=f"{result.protocol.name}: simulated endpoints (infused set, 95% CI)")
     for col in ("endpoint", "simulated", "published"):
         table.add_column(col, justify="right" if col != "endpoint" else "left")
-    infused = result.endpoints["infused"]
+    criteria = result.protocol.assessment.criteria
     for name in ("enrolled", "infused", "orr", "cr_rate", "mrd_neg_rate", "crs_any", "crs_grade3plus", "icans_any",
-                 "icans_grade3plus", "tocilizumab_rate", "pfs_12m", "os_12m", "cmax_median", "tmax_median_day"):
-        entry = (result.endpoints["itt"] if name in ("enrolled", "infused") else infused).get(name)
-        if not entry or entry.get("estimate") is None:
-            continue
-        est, lo, hi = entry["estimate"], entry.get("ci_low"), entry.get("ci_high")
-        text = f"{est:.3g}" + (f" ({lo:.3g}–{hi:.3g})" if lo is not None and hi is not None else "")
+                 "icans_grade3plus", "tocilizumab_rate", "pfs_12m", "os_12m", "pfs_median_month", "cmax_median", "tmax_median_day"):
+        entry = (result.endpoints["itt"] if name in ("enrolled", "infused") else result.endpoints["infused"]).get(name)
+        text = format_entry(name, entry, criteria)
         target = result.protocol.targets.get(name)
-        table.add_row(name, text, f"{target.value:.3g}" if target is not None else "")
+        table.add_row(name, text, _fmt(target.value, ENDPOINTS[name].unit) if target is not None else "")
     print_table(table)
 
 
