@@ -101,7 +101,8 @@ def _swimmer(patients: pd.DataFrame, max_patients: int = 40, criteria: str | Non
         shown = sorted(present, key=list(COLOURS).index)
     handles = [plt.Rectangle((0, 0), 1, 1, color=COLOURS[c]) for c in shown]
     if handles:
-        ax.legend(handles, shown, fontsize=7, loc="lower right", title="best response", title_fontsize=7)
+        ax.legend(handles, shown, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="best response",
+                  title_fontsize=7, frameon=False)
     ax.set_xlabel("months from infusion (| progression, x death, > censored)")
     ax.set_ylabel("infused patients (sorted by follow-up)")
     ax.set_yticks([])
@@ -188,8 +189,7 @@ def format_entry(name: str, entry: Mapping[str, Any] | None, criteria: str | Non
         return "—"
     est, lo, hi = entry.get("estimate"), entry.get("ci_low"), entry.get("ci_high")
     if ENDPOINTS[name].kind == "km_median" and est is None:
-        low = "—" if lo is None else _fmt(lo, unit)
-        return f"not reached (95% CI {low}–NR)"
+        return "not reached" if lo is None else f"not reached (95% CI {_fmt(lo, unit)}–NR)"
     if est is None:
         return "—"
     high = "NR" if hi is None and ENDPOINTS[name].kind == "km_median" else _fmt(hi, unit)
