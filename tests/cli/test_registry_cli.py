@@ -40,7 +40,7 @@ def test_to_protocol_and_show(db, tmp_path):
     result = runner.invoke(app, ["registry", "to-protocol", "NCT03361748", "--out", str(out), "--db", str(db)])
     assert result.exit_code == 0, result.output
     proto = tomllib.loads(out.read_text())
-    assert proto["product"]["target"] == "BCMA" and "dose.value" in proto["assumed"]
+    assert proto["product"]["key"] == "ide-cel" and "registry.dose.value" in proto["assumed"]
     assert "assumed" in result.output
     shown = runner.invoke(app, ["registry", "show", "NCT02348216", "--db", str(db)])
     assert shown.exit_code == 0 and "ZUMA-1" in shown.output
@@ -93,3 +93,35 @@ def test_sync_offline_fails_fast_and_clearly(tmp_path, monkeypatch):
 def test_sync_bad_since_exits_2(tmp_path):
     result = runner.invoke(app, ["registry", "sync", "--since", "yesterday", "--db", str(tmp_path / "r.duckdb")])
     assert result.exit_code == 2 and "since" in result.output
+
+
+def test_to_protocol_output_is_a_protocol_cartwin_trial_runs(db, tmp_path):
+    out = tmp_path / "zuma1.toml"
+    result = runner.invoke(app, ["registry", "to-protocol", "NCT02348216", "--out", str(out), "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    trial = runner.invoke(app, ["trial", str(out), "--n", "5", "--seed", "2", "--follow-up-days", "60",
+                                "--out", str(tmp_path / "run")])
+    assert trial.exit_code == 0, trial.output
+    assert len(pd.read_parquet(tmp_path / "run" / "patients.parquet")) == 5
+
+
+def test_to_protocol_refuses_a_design_it_cannot_simulate(db, tmp_path):
+    result = runner.invoke(app, ["registry", "to-protocol", "NCT03373097", "--out", str(tmp_path / "x.toml"), "--db", str(db)])
+    assert result.exit_code == 2
+    assert "registry.trial.indication: expected a disease with a simulator preset" in result.output
+    assert not (tmp_path / "x.toml").exists()
+
+
+def test_search_piped_never_splits_an_nct_id(db):
+    result = runner.invoke(app, ["registry", "search", "--db", str(db)])
+    assert result.exit_code == 0
+    rows = [r.split("\t") for r in result.output.splitlines() if r.startswith("NCT") and not r.startswith("NCT ID")]
+    assert len(rows) >= 10 and all(len(r[0]) == 11 and r[0][3:].isdigit() for r in rows)
+    assert all(len(r) == len(rows[0]) for r in rows)
+
+
+def test_search_wildcards_are_literal(db):
+    every = runner.invoke(app, ["registry", "search", "--db", str(db)])
+    percent = runner.invoke(app, ["registry", "search", "--condition", "%", "--db", str(db)])
+    assert percent.exit_code == 0
+    assert percent.output.count("\nNCT") < every.output.count("\nNCT")

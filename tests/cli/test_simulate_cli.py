@@ -39,12 +39,12 @@ def test_presets_lists_products_and_parameters():
 def test_bad_options_exit_2_with_named_option(tmp_path):
     cases = [
         (["simulate", "--dose", "lots"], "--dose"),
-        (["simulate", "--product", "nope"], "product"),
-        (["simulate", "--days", "-3"], "days"),
-        (["simulate", "--weight-kg", "0"], "weight_kg"),
-        (["simulate", "--product", "ide-cel", "--indication", "lbcl"], "indication"),
-        (["simulate", "--antigen-negative-fraction", "2"], "antigen_negative_fraction"),
-        (["simulate", "--policy", "magic"], "management.policy"),
+        (["simulate", "--product", "nope"], "--product"),
+        (["simulate", "--days", "-3"], "--days"),
+        (["simulate", "--weight-kg", "0"], "--weight-kg"),
+        (["simulate", "--product", "ide-cel", "--indication", "lbcl"], "--indication"),
+        (["simulate", "--antigen-negative-fraction", "2"], "--antigen-negative-fraction"),
+        (["simulate", "--policy", "magic"], "--policy"),
     ]
     for args, name in cases:
         result = runner.invoke(app, args + ["--out", str(tmp_path / "x")])

@@ -169,3 +169,70 @@ def test_task_is_sent_to_the_workers_once_not_with_every_shard(tmp_path):
     assert all(entry["seconds"] >= 0 for entry in shards.values())  # timed on the worker
     run_shards(draw, 10 * n_shards, 10, seed=2, out_dir=tmp_path / "plain", progress=False)
     pd.testing.assert_frame_equal(read_shards(tmp_path / "run"), read_shards(tmp_path / "plain"))
+
+
+def test_resume_with_another_identity_is_refused_naming_what_differs(tmp_path):
+    from cartwin.dispatch import ResumeMismatch
+
+    ident = {"protocol_sha256": "aaa", "engine": "rodas5p-numba", "rtol": 1e-6, "cartwin_version": "0.1"}
+    with pytest.raises(ShardError):
+        run_shards(functools.partial(draw, fail_at=1), 30, 10, seed=2, out_dir=tmp_path, identity=ident, progress=False)
+    with pytest.raises(ResumeMismatch, match=r"rtol was 1e-06, now 0\.0001") as info:
+        run_shards(draw, 30, 10, seed=2, out_dir=tmp_path, resume=True, identity={**ident, "rtol": 1e-4}, progress=False)
+    assert "protocol_sha256" not in str(info.value)
+    with pytest.raises(ResumeMismatch, match="engine was 'rodas5p-numba', now 'rodas5p-numpy'; protocol_sha256 was 'aaa', now 'bbb'"):
+        run_shards(draw, 30, 10, seed=2, out_dir=tmp_path, resume=True,
+                   identity={**ident, "protocol_sha256": "bbb", "engine": "rodas5p-numpy"}, progress=False)
+    run = run_shards(draw, 30, 10, seed=2, out_dir=tmp_path, resume=True, identity=ident, progress=False)
+    assert run.skipped == [0] and run.ran == [1, 2]
+
+
+def _corrupt_middle(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    mid = len(data) // 2
+    data[mid:mid + 16] = bytes(255 - b for b in data[mid:mid + 16])
+    path.write_bytes(bytes(data))
+
+
+def test_a_shard_corrupted_inside_is_named_and_redone(tmp_path):
+    from cartwin.dispatch.runner import shard_path
+    from cartwin.foundation.errors import CartwinWarning
+
+    run_shards(draw, 30, 10, seed=2, out_dir=tmp_path / "run", progress=False)
+    reference = read_shards(tmp_path / "run")
+    bad = shard_path(tmp_path / "run", 1)
+    _corrupt_middle(bad)  # the footer is intact: Parquet still opens it
+    with pytest.warns(CartwinWarning, match=r"shard 1 \(.*part-000001\.parquet\) its SHA-256 does not match.*redoing it"):
+        run = run_shards(draw, 30, 10, seed=2, out_dir=tmp_path / "run", resume=True, progress=False)
+    assert run.ran == [1] and run.skipped == [0, 2] and 1 in run.redone
+    pd.testing.assert_frame_equal(read_shards(tmp_path / "run"), reference)
+
+
+def test_a_truncated_shard_is_named_and_redone(tmp_path):
+    from cartwin.dispatch.runner import shard_path
+    from cartwin.foundation.errors import CartwinWarning
+
+    run_shards(draw, 30, 10, seed=2, out_dir=tmp_path, progress=False)
+    reference = read_shards(tmp_path)
+    path = shard_path(tmp_path, 2)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.warns(CartwinWarning, match="shard 2 .*redoing it"):
+        run = run_shards(draw, 30, 10, seed=2, out_dir=tmp_path, resume=True, progress=False)
+    assert run.ran == [2]
+    pd.testing.assert_frame_equal(read_shards(tmp_path), reference)
+
+
+def test_an_unreadable_shard_is_named_when_read(tmp_path):
+    from cartwin.dispatch.runner import shard_path
+    from cartwin.foundation.errors import DataError
+
+    run_shards(draw, 30, 10, seed=2, out_dir=tmp_path, progress=False)
+    path = shard_path(tmp_path, 0)
+    path.write_bytes(path.read_bytes()[:50])
+    with pytest.raises(DataError, match="part-000000.parquet: unreadable shard"):
+        read_shards(tmp_path)
+
+
+def test_a_resume_hint_names_the_flag_as_it_is():
+    err = ShardError(1, 10, 20, "boom")
+    assert "--resume DIR" not in str(err) and "--resume" in str(err)

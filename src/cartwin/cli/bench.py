@@ -7,40 +7,58 @@ from pathlib import Path
 
 import typer
 
-from cartwin.cli._common import console, err_console, user_errors
+from cartwin.cli._common import check_options, console, err_console, print_table, user_errors
+
+#: Defaults sized to finish in about two minutes on 2 cores with the numba cache warm (measured:
+#: docs/performance.md); the published comparison uses --n-slow 200 --n-fast 20000.
+DEFAULT_N_SLOW = 10
+DEFAULT_N_FAST = 1000
+DEFAULT_ENGINES = "lsoda,numpy,numba,numba-generated,roadrunner"
 
 
 def register(app: typer.Typer) -> None:
     @app.command("bench")
     def bench(
-        n_slow: int = typer.Option(200, "--n-slow", help="patients for the LSODA loop"),
-        n_fast: int = typer.Option(20_000, "--n-fast", help="patients for the compiled engine; NumPy runs min(this, max(n-slow, 2000)), libRoadRunner min(this, max(n-slow, 1000))"),
+        n_slow: int = typer.Option(DEFAULT_N_SLOW, "--n-slow", help="patients for the LSODA loop"),
+        n_fast: int = typer.Option(DEFAULT_N_FAST, "--n-fast", help="patients for the compiled engine; NumPy runs min(this, max(n-slow, 2000)), libRoadRunner min(this, max(n-slow, 1000))"),
         threads: int = typer.Option(2, help="numba threads"),
-        engines: str = typer.Option("lsoda,numpy,numba-baseline,numba-shampine4,numba,numba-generated,roadrunner",
-                                    help="comma-separated engines (numba-matched comes with numba+roadrunner)"),
+        engines: str = typer.Option(DEFAULT_ENGINES,
+                                    help="comma-separated engines of lsoda, numpy, numba-baseline, numba-shampine4, numba, numba-generated, roadrunner (numba-matched comes with numba+roadrunner)"),
         n_check: int = typer.Option(3, "--n-check", help="patients checked against scipy Radau rtol 1e-10"),
         seed: int = typer.Option(1),
-        json_out: Path | None = typer.Option(None, "--json", help="also write the rows as JSON"),
+        json_out: Path | None = typer.Option(None, "--json", help="also write the rows as JSON (rewritten after each engine)"),
     ) -> None:
-        """Full composite model, day -5 to 365, daily decision points, rtol 1e-6."""
-        from rich.console import Console
+        """Full composite model, day -5 to 365, daily decision points, rtol 1e-6 (about two
+        minutes at the defaults on 2 cores; progress on stderr)."""
+        from rich.markup import escape
         from rich.table import Table
 
         from cartwin.engine.bench import as_dicts, machine, run_benchmark
+        from cartwin.foundation.results import atomic_write_text, check_writable
+
+        def write_json(rows) -> None:
+            if json_out is not None:
+                atomic_write_text(json_out, json.dumps({"machine": machine(), "rows": as_dicts(rows)}, indent=1))
 
         with user_errors():
+            check_options(n_slow=n_slow, n_fast=n_fast, threads=threads, n_check=n_check, seed=seed)
+            if json_out is not None:
+                check_writable(json_out.parent if str(json_out.parent) else Path("."), "--json")
             rows = run_benchmark(n_slow, n_fast, threads, tuple(e.strip() for e in engines.split(",") if e.strip()),
-                                 n_check, seed, progress=lambda m: err_console.print(f"[dim]{m}[/]"))
+                                 n_check, seed, progress=lambda m: err_console.print(f"[dim]{escape(m)}[/]"),
+                                 on_row=write_json)
+            write_json(rows)
         table = Table(title="cartwin engines: full model, 1 year, daily decisions, rtol 1e-6")
         for col in ("engine", "patients", "seconds", "patients/s", "x LSODA", "max rel. error", "note"):
             table.add_column(col, justify="left" if col in ("engine", "note") else "right",
                              no_wrap=col in ("engine", "note"))
         for r in rows:
-            table.add_row(r.engine, str(r.patients), f"{r.seconds:.1f}", f"{r.patients_per_s:,.1f}",
+            ran = r.patients > 0
+            table.add_row(r.engine, str(r.patients) if ran else "-", f"{r.seconds:.1f}" if ran else "-",
+                          f"{r.patients_per_s:,.1f}" if ran else "-",
                           "" if r.ratio_vs_lsoda is None else f"{r.ratio_vs_lsoda:.1f}",
-                          "" if r.max_rel_error is None else f"{r.max_rel_error:.1e}", r.note)
-        # Piped to a file, Rich would fold the table to 80 columns: print it wide instead.
-        (console if console.is_terminal else Console(width=160)).print(table)
+                          "" if r.max_rel_error is None else f"{r.max_rel_error:.1e}", escape(r.note))
+        print_table(table)  # piped: TSV, never folded to 80 columns
         speed = {r.engine: r.patients_per_s for r in rows if r.patients}
         rr = speed.get("roadrunner-matched", speed.get("roadrunner"))
         if "numba" in speed and rr:
@@ -58,5 +76,3 @@ def register(app: typer.Typer) -> None:
         if "numba" in speed and "numba-generated" in speed:
             console.print(f"numba-generated / numba (rhs with parameter expressions hoisted vs the model's rhs): "
                           f"{speed['numba-generated'] / speed['numba']:.2f}x")
-        if json_out is not None:
-            json_out.write_text(json.dumps({"machine": machine(), "rows": as_dicts(rows)}, indent=1))

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from cartwin.cli._common import console, err_console, user_errors
+from cartwin.cli._common import console, err_console, print_table, user_errors
 
 SCALE_HELP = "Grading scale: astct (CRS + ICANS), lee2014, penn or ctcae5 (CRS only; ICANS columns empty)."
 
@@ -54,7 +54,7 @@ def grade(
             table.add_column(c)
         for r in bad.itertuples():
             table.add_row(str(r.row), str(r.column), repr(r.value), str(r.expected))
-        err_console.print(table)
+        print_table(table, to=err_console)
     extra = unknown_columns(obs)
     if extra:
         err_console.print(f"[yellow]note:[/] columns not used for grading (kept): {', '.join(extra)}")
@@ -81,6 +81,6 @@ def grade(
             i = icans.loc[pid]
             cells += [str(i["max_grade"]), day(i["onset_day"]), str(i["duration_days"])]
         table.add_row(*cells)
-    console.print(table)
+    print_table(table)
     if out is not None:
         console.print(f"daily grades written to {out}")

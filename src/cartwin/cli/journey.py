@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from cartwin.cli._common import console, is_interactive, user_errors
+from cartwin.cli._common import console, is_interactive, print_table, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -114,6 +114,6 @@ def journey(
         table.add_row(f"not infused: {reason}", str(n))
     for name, u in s["utilisation"].items():
         table.add_row(f"utilisation: {name}", f"{100 * u:.0f}%")
-    console.print(table)
+    print_table(table)
     for name in ("patients.parquet", "summary.json", "journey.png"):
         console.print(f"  {name}: {out / name}")

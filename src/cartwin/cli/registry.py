@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from cartwin.cli._common import console, err_console, user_errors
+from cartwin.cli._common import check_options, console, err_console, print_table, user_errors
 
 registry_app = typer.Typer(
     help="The CAR-T trial registry: ClinicalTrials.gov records imported, classified and queried.",
@@ -29,15 +30,28 @@ def _print_import(report, verbose: bool = False) -> None:
     for name in ("added", "updated", "unchanged", "older"):
         t.add_row(name if name != "older" else "older (kept as history)", str(len(getattr(report, name))))
     t.add_row("errors", str(len(report.errors)), style="red" if report.errors else None)
-    console.print(t)
-    for error in report.errors:
-        err_console.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
+    print_table(t)
+    shown = report.errors if verbose else report.errors[:MAX_ERRORS_SHOWN]
+    for error in shown:
+        err_console.print(f"[red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+    if len(report.errors) > len(shown):
+        from collections import Counter
+
+        kinds = Counter(str(e).split(": ", 1)[-1].split(" (", 1)[0][:80] for e in report.errors)
+        summary = "; ".join(f"{n:,} x {k}" for k, n in kinds.most_common(5))
+        err_console.print(f"[red]... {len(report.errors) - len(shown):,} more errors[/] ({len(report.errors):,} in all; "
+                          f"most common: {escape(summary)}); --verbose prints every one", highlight=False, soft_wrap=True)
+
+
+#: Errors printed one per line by an import; the rest are summarised (--verbose prints all).
+MAX_ERRORS_SHOWN = 20
 
 
 @registry_app.command("import")
 def import_(
     paths: list[Path] = typer.Argument(None, help="Study JSON files, directories, bulk-download zips, API page files."),
     examples: bool = typer.Option(False, "--examples", help="Import the constructed example records shipped with cartwin."),
+    verbose: bool = typer.Option(False, "--verbose", help="Print every error (default: the first 20 and a summary)."),
     db: Path = DB_OPTION,
 ) -> None:
     """Import ClinicalTrials.gov v2 records; a newer version of a study updates it, nothing is lost.
@@ -56,7 +70,7 @@ def import_(
         report = import_paths(reg, sources)
         total = reg.count()
         where = reg.path or ":memory:"
-    _print_import(report)
+    _print_import(report, verbose)
     console.print(f"{total} studies in {where}")
     if report.errors:
         raise typer.Exit(code=1)
@@ -77,6 +91,8 @@ def sync(
     from cartwin.registry.sync import sync as run_sync
 
     # OfflineError is a CartwinError: user_errors turns it into one red line and exit code 2.
+    with user_errors():
+        check_options(page_size=page_size, max_pages=max_pages, timeout=timeout)
     with user_errors(), Registry(db) as reg:
         with console.status(f"fetching '{query}' from clinicaltrials.gov..."):
             result = run_sync(reg, query=query, since=since, statuses=status or (), page_size=page_size,
@@ -110,6 +126,7 @@ def search(
     from cartwin.registry import search as run_search
 
     with user_errors():
+        check_options(since_year=since_year, limit=limit)
         flt = SearchFilter.create(condition=condition, phase=phase, status=status, sponsor=sponsor,
                                   target=target, country=country, cell_therapy=cell_therapy,
                                   cell_source=source, year_from=since_year)
@@ -132,7 +149,7 @@ def search(
                   row.target_label or "-", ", ".join(row.disease_groups) or "-",
                   "" if row.enrollment is None or row.enrollment != row.enrollment else str(int(row.enrollment)),
                   "" if row.start_year != row.start_year or row.start_year is None else str(int(row.start_year)))
-    console.print(t)
+    print_table(t)
     if len(hits) > limit:
         console.print(f"... {len(hits) - limit} more (raise --limit or write --csv)")
     for path in (csv, parquet):
@@ -160,6 +177,8 @@ def stats(
     from cartwin.registry import Registry, stats_figure
     from cartwin.registry import stats as run_stats
 
+    with user_errors():
+        check_options(top=top)
     with user_errors(), Registry(db, read_only=True) as reg:
         table = run_stats(reg)
         total = reg.count()
@@ -175,7 +194,7 @@ def stats(
         t.add_column("studies", justify="right")
         for row in part.head(top).itertuples():
             t.add_row(str(row.value), str(row.studies))
-        console.print(t)
+        print_table(t)
     for path in (figure, csv):
         if path:
             console.print(f"  wrote {path}")
@@ -205,7 +224,7 @@ def show(nct_id: str = typer.Argument(..., help="NCT ID, e.g. NCT02348216."), db
             value = ", ".join(map(str, value))
         t.add_row(key, "" if value is None else str(value))
     t.add_row("versions stored", str(len(versions)))
-    console.print(t)
+    print_table(t)
 
 
 @registry_app.command("to-protocol")
@@ -214,10 +233,14 @@ def to_protocol(
     out: Path = typer.Option(None, help="Protocol file to write (default: <NCT>.toml)."),
     db: Path = DB_OPTION,
 ) -> None:
-    """Draft a virtual-trial protocol (TOML) from a registered design; assumed fields are listed."""
+    """Draft a virtual-trial protocol (TOML) from a registered design that `cartwin trial FILE`
+    runs; every field the record did not state is listed under [assumed]."""
     from cartwin.foundation.errors import DataError
+    from cartwin.foundation.results import atomic_write_text
     from cartwin.registry import Registry, parse_study
-    from cartwin.registry.protocol import draft_protocol, write_protocol
+    from cartwin.registry.protocol import draft_protocol, to_toml
+    from cartwin.trial.from_registry import protocol_dict
+    from cartwin.trial.protocol import protocol_from_dict
 
     with user_errors():
         with Registry(db, read_only=True) as reg:
@@ -225,15 +248,20 @@ def to_protocol(
             if raw is None:
                 raise DataError(str(reg.path), f"no study {nct_id} in the registry")
         study = parse_study(raw, nct_id)
-        path = write_protocol(study, out or Path(f"{study.nct_id}.toml"))
-        assumed = draft_protocol(study)["assumed"]
+        data = protocol_dict(draft_protocol(study))
+        protocol_from_dict(data)  # what `cartwin trial` will read: checked before it is written
+        header = (f"Virtual-trial protocol drafted by cartwin from ClinicalTrials.gov {study.nct_id}.\n"
+                  "Fields under [assumed] were not stated in the registry record; check them before use.\n"
+                  f"Run it: cartwin trial {out or Path(f'{study.nct_id}.toml')}")
+        path = atomic_write_text(out or Path(f"{study.nct_id}.toml"), to_toml(data, header))
+        assumed = data["assumed"]
     console.print(f"wrote {path}")
     if assumed:
         t = Table(title="assumed (not stated in the record)")
-        for col in ("field", "value", "why"):
+        for col in ("field", "why"):
             t.add_column(col, overflow="fold")
-        for key, entry in assumed.items():
-            t.add_row(key, str(entry["value"]), entry["reason"])
-        console.print(t)
+        for key, reason in assumed.items():
+            t.add_row(key, escape(reason))
+        print_table(t)
     else:
         console.print("every field was stated in the record")

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from cartwin.cli._common import console, user_errors
+from cartwin.cli._common import check_options, console, print_table, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -37,13 +37,16 @@ def simulate(
 
     from cartwin.clinic.observe import ObservationSchedule
     from cartwin.clinic.policy import make_policy
-    from cartwin.foundation.constraints import Interval, check
     from cartwin.foundation.units import parse_dose
     from cartwin.model.dosing import NO_LYMPHODEPLETION
     from cartwin.therapy import Covariates, Regimen, simulate_course
     from cartwin.therapy.outputs import write_course_outputs
 
-    with user_errors():
+    with user_errors({"covariates.weight_kg": "--weight-kg", "policy.weight_kg": "--weight-kg", "covariates.height_cm": "--height-cm",
+                      "days": "--days", "controller.rtol": "--rtol", "product": "--product", "indication": "--indication",
+                      "management.policy": "--policy", "policy": "--policy"}):
+        check_options(days=days, seed=seed, weight_kg=weight_kg, height_cm=height_cm, tumour_cells=tumour_cells,
+                      antigen_negative_fraction=antigen_negative_fraction, rtol=rtol)
         dose_cells, per_kg = parse_dose(dose, "--dose") if dose is not None else (None, None)
         regimen = Regimen(
             product=product,
@@ -54,7 +57,6 @@ def simulate(
         )
         covariates = Covariates(weight_kg, height_cm, tumour_cells, antigen_negative_fraction)
         manager = make_policy(policy, weight_kg)
-        check("days", days, Interval(1.0, 3650.0))
         saves = np.union1d(ObservationSchedule().days(days), np.arange(0.0, days + 1e-9, 1.0))
         decisions = np.union1d(np.arange(-5.0, min(days, 28.0), 0.25), np.arange(0.0, days + 1e-9, 1.0))
         with console.status(f"simulating {product} in {indication} for {days:g} days..."):
@@ -75,13 +77,13 @@ def simulate(
     table.add_row("CRS (ASTCT)", f"max grade {row['crs_max_grade_astct']:.0f}, onset day {row['crs_onset_day']:g}, {row['crs_duration_day']:.0f} days")
     table.add_row("ICANS (ASTCT)", f"max grade {row['icans_max_grade_astct']:.0f}, onset day {row['icans_onset_day']:g}, {row['icans_duration_day']:.0f} days")
     table.add_row("tocilizumab / dexamethasone", f"{row['tocilizumab_doses']} / {row['dexamethasone_doses']} doses ({policy})")
-    console.print(table)
+    print_table(table)
     for name, path in written["paths"].items():
         console.print(f"  {name}: {path}")
 
 
 def presets(parameters: bool = typer.Option(False, "--parameters", help="Also list the model's parameters.")) -> None:
-    """List products and indications (and, with --parameters, every model parameter)."""
+    """List products, indications and trial presets (and, with --parameters, every model parameter)."""
     from cartwin.model import CarTPatientModel
     from cartwin.model.presets import INDICATIONS, PRODUCTS
 
@@ -91,20 +93,29 @@ def presets(parameters: bool = typer.Option(False, "--parameters", help="Also li
     for p in PRODUCTS.values():
         dose = f"{p.dose_cells:.3g}{'/kg' if p.dose_per_kg else ''}"
         t.add_row(p.key, p.label, p.product_class, p.antigen, dose, ", ".join(p.indications))
-    console.print(t)
+    print_table(t)
     t = Table(title="Indications")
     for col in ("key", "indication", "target", "burden measure", "typical tumour cells"):
         t.add_column(col)
     for i in INDICATIONS.values():
         t.add_row(i.key, i.label, i.antigen, i.disease_measure, f"{i.tumour_baseline_cells:.3g}")
-    console.print(t)
+    print_table(t)
+    from cartwin.trial.protocol import list_protocols, load_protocol
+
+    t = Table(title="Trial presets (cartwin trial NAME)")
+    for col in ("name", "trial", "product", "indication", "n enrolled"):
+        t.add_column(col)
+    for name in list_protocols():
+        proto = load_protocol(name)
+        t.add_row(name, proto.name, proto.product.key, proto.trial.indication, str(proto.trial.n_enrolled))
+    print_table(t)
     if parameters:
         t = Table(title=f"Model parameters ({CarTPatientModel.name} v{CarTPatientModel.version})")
         for col in ("parameter", "value", "unit", "bounds", "source"):
             t.add_column(col, overflow="fold")
         for q in CarTPatientModel.parameter_table:
             t.add_row(q.name, f"{q.value:.4g}", q.unit, f"[{q.low:g}, {q.high:g}]", q.source)
-        console.print(t)
+        print_table(t)
 
 
 def demo(out: Path = typer.Option(Path("demo-output"), help="Output directory.")) -> None:

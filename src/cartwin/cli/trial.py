@@ -8,7 +8,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cartwin.cli._common import console, user_errors
+from cartwin.cli._common import check_options, console, print_table, user_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -26,24 +26,24 @@ def _solver(engine: str):
 
 
 def _print_endpoints(result) -> None:
+    from cartwin.trial.endpoints import ENDPOINTS
+    from cartwin.trial.report import _fmt, format_entry
+
     table = Table(title=f"{result.protocol.name}: simulated endpoints (infused set, 95% CI)")
     for col in ("endpoint", "simulated", "published"):
         table.add_column(col, justify="right" if col != "endpoint" else "left")
-    infused = result.endpoints["infused"]
+    criteria = result.protocol.assessment.criteria
     for name in ("enrolled", "infused", "orr", "cr_rate", "mrd_neg_rate", "crs_any", "crs_grade3plus", "icans_any",
-                 "icans_grade3plus", "tocilizumab_rate", "pfs_12m", "os_12m", "cmax_median", "tmax_median_day"):
-        entry = (result.endpoints["itt"] if name in ("enrolled", "infused") else infused).get(name)
-        if not entry or entry.get("estimate") is None:
-            continue
-        est, lo, hi = entry["estimate"], entry.get("ci_low"), entry.get("ci_high")
-        text = f"{est:.3g}" + (f" ({lo:.3g}–{hi:.3g})" if lo is not None and hi is not None else "")
+                 "icans_grade3plus", "tocilizumab_rate", "pfs_12m", "os_12m", "pfs_median_month", "cmax_median", "tmax_median_day"):
+        entry = (result.endpoints["itt"] if name in ("enrolled", "infused") else result.endpoints["infused"]).get(name)
+        text = format_entry(name, entry, criteria)
         target = result.protocol.targets.get(name)
-        table.add_row(name, text, f"{target.value:.3g}" if target is not None else "")
-    console.print(table)
+        table.add_row(name, text, _fmt(target.value, ENDPOINTS[name].unit) if target is not None else "")
+    print_table(table)
 
 
 def trial(
-    protocol: str = typer.Argument(..., help="Preset name (see `cartwin trial --list`) or a TOML/YAML protocol file."),
+    protocol: str = typer.Argument(..., help="Trial preset (listed by `cartwin presets`) or a TOML/YAML protocol file."),
     n: int = typer.Option(None, help="Patients enrolled (default: the protocol's n_enrolled)."),
     seed: int = typer.Option(1, help="Root seed: the same seed gives the same trial."),
     out: Path = typer.Option(Path("trial-output"), help="Output directory."),
@@ -57,12 +57,16 @@ def trial(
     rtol: float = typer.Option(1e-6, help="Engine relative tolerance (calibrations were fitted at 1e-6; 1e-4 is faster, see docs/performance.md)."),
 ) -> None:
     """Run a virtual trial: enrolment, journey, infusion, dynamics, clinic, assessments, report."""
+    from cartwin.foundation.results import atomic_write_text, check_writable
     from cartwin.trial.protocol import load_protocol
     from cartwin.trial.runner import ShardOptions, run_replicates, run_trial
 
     with user_errors():
+        check_options(n=n, seed=seed, replicates=replicates, follow_up_days=follow_up_days, workers=workers,
+                      shard_size=shard_size, rtol=rtol)
         proto = load_protocol(protocol)
         solver = _solver(engine)
+        check_writable(out, "--out")  # before any work: a read-only --out is found now, not after the trial
         sharded = workers is not None or scheduler is not None or resume
         options = None
         if sharded:
@@ -89,8 +93,7 @@ def trial(
         if spread is not None:
             import json
 
-            (out / "replicates.json").write_text(json.dumps(spread, indent=2, default=str) + "\n")
-            paths["replicates"] = out / "replicates.json"
+            paths["replicates"] = atomic_write_text(out / "replicates.json", json.dumps(spread, indent=2, default=str) + "\n")
     _print_endpoints(result)
     for name, path in paths.items():
         console.print(f"  {name}: {path}")
@@ -109,6 +112,7 @@ def calibrate(
     from cartwin.trial.calibration import write_record
 
     with user_errors():
+        check_options(n=n, seed=seed, evaluations=evaluations)
         with console.status("calibrating...") as status:
             record = run_calibration(protocol, n=n, seed=seed, max_evaluations=evaluations, solver=_solver(engine),
                                      progress=lambda k, f: status.update(f"calibrating: evaluation {k}, objective {f:.2f}"))
@@ -119,8 +123,22 @@ def calibrate(
     for name, row in record["targets"].items():
         ci = f"{row['published']:.3g} ({row['ci_low']:.3g}–{row['ci_high']:.3g})" if row["ci_low"] is not None else f"{row['published']:.3g}"
         table.add_row(name, ci, f"{row['simulated']:.3g}" if row["simulated"] is not None else "—", "yes" if row["within_ci"] else "no")
-    console.print(table)
+    print_table(table)
     console.print(f"multipliers: {record['multipliers']}\nwritten: {path}")
+    if "converged=False" in record.get("optimizer", ""):
+        outside = [k for k, r in record["targets"].items() if not r["within_ci"]]
+        from rich.markup import escape
+
+        from cartwin.cli._common import err_console
+
+        err_console.print(
+            f"[bold red]error:[/] {escape(record['preset'])}: the calibration did not converge in {record['evaluations']} "
+            f"evaluations (--evaluations {evaluations}); best objective {record['objective']:.3g}, "
+            f"{len(outside)} of {len(record['targets'])} targets outside their 95% CI"
+            + (f" ({', '.join(outside)})" if outside else "")
+            + f". {path} holds the best point for inspection; it is not a fit: raise --evaluations or start elsewhere.",
+            soft_wrap=True)
+        raise typer.Exit(code=1)
 
 
 def sensitivity(
@@ -136,6 +154,7 @@ def sensitivity(
     from cartwin.trial.sensitivity import sobol_indices
 
     with user_errors():
+        check_options(base_samples=base_samples, n=n, seed=seed)
         with console.status("running the Saltelli design..."):
             table = sobol_indices(protocol, endpoint, base_samples=base_samples, n=n, seed=seed, solver=_solver(engine))
         if out is not None:
@@ -145,7 +164,7 @@ def sensitivity(
         t.add_column(col)
     for row in table.itertuples(index=False):
         t.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
-    console.print(t)
+    print_table(t)
 
 
 def demo(out: Path = typer.Option(Path("demo-output"), help="Output directory.")) -> None:

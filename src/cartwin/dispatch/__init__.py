@@ -23,6 +23,7 @@ May import :mod:`cartwin.foundation` only; Dask is imported lazily when asked fo
 """
 
 from cartwin.dispatch.runner import (
+    ResumeMismatch,
     ShardError,
     ShardRun,
     cluster,
@@ -31,4 +32,4 @@ from cartwin.dispatch.runner import (
     shard_seed,
 )
 
-__all__ = ["ShardError", "ShardRun", "cluster", "read_shards", "run_shards", "shard_seed"]
+__all__ = ["ResumeMismatch", "ShardError", "ShardRun", "cluster", "read_shards", "run_shards", "shard_seed"]

@@ -7,12 +7,18 @@ order, or whether the run was resumed.
 
 Layout of ``out_dir``::
 
-    manifest.json                 run settings + one entry per finished shard (rows, bytes)
+    manifest.json                 run settings, the run's identity, one entry per finished shard
+                                  (rows, bytes, sha256)
     shards/part-000000.parquet    one file per shard, written atomically (temp file + rename)
 
-A shard counts as finished when its file exists and Parquet can read its footer; a run killed
-at any moment therefore loses at most the shards in flight, and ``resume=True`` runs only the
-others. Workers write their own shard files, so ``out_dir`` must be on a file system every
+A shard counts as finished when its file's SHA-256 matches the manifest's (or, for a file the
+manifest had not recorded yet, when Parquet reads it whole); a run killed at any moment
+therefore loses at most the shards in flight, and ``resume=True`` runs only the others. A shard
+that fails the check (truncated, corrupted inside, missing) is named in a
+:class:`~cartwin.foundation.errors.CartwinWarning` and redone. ``identity`` (what the caller
+says the results depend on: a protocol's content hash, the engine, its tolerance, the package
+version) is stored in the manifest and a resume with a different one is refused, naming the
+difference, so two settings never mix in one result. Workers write their own shard files, so ``out_dir`` must be on a file system every
 worker can reach (a shared disk on a cluster).
 """
 
@@ -22,7 +28,8 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cartwin.foundation.errors import CartwinError, ValidationError
+from cartwin.foundation.errors import CartwinError, CartwinWarning, DataError, ValidationError
 
 Task = Callable[[int, int, int, np.random.SeedSequence], pd.DataFrame]
 
@@ -48,8 +55,12 @@ class ShardError(CartwinError):
         self.reason = reason
         super().__init__(
             f"shard {shard} (items {item_start}..{item_stop - 1}) failed: {reason}. "
-            "Finished shards are kept; rerun with resume=True (CLI: --resume DIR) to continue."
+            "Finished shards are kept; rerun with resume=True (CLI: the same command with --resume) to continue."
         )
+
+
+class ResumeMismatch(CartwinError):
+    """A resume whose settings differ from the stopped run's; names every difference."""
 
 
 @dataclass
@@ -60,6 +71,7 @@ class ShardRun:
     n_shards: int
     ran: list[int] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)
+    redone: dict[int, str] = field(default_factory=dict)  # shard -> why its file was not kept
     seconds: float = 0.0
     rows: int = 0
 
@@ -82,21 +94,30 @@ def _bounds(k: int, shard_size: int, n_items: int) -> tuple[int, int]:
     return k * shard_size, min((k + 1) * shard_size, n_items)
 
 
-def _valid_shard(path: Path) -> int | None:
-    """Row count of a complete shard file, or None when missing or unreadable."""
+def _check_shard(path: Path, entry: Mapping[str, Any]) -> tuple[int | None, str]:
+    """``(rows, "")`` for a finished shard file, ``(None, why)`` for one to redo ("" when absent)."""
+    from cartwin.foundation.results import file_sha256
+
     if not path.exists():
-        return None
+        return None, ("listed in the manifest as finished but missing" if entry else "")
+    import pyarrow.parquet as pq
+
+    expected = entry.get("sha256")
+    if expected is not None:
+        if file_sha256(path) != expected:
+            return None, "its SHA-256 does not match the manifest (corrupted or changed since it was written)"
+        return int(entry.get("rows", pq.ParquetFile(path).metadata.num_rows)), ""
     try:
-        import pyarrow.parquet as pq
+        # Not recorded yet (killed between the rename and the manifest): read it whole, which
+        # decompresses every page, so a corruption inside is found as well as a bad footer.
+        return int(pq.read_table(path).num_rows), ""
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is simply not finished
+        return None, f"unreadable ({type(exc).__name__}: {exc})"
 
-        return int(pq.ParquetFile(path).metadata.num_rows)
-    except Exception:  # noqa: BLE001 - any unreadable file is simply not finished
-        return None
 
-
-def _run_one(task: Task, k: int, start: int, stop: int, seed: int, out_dir: str) -> tuple[int, int, int, float]:
-    """Run shard ``k`` and write it; returns (shard, rows, bytes, seconds). Runs on a worker."""
-    from cartwin.foundation.results import write_parquet
+def _run_one(task: Task, k: int, start: int, stop: int, seed: int, out_dir: str) -> tuple[int, int, int, float, str]:
+    """Run shard ``k`` and write it; returns (shard, rows, bytes, seconds, sha256). Runs on a worker."""
+    from cartwin.foundation.results import file_sha256, write_parquet
 
     t0 = time.perf_counter()
     frame = task(k, start, stop, shard_seed(seed, k))
@@ -104,13 +125,13 @@ def _run_one(task: Task, k: int, start: int, stop: int, seed: int, out_dir: str)
         raise TypeError(f"the task returned {type(frame).__name__}, expected a pandas DataFrame")
     path = shard_path(out_dir, k)
     write_parquet(frame, path)
-    return k, len(frame), path.stat().st_size, time.perf_counter() - t0
+    return k, len(frame), path.stat().st_size, time.perf_counter() - t0, file_sha256(path)
 
 
 def _write_manifest(out_dir: Path, manifest: dict[str, Any]) -> None:
-    tmp = out_dir / f".{MANIFEST}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
-    os.replace(tmp, out_dir / MANIFEST)
+    from cartwin.foundation.results import atomic_write_text
+
+    atomic_write_text(out_dir / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True, default=str))
 
 
 def _settings(n_items: int, shard_size: int, seed: int, task: Task) -> dict[str, Any]:
@@ -132,6 +153,7 @@ def run_shards(
     progress: bool = True,
     memory_limit: str | None = "auto",
     description: str = "shards",
+    identity: Mapping[str, Any] | None = None,
 ) -> ShardRun:
     """Run ``task`` over ``n_items`` items in shards of ``shard_size``, checkpointing each shard.
 
@@ -150,6 +172,9 @@ def run_shards(
     workers: worker processes for ``"local"`` (default: number of CPUs).
     progress: show a Rich progress bar over shards (stderr).
     memory_limit: per-worker memory limit for ``"local"`` (Dask syntax, e.g. ``"4GiB"``).
+    identity: JSON-able settings the results depend on beyond the seed and sizes (e.g.
+        ``{"protocol_sha256": ..., "engine": ..., "rtol": ...}``); stored in the manifest, and a
+        resume whose identity differs is refused naming every key that differs.
 
     Raises
     ------
@@ -180,29 +205,38 @@ def run_shards(
         for key in ("format", "n_items", "shard_size", "seed"):
             if manifest.get(key) != settings[key]:
                 raise ValidationError(f"resume.{key}", f"{manifest.get(key)!r} (as in {manifest_path})", settings[key])
+        _check_identity(manifest.get("identity") or {}, identity, manifest_path)
         manifest["task"] = settings["task"]
     else:
         if resume and out.exists() and any(out.iterdir()):
             raise ValidationError("resume", f"a directory with {MANIFEST}", str(out))
         manifest = dict(settings, shards={})
+    manifest["identity"] = _jsonable(identity or {})
     out.mkdir(parents=True, exist_ok=True)
     (out / "shards").mkdir(exist_ok=True)
 
     done: dict[str, Any] = {}
+    redone: dict[int, str] = {}
     for k in range(n_shards):
-        rows = _valid_shard(shard_path(out, k))
+        path = shard_path(out, k)
+        entry = manifest["shards"].get(str(k), {})
+        rows, why = _check_shard(path, entry)
         if rows is not None:
-            entry = manifest["shards"].get(str(k), {})
-            done[str(k)] = {"rows": rows, "bytes": shard_path(out, k).stat().st_size, **{
-                kk: v for kk, v in entry.items() if kk not in ("rows", "bytes")}}
+            done[str(k)] = {**entry, "rows": rows, "bytes": path.stat().st_size}
+        elif why:
+            redone[k] = why
+            path.unlink(missing_ok=True)
+    if redone:
+        warnings.warn("; ".join(f"shard {k} ({shard_path(out, k)}) {why}: redoing it" for k, why in redone.items()),
+                      CartwinWarning, stacklevel=2)
     manifest["shards"] = done
     _write_manifest(out, manifest)
     todo = [k for k in range(n_shards) if str(k) not in done]
-    run = ShardRun(out, n_shards, skipped=sorted(int(k) for k in done))
+    run = ShardRun(out, n_shards, skipped=sorted(int(k) for k in done), redone=redone)
     t_start = time.perf_counter()
 
-    def finished(k: int, rows: int, size: int, seconds: float) -> None:
-        manifest["shards"][str(k)] = {"rows": rows, "bytes": size, "seconds": round(seconds, 3)}
+    def finished(k: int, rows: int, size: int, seconds: float, sha256: str) -> None:
+        manifest["shards"][str(k)] = {"rows": rows, "bytes": size, "seconds": round(seconds, 3), "sha256": sha256}
         _write_manifest(out, manifest)
         run.ran.append(k)
         run.rows += rows
@@ -212,10 +246,10 @@ def run_shards(
             for k in todo:
                 start, stop = _bounds(k, shard_size, n_items)
                 try:
-                    _, rows, size, seconds = _run_one(task, k, start, stop, seed, str(out))
+                    _, rows, size, seconds, sha256 = _run_one(task, k, start, stop, seed, str(out))
                 except Exception as exc:  # noqa: BLE001 - re-raised with the shard named
                     raise ShardError(k, start, stop, f"{type(exc).__name__}: {exc}") from exc
-                finished(k, rows, size, seconds)
+                finished(k, rows, size, seconds, sha256)
                 bar.advance()
         else:
             _run_dask(task, todo, shard_size, n_items, seed, out, scheduler, workers, memory_limit, finished, bar)
@@ -283,13 +317,29 @@ def _run_dask(task, todo, shard_size, n_items, seed, out, scheduler, workers, me
         for fut in distributed.as_completed(list(futures)):
             k, start, stop = futures[fut]
             try:
-                _, rows, size, seconds = fut.result()
+                _, rows, size, seconds, sha256 = fut.result()
             except Exception as exc:  # noqa: BLE001 - re-raised with the shard named
                 for other in futures:
                     other.cancel()
                 raise ShardError(k, start, stop, _reason(exc, distributed)) from exc
-            finished(k, rows, size, seconds)
+            finished(k, rows, size, seconds, sha256)
             bar.advance()
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` as it reads back from JSON (tuples as lists, numpy scalars as numbers)."""
+    return json.loads(json.dumps(value, sort_keys=True, default=lambda v: v.item() if isinstance(v, np.generic) else str(v)))
+
+
+def _check_identity(recorded: Mapping[str, Any], identity: Mapping[str, Any] | None, manifest_path: Path) -> None:
+    """Refuse a resume whose identity differs from the one the stopped run recorded."""
+    now = _jsonable(identity or {})
+    differ = [k for k in sorted(set(recorded) | set(now)) if recorded.get(k) != now.get(k)]
+    if differ:
+        what = "; ".join(f"{k} was {recorded.get(k)!r}, now {now.get(k)!r}" for k in differ)
+        raise ResumeMismatch(
+            f"resume: the stopped run in {manifest_path.parent} was made with other settings ({what}); "
+            "resume with the same protocol and options, or start a new run in another directory")
 
 
 def _reason(exc: BaseException, distributed) -> str:
@@ -344,4 +394,10 @@ def read_shards(out_dir: str | os.PathLike, columns: list[str] | None = None) ->
     files = sorted((out / "shards").glob("part-*.parquet"))
     if not files:
         return pd.DataFrame(columns=columns or [])
-    return pd.concat([pq.read_table(f, columns=columns).to_pandas() for f in files], ignore_index=True)
+    frames = []
+    for f in files:
+        try:
+            frames.append(pq.read_table(f, columns=columns).to_pandas())
+        except Exception as exc:  # noqa: BLE001 - named with the file; resume redoes it
+            raise DataError(str(f), f"unreadable shard ({type(exc).__name__}: {exc}); rerun with --resume to redo it") from None
+    return pd.concat(frames, ignore_index=True)

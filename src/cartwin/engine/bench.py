@@ -283,10 +283,22 @@ def _numba_matched_row(model, params, y0, schedule, n, check, ref, target, threa
                note=f"{threads} threads, rtol {1e-6 * factor:.0e}, atol x {factor:.0e}")
 
 
+def roadrunner_installed() -> bool:
+    try:
+        import roadrunner  # noqa: F401
+    except ModuleNotFoundError:
+        return False
+    return True
+
+
 def run_benchmark(n_slow: int = 200, n_fast: int = 20_000, threads: int = 2,
                   engines=BENCH_ENGINES, n_check: int = 3, seed: int = 1, days: float = 365.0,
-                  progress=None) -> list[Row]:
-    """Measure each engine in this process; ratios are against the LSODA loop of this run."""
+                  progress=None, on_row=None) -> list[Row]:
+    """Measure each engine in this process; ratios are against the LSODA loop of this run.
+
+    ``progress(message)`` hears what is about to run and how long each engine took;
+    ``on_row(rows)`` is called with every row so far after each engine (the CLI writes its
+    JSON there, so a stopped run keeps what it measured)."""
     unknown = [e for e in engines if e not in BENCH_ENGINES]
     if unknown or not engines:
         from cartwin.foundation.errors import ValidationError
@@ -310,7 +322,14 @@ def run_benchmark(n_slow: int = 200, n_fast: int = 20_000, threads: int = 2,
             n = min(n_fast, max(n_slow, 2000))
         if engine == "roadrunner":  # ~100 patients/s on one core: n_slow would time only noise
             n = min(n_fast, max(n_slow, 1000))
-        say(f"{engine}: {n} patients")
+        if engine == "roadrunner" and not roadrunner_installed():
+            say("roadrunner: libroadrunner is not installed, skipped")
+            rows.append(Row("roadrunner", 0, 0.0, float("nan"), note='libroadrunner not installed (pip install "cartwin[bench]")'))
+            if on_row is not None:
+                on_row(rows)
+            continue
+        say(f"{engine}: {n} patients ...")
+        started = time.perf_counter()
         if engine == "roadrunner":
             target = [r.max_rel_error for r in rows if r.engine in ("numba", "numpy") and r.max_rel_error is not None]
             rows += _roadrunner_rows(model, params, y0, schedule, n, (p_c, y_c, s_c), ref,
@@ -319,6 +338,9 @@ def run_benchmark(n_slow: int = 200, n_fast: int = 20_000, threads: int = 2,
             if "numba" in engines and same is not None and same.max_rel_error is not None:
                 rows.append(_numba_matched_row(model, params, y0, schedule, n_fast, (p_c, y_c, s_c), ref,
                                                same.max_rel_error, threads, days, say))
+            say(f"roadrunner: done in {time.perf_counter() - started:.0f} s")
+            if on_row is not None:
+                on_row(rows)
             continue
         p_n, y_n, s_n = _take(n, model, params, y0, schedule)
         solver = {"lsoda": ScipyReference(method="LSODA"), "numpy": Rosenbrock4()}.get(engine)
@@ -336,6 +358,9 @@ def run_benchmark(n_slow: int = 200, n_fast: int = 20_000, threads: int = 2,
         if (sol.status != 0).any():
             note += f" {(sol.status != 0).sum()} failed"
         rows.append(Row(engine, n, seconds, n / seconds, max_rel_error=err, note=note.strip()))
+        say(f"{engine}: {n} patients in {seconds:.1f} s ({n / seconds:,.1f}/s; {time.perf_counter() - started:.0f} s with warm-up)")
+        if on_row is not None:
+            on_row(rows)
     base = next((r.patients_per_s for r in rows if r.engine == "lsoda"), None)
     for r in rows:
         if base and np.isfinite(r.patients_per_s):

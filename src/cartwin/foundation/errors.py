@@ -14,6 +14,11 @@ class CartwinError(Exception):
     """Base class of every error cartwin raises on purpose."""
 
 
+class CartwinWarning(UserWarning):
+    """Something a run did that changes how its result reads (e.g. no patient infused); the
+    run goes on and says so."""
+
+
 class ValidationError(CartwinError, ValueError):
     """A value given to cartwin is outside what the field accepts.
 

@@ -52,6 +52,55 @@ def parameters_digest(values: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename:
+    a reader (or a full disk, or a kill) sees the old file or the whole new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:
+    """:func:`atomic_write_bytes` of ``text``."""
+    return atomic_write_bytes(path, text.encode(encoding))
+
+
+def check_writable(directory: str | os.PathLike, field: str = "out") -> Path:
+    """Create ``directory`` if needed and prove a file can be written in it, before any work.
+
+    Raises :class:`~cartwin.foundation.errors.ValidationError` naming ``field`` (e.g. ``--out``)."""
+    from cartwin.foundation.errors import ValidationError
+
+    path = Path(directory)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".cartwin-write-test.{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ValidationError(field, "a directory cartwin can write in", str(path), hint=exc.strerror or str(exc)) from None
+    return path
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
 def write_parquet(df: pd.DataFrame, path: str | os.PathLike, provenance: Provenance | None = None) -> Path:
     """Write ``df`` to Parquet atomically (temp file then rename), with provenance metadata."""
     import pyarrow as pa
@@ -65,9 +114,13 @@ def write_parquet(df: pd.DataFrame, path: str | os.PathLike, provenance: Provena
         meta = dict(table.schema.metadata or {})
         meta[_META_KEY] = json.dumps(prov, default=str).encode()
         table = table.replace_schema_metadata(meta)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -16,7 +16,7 @@ Example
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,12 +34,18 @@ class PopulationDraw:
     ``table``: one row per patient (covariates, then ``param_<name>`` for each varied
     parameter); ``overrides``: ``{parameter: per-patient array}`` for
     ``simulate_course(param_overrides=...)`` (includes ``m_protein_baseline_g_per_dl`` for
-    myeloma); ``clipped``: values clipped into parameter bounds, per parameter.
+    myeloma); ``clipped``: draws the untruncated log-normal would have put outside the
+    parameter's bounds (the values are truncated, :mod:`cartwin.population.variability`);
+    ``z`` and ``omega``: each varied parameter's standardised η and ω, so that a caller that
+    moves a patient's typical value (a product factor) can draw it again inside the bounds
+    (:func:`cartwin.population.variability.truncated_lognormal`).
     """
 
     table: pd.DataFrame
     overrides: dict[str, np.ndarray]
     clipped: dict[str, int]
+    z: dict[str, np.ndarray] = field(default_factory=dict)
+    omega: dict[str, float] = field(default_factory=dict)
 
     def covariates(self):
         """The :class:`cartwin.therapy.Covariates` of these patients."""
@@ -84,7 +90,7 @@ class VirtualPopulation:
         for name, values in draw.items():
             table[f"param_{name}"] = values
         table.attrs.update({"covariate_model": cov.key, "iiv_model": iiv.key, "seed": int(seed)})
-        return PopulationDraw(table, overrides, dict(draw.clipped))
+        return PopulationDraw(table, overrides, dict(draw.clipped), dict(draw.z), dict(draw.omega))
 
 
 __all__ = [

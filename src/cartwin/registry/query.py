@@ -71,6 +71,13 @@ def _phase(text: str) -> str:
     return table[key]
 
 
+def _contains(text: str) -> str:
+    """An ILIKE pattern matching ``text`` as a literal substring: ``%``, ``_`` and ``\\`` in the
+    user's text are escaped (``ESCAPE '\\'``), so "100%" does not match everything."""
+    literal = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{literal}%"
+
+
 def search(registry: Registry, flt: SearchFilter | None = None, all_columns: bool = False) -> pd.DataFrame:
     """Studies matching every given filter, newest start first. Text filters are substrings,
     case-insensitive; ``condition`` also matches the disease group (``MM``, ``LBCL``)."""
@@ -78,9 +85,9 @@ def search(registry: Registry, flt: SearchFilter | None = None, all_columns: boo
     where: list[str] = []
     params: list[object] = []
     if flt.condition:
-        where.append("(array_to_string(conditions, ' | ') ILIKE ? OR array_to_string(disease_groups, ' | ') ILIKE ?"
-                     " OR brief_title ILIKE ?)")
-        params += [f"%{flt.condition}%"] * 3
+        where.append("(array_to_string(conditions, ' | ') ILIKE ? ESCAPE '\\' OR array_to_string(disease_groups, ' | ') ILIKE ? ESCAPE '\\'"
+                     " OR brief_title ILIKE ? ESCAPE '\\')")
+        params += [_contains(flt.condition)] * 3
     if flt.phase:
         where.append("list_contains(phases, ?)")
         params.append(flt.phase)
@@ -88,14 +95,14 @@ def search(registry: Registry, flt: SearchFilter | None = None, all_columns: boo
         where.append("overall_status = ?")
         params.append(flt.status)
     if flt.sponsor:
-        where.append("(lead_sponsor ILIKE ? OR array_to_string(collaborators, ' | ') ILIKE ?)")
-        params += [f"%{flt.sponsor}%"] * 2
+        where.append("(lead_sponsor ILIKE ? ESCAPE '\\' OR array_to_string(collaborators, ' | ') ILIKE ? ESCAPE '\\')")
+        params += [_contains(flt.sponsor)] * 2
     if flt.target:
         where.append("list_contains(targets, ?)")
         params.append(flt.target)
     if flt.country:
-        where.append("array_to_string(countries, ' | ') ILIKE ?")
-        params.append(f"%{flt.country}%")
+        where.append("array_to_string(countries, ' | ') ILIKE ? ESCAPE '\\'")
+        params.append(_contains(flt.country))
     if flt.cell_therapy:
         where.append("cell_therapy = ?")
         params.append(flt.cell_therapy)

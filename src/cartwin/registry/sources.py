@@ -84,11 +84,33 @@ def read_bytes(data: bytes, source: str) -> Iterator[Item]:
     yield from studies_in_document(document, source)
 
 
+#: Largest decompressed zip member read (a study record is ~50 KB; the bulk download's largest
+#: ~2 MB). Larger members are refused, read in chunks so the cap holds whatever the header says
+#: (a 300 KB zip can hold a 300 MB member).
+MAX_MEMBER_BYTES = 64 * 1024 * 1024
+#: Largest JSON file read outside an archive.
+MAX_FILE_BYTES = 256 * 1024 * 1024
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    if info.file_size > MAX_MEMBER_BYTES:
+        raise ValueError(f"{info.file_size:,} bytes decompressed, more than the {MAX_MEMBER_BYTES:,} bytes read")
+    chunks, total = [], 0
+    with archive.open(info) as fh:
+        while block := fh.read(1 << 20):
+            total += len(block)
+            if total > MAX_MEMBER_BYTES:  # the header lied about the size
+                raise ValueError(f"more than {MAX_MEMBER_BYTES:,} bytes decompressed")
+            chunks.append(block)
+    return b"".join(chunks)
+
+
 def read_zip(path: Path) -> Iterator[Item]:
-    """Studies in every ``*.json`` member of a zip; a truncated or corrupt zip is one error."""
+    """Studies in every ``*.json`` member of a zip; a truncated or corrupt zip is one error; a
+    member larger than :data:`MAX_MEMBER_BYTES` decompressed is an error for that member."""
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, EOFError) as exc:
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
         yield DataError(str(path), f"not a readable zip archive (truncated or corrupt: {exc})")
         return
     with archive:
@@ -97,9 +119,9 @@ def read_zip(path: Path) -> Iterator[Item]:
                 continue
             member = f"{path}:{info.filename}"
             try:
-                data = archive.read(info)
-            except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-                yield DataError(member, f"cannot be read from the archive (truncated or corrupt: {exc})")
+                data = _read_member(archive, info)
+            except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError, RuntimeError) as exc:
+                yield DataError(member, f"cannot be read from the archive ({exc})")
                 continue
             yield from read_bytes(data, member)
 
@@ -121,6 +143,9 @@ def read_path(path: str | Path) -> Iterator[Item]:
         yield from read_zip(path)
         return
     try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            yield DataError(str(path), f"{path.stat().st_size:,} bytes, more than the {MAX_FILE_BYTES:,} read from one file")
+            return
         data = path.read_bytes()
     except OSError as exc:
         yield DataError(str(path), f"cannot be read: {exc.strerror or exc}")

@@ -21,7 +21,7 @@ from cartwin.clinic.toxicity import toxicity_course, toxicity_timing
 from cartwin.model.dosing import Lymphodepletion
 from cartwin.model.presets import get_indication
 from cartwin.therapy.course import Covariates, Regimen, simulate_course
-from cartwin.trial.outcomes import efficacy, survival
+from cartwin.trial.outcomes import outcomes
 
 
 @dataclass(frozen=True)
@@ -100,17 +100,24 @@ def simulate_batch(spec: CohortSpec, patients: pd.DataFrame, overrides: dict[str
         tox = tox.merge(own[["patient_id", f"crs_max_grade_{spec.crs_scale}"]], on="patient_id")
         tox[f"icans_max_grade_{spec.crs_scale}"] = tox["icans_max_grade_astct"]
 
-    eff = efficacy(tc, ind.disease_measure, spec.assessment_days)
-    surv = survival(eff, spec.indication, days, seed)
+    eff = outcomes(tc, ind.disease_measure, spec.assessment_days, spec.indication, days, seed)
     kin = result.summary()
     kin["patient_id"] = ids[kin["patient_id"].to_numpy()]
     kin = kin[["patient_id", "status", "cmax_copies_per_ug", "tmax_day", "auc0_28_day_copies_per_ug",
                "cmax_car_t_per_ul", "tmax_car_t_day", "il6_max_pg_per_ml", "tumor_cells_end",
                "tumor_antigen_neg_cells_end"]]
     drugs = _drug_use(treatments, ids)
-    row = (kin.merge(eff, on="patient_id").merge(surv, on="patient_id").merge(tox, on="patient_id")
-           .merge(drugs, on="patient_id").merge(_labs_at(tc, LAB_DAYS), on="patient_id"))
+    row = (kin.merge(eff, on="patient_id").merge(tox, on="patient_id").merge(drugs, on="patient_id")
+           .merge(_labs_at(tc, LAB_DAYS), on="patient_id"))
     row["dose_cells"] = result.dose_cells
+    # A patient whose solve failed keeps its status; what it "showed" after the failure (states
+    # frozen where the solver stopped) is not a response.
+    failed = row["status"].astype(str) != "success"
+    if failed.any():
+        row.loc[failed, "best_response"] = "NE"
+        row.loc[failed, ["response_day", "progression_day", "dor_day"]] = np.nan
+        if "mrd_negative" in row:
+            row.loc[failed, "mrd_negative"] = False
     sample = tc[tc["patient_id"].isin(ids[: spec.sample_timecourses])]
     return row, sample
 
@@ -143,16 +150,57 @@ def _drug_use(treatments: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
     return out
 
 
+def empty_rows(scale: str) -> pd.DataFrame:
+    """The per-patient columns :func:`simulate_batch` returns, with no rows (the shape of a
+    cohort nobody reached, and the template of a patient whose simulation raised)."""
+    from cartwin.trial.endpoints import PATIENT_COLUMNS
+
+    names = [c for c in PATIENT_COLUMNS if "<scale>" not in c and c not in ("arm", "infused", "not_infused_reason")]
+    names += [f"{t}_max_grade_{s}" for s in dict.fromkeys(("astct", scale)) for t in ("crs", "icans")]
+    names += ["status", "response_day", "progression_day", "dor_event", "dose_cells"]
+    kinds = {"patient_id": "int64", "best_response": "object", "mrd_negative": "bool", "pfs_event": "bool",
+             "os_event": "bool", "dor_event": "bool", "tocilizumab": "bool", "steroids": "bool", "status": "object"}
+    return pd.DataFrame({c: pd.Series(dtype=kinds.get(c, "float64")) for c in names})
+
+
+def _batch_or_split(spec: CohortSpec, patients: pd.DataFrame, overrides: dict[str, np.ndarray], seed: int, solver):
+    """:func:`simulate_batch`, or, when it raises a cartwin error, its two halves (down to the
+    patient that raises, whose row gets ``status = "error: <message>"`` and no outcomes): one
+    patient never stops a trial, and the others' rows are the same (they do not depend on
+    batching)."""
+    from cartwin.foundation.errors import CartwinError
+
+    try:
+        return simulate_batch(spec, patients, overrides, seed, solver)
+    except CartwinError as exc:
+        if len(patients) == 1:
+            row = empty_rows(spec.crs_scale).reindex([0])
+            row["patient_id"] = patients["patient_id"].to_numpy()
+            row["status"] = f"error: {exc}"
+            row["best_response"] = "NE"
+            for col in ("mrd_negative", "pfs_event", "os_event", "dor_event", "tocilizumab", "steroids"):
+                row[col] = False
+            return row, pd.DataFrame()
+        half = len(patients) // 2
+        parts = [(patients.iloc[:half], slice(0, half)), (patients.iloc[half:], slice(half, None))]
+        out = [_batch_or_split(spec, p.reset_index(drop=True), {k: np.asarray(v)[sl] for k, v in overrides.items()}, seed, solver)
+               for p, sl in parts]
+        return (pd.concat([o[0] for o in out], ignore_index=True),
+                pd.concat([o[1] for o in out if len(o[1])], ignore_index=True) if any(len(o[1]) for o in out) else pd.DataFrame())
+
+
 def simulate_cohort(spec: CohortSpec, patients: pd.DataFrame, overrides: dict[str, np.ndarray], seed: int,
                     solver=None, progress=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All infused patients, in batches of ``spec.batch_size`` (results independent of batching)."""
     rows, samples = [], []
     n = len(patients)
+    if n == 0:
+        return empty_rows(spec.crs_scale), pd.DataFrame()
     for start in range(0, n, spec.batch_size):
         stop = min(start + spec.batch_size, n)
         batch = patients.iloc[start:stop].reset_index(drop=True)
         sub = {k: np.asarray(v)[start:stop] for k, v in overrides.items()}
-        row, sample = simulate_batch(spec, batch, sub, seed, solver)
+        row, sample = _batch_or_split(spec, batch, sub, seed, solver)
         rows.append(row)
         if sum(len(s["patient_id"].unique()) for s in samples) < spec.sample_timecourses:
             samples.append(sample)

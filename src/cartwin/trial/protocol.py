@@ -478,21 +478,63 @@ def _cross_checks(s: Mapping[str, Any], assumed: Mapping[str, str]) -> None:
 
 
 # ---- files ------------------------------------------------------------------------------
-def _read(path: Path) -> dict[str, Any]:
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".toml":
-        try:
-            return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValidationError(f"protocol file {path.name}", "valid TOML", str(exc)) from None
-    if path.suffix in (".yaml", ".yml"):
-        import yaml
+#: Limits on a protocol file: a real one is ~3 KB, four levels deep, ~150 values.
+MAX_PROTOCOL_BYTES = 1_000_000
+MAX_PROTOCOL_DEPTH = 12
+MAX_PROTOCOL_VALUES = 100_000
 
-        try:
-            return yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            raise ValidationError(f"protocol file {path.name}", "valid YAML", str(exc)) from None
-    raise ValidationError("protocol file", "a .toml, .yaml or .yml file", path.name)
+
+def _check_shape(data: Any, where: str) -> None:
+    """Depth and size of a parsed document, walked without recursion (YAML aliases may make a
+    small file a huge tree: each reference is counted, so a 'billion laughs' stops early)."""
+    stack, seen = [(data, 1)], 0
+    while stack:
+        value, depth = stack.pop()
+        seen += 1
+        if seen > MAX_PROTOCOL_VALUES:
+            raise ValidationError(where, f"at most {MAX_PROTOCOL_VALUES:,} values (aliases counted each time they are used)", "more")
+        if depth > MAX_PROTOCOL_DEPTH:
+            raise ValidationError(where, f"tables nested at most {MAX_PROTOCOL_DEPTH} deep", f"deeper than {MAX_PROTOCOL_DEPTH}")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+            stack.extend((k, depth + 1) for k in value if isinstance(k, (dict, list, tuple)))
+        elif isinstance(value, (list, tuple)):
+            stack.extend((v, depth + 1) for v in value)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    where = f"protocol file {path.name}"
+    if path.suffix not in (".toml", ".yaml", ".yml"):
+        raise ValidationError("protocol file", "a .toml, .yaml or .yml file", path.name)
+    try:
+        size = path.stat().st_size
+        if size > MAX_PROTOCOL_BYTES:
+            raise ValidationError(where, f"at most {MAX_PROTOCOL_BYTES:,} bytes", f"{size:,} bytes")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValidationError(where, "a readable file", exc.strerror or str(exc)) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(where, "UTF-8 text", f"byte 0x{data[exc.start]:02x} at offset {exc.start} ({exc.reason})",
+                              hint="save the file as UTF-8") from None
+    try:
+        if path.suffix == ".toml":
+            try:
+                document = tomllib.loads(text)
+            except tomllib.TOMLDecodeError as exc:
+                raise ValidationError(where, "valid TOML", str(exc)) from None
+        else:
+            import yaml
+
+            try:
+                document = yaml.safe_load(text) or {}
+            except yaml.YAMLError as exc:
+                raise ValidationError(where, "valid YAML", " ".join(str(exc).split())) from None
+    except RecursionError:
+        raise ValidationError(where, f"tables nested at most {MAX_PROTOCOL_DEPTH} deep", "nested too deeply to parse") from None
+    _check_shape(document, where)
+    return document
 
 
 def _shipped_dir():

@@ -32,11 +32,15 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _km_figure(patients: pd.DataFrame, kind: str, target: float | None):
+def _km_figure(patients: pd.DataFrame, kind: str, target=None):
+    """KM curves (ITT and infused) with 95 % bands, numbers at risk under the axis and the
+    published 12-month value with its CI (the publications give points, not digitised curves)."""
     import matplotlib.pyplot as plt
     from lifelines import KaplanMeierFitter
+    from lifelines.plotting import add_at_risk_counts
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6, 4.6))
+    fitted = []
     for label, df in (("ITT", patients), ("infused", patients[patients["infused"].fillna(False).astype(bool)])):
         d = df[f"{kind}_day"].to_numpy(dtype=float)
         ok = np.isfinite(d)
@@ -45,39 +49,69 @@ def _km_figure(patients: pd.DataFrame, kind: str, target: float | None):
         kmf = KaplanMeierFitter(label=f"{label} (n={ok.sum()})")
         kmf.fit(d[ok] / DAYS_PER_MONTH, df[f"{kind}_event"].fillna(False).astype(bool).to_numpy()[ok])
         kmf.plot_survival_function(ax=ax, ci_show=True)
+        fitted.append(kmf)
     if target is not None:
-        ax.plot([12.0], [target], "k*", ms=12, label="published at 12 months")
+        value = float(target.value)
+        lo, hi = getattr(target, "ci_low", None), getattr(target, "ci_high", None)
+        err = None if lo is None or hi is None else [[value - lo], [hi - value]]
+        ax.errorbar([12.0], [value], yerr=err, fmt="k*", ms=11, capsize=3, label="published at 12 months (95% CI)")
+    if not fitted:
+        ax.text(0.5, 0.5, "no patients", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("months from infusion")
     ax.set_ylabel(f"{kind.upper()} probability")
     ax.set_ylim(0, 1.02)
     ax.legend(loc="best", fontsize=8)
     ax.set_title(f"Kaplan-Meier {kind.upper()}")
+    if fitted:
+        add_at_risk_counts(*fitted, ax=ax, rows_to_show=["At risk"], fig=fig)
+    fig.tight_layout()
     return fig
 
 
-def _swimmer(patients: pd.DataFrame, max_patients: int = 40):
+#: Response categories shown in the swimmer legend, by response criteria (protocol assessment).
+LEGEND = {
+    "lugano": ("CR", "PR", "SD", "PD"),
+    "recist": ("CR", "PR", "SD", "PD"),
+    "all": ("CR", "NR", "PD"),
+    "imwg": ("sCR", "CR", "VGPR", "PR", "SD", "PD"),
+}
+COLOURS = {"sCR": "darkgreen", "CR": "tab:green", "CRi": "tab:green", "VGPR": "tab:olive", "PR": "tab:cyan",
+           "SD": "tab:grey", "NR": "tab:grey", "PD": "tab:red", "NE": "lightgrey"}
+
+
+def _swimmer(patients: pd.DataFrame, max_patients: int = 40, criteria: str | None = None):
     import matplotlib.pyplot as plt
 
     inf = patients[patients["infused"].fillna(False).astype(bool)].head(max_patients)
     inf = inf.sort_values("os_day")
     fig, ax = plt.subplots(figsize=(6, max(3, 0.16 * len(inf) + 1)))
-    colours = {"sCR": "tab:green", "CR": "tab:green", "CRi": "tab:green", "VGPR": "tab:olive", "PR": "tab:cyan",
-               "SD": "tab:grey", "NR": "tab:grey", "PD": "tab:red", "NE": "lightgrey"}
     for i, row in enumerate(inf.itertuples(index=False)):
         os_m = float(row.os_day) / DAYS_PER_MONTH
-        ax.barh(i, os_m, color=colours.get(str(row.best_response), "lightgrey"), height=0.7)
+        ax.barh(i, os_m, color=COLOURS.get(str(row.best_response), "lightgrey"), height=0.7)
         if bool(row.pfs_event) and np.isfinite(row.pfs_day) and row.pfs_day < row.os_day:
             ax.plot(row.pfs_day / DAYS_PER_MONTH, i, "k|", ms=8)
         if bool(row.os_event):
             ax.plot(os_m, i, "kx", ms=5)
         elif os_m > 0:
             ax.plot(os_m, i, "k>", ms=4)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in ("tab:green", "tab:olive", "tab:cyan", "tab:grey", "tab:red")]
-    ax.legend(handles, ["CR", "VGPR", "PR", "SD/NR", "PD"], fontsize=7, loc="lower right")
+    shown = list(LEGEND.get(criteria or "", ()))
+    present = [c for c in inf["best_response"].astype(str).unique() if c in COLOURS]
+    shown += [c for c in present if c not in shown]  # e.g. NE: a patient who died before assessment
+    if not LEGEND.get(criteria or ""):
+        shown = sorted(present, key=list(COLOURS).index)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=COLOURS[c]) for c in shown]
+    if handles:
+        ax.legend(handles, shown, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="best response",
+                  title_fontsize=7, frameon=False)
     ax.set_xlabel("months from infusion (| progression, x death, > censored)")
+    ax.set_ylabel("infused patients (sorted by follow-up)")
     ax.set_yticks([])
     ax.set_title(f"Swimmer plot (first {len(inf)} infused patients, bar = best response)")
     return fig
+
+
+#: Axis labels of the kinetics figure's measures.
+KINETIC_LABELS = {"transgene_copies_per_ug": "CAR transgene in blood (copies/µg gDNA)", "car_t_per_ul": "CAR-T cells in blood (cells/µL)"}
 
 
 def _kinetics(timecourses: pd.DataFrame | None, target_cmax: float | None):
@@ -99,7 +133,7 @@ def _kinetics(timecourses: pd.DataFrame | None, target_cmax: float | None):
         ax.axhline(target_cmax, color="k", ls="--", lw=1, label="published Cmax")
     ax.set_yscale("log")
     ax.set_xlabel("day after infusion")
-    ax.set_ylabel(col)
+    ax.set_ylabel(KINETIC_LABELS.get(col, col))
     ax.legend(fontsize=8)
     ax.set_title(f"CAR kinetics ({tc['patient_id'].nunique()} patients)")
     return fig
@@ -110,6 +144,7 @@ def _toxicity(patients: pd.DataFrame, crs_scale: str, icans_scale: str, targets:
 
     inf = patients[patients["infused"].fillna(False).astype(bool)]
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.5), sharey=True)
+    axes[0].set_ylim(0, 1.0)
     for ax, tox, scale in ((axes[0], "crs", crs_scale), (axes[1], "icans", icans_scale)):
         col = f"{tox}_max_grade_{scale}"
         if col not in inf or len(inf) == 0:
@@ -118,9 +153,12 @@ def _toxicity(patients: pd.DataFrame, crs_scale: str, icans_scale: str, targets:
         g = inf[col].fillna(0).astype(int)
         share = [(g == k).mean() for k in range(6)]
         ax.bar(range(6), share, color=["lightgrey", "gold", "orange", "tab:red", "darkred", "black"])
-        for name, x in ((f"{tox}_any", 0.5), (f"{tox}_grade3plus", 3.0)):
-            if name in targets:
-                ax.annotate(f"published {name}: {targets[name].value:.0%}", (x, 0.9), xycoords=("data", "axes fraction"), fontsize=7)
+        # One line each, stacked at the top left: the two labels used to overlap over grades 1-4.
+        published = [f"published {label}: {targets[name].value:.0%}" for name, label in
+                     ((f"{tox}_any", "any grade"), (f"{tox}_grade3plus", "grade >= 3")) if name in targets]
+        if published:
+            ax.text(0.98, 0.97, "\n".join(published), transform=ax.transAxes, ha="right", va="top", fontsize=7,
+                    bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.8, "edgecolor": "#ccc"})
         ax.set_xticks(range(6))
         ax.set_xlabel(f"max {tox.upper()} grade ({scale})")
         ax.set_title(f"{tox.upper()}: any {np.mean(g >= 1):.0%}, grade>=3 {np.mean(g >= 3):.0%}")
@@ -129,11 +167,33 @@ def _toxicity(patients: pd.DataFrame, crs_scale: str, icans_scale: str, targets:
 
 
 def _fmt(v: Any, unit: str) -> str:
-    if v is None:
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
         return "—"
     if unit == "fraction":
         return f"{100 * v:.1f}%"
     return f"{v:.3g}"
+
+
+#: Response criteria that assess MRD (ALL: marrow flow cytometry; IMWG: MRD in myeloma).
+MRD_CRITERIA = frozenset({"all", "imwg"})
+
+
+def format_entry(name: str, entry: Mapping[str, Any] | None, criteria: str | None = None) -> str:
+    """An endpoint as the report and the CLI print it: ``83.0% (74.2%–89.5%)``; a median not
+    reached as ``not reached (95% CI 10.6–NR)``; MRD under criteria that do not assess it as
+    ``not assessed``."""
+    unit = ENDPOINTS[name].unit
+    if name == "mrd_neg_rate" and criteria is not None and criteria not in MRD_CRITERIA:
+        return f"not assessed ({criteria})"
+    if entry is None or entry.get("n", 0) == 0:
+        return "—"
+    est, lo, hi = entry.get("estimate"), entry.get("ci_low"), entry.get("ci_high")
+    if ENDPOINTS[name].kind == "km_median" and est is None:
+        return "not reached" if lo is None else f"not reached (95% CI {_fmt(lo, unit)}–NR)"
+    if est is None:
+        return "—"
+    high = "NR" if hi is None and ENDPOINTS[name].kind == "km_median" else _fmt(hi, unit)
+    return f"{_fmt(est, unit)} ({_fmt(lo, unit)}–{high})"
 
 
 def comparison_table(endpoints: Mapping[str, Any], protocol) -> pd.DataFrame:
@@ -169,10 +229,11 @@ def write_report(patients: pd.DataFrame, endpoints: Mapping[str, Any], protocol=
     icans_scale = protocol.reporting.icans_scale if protocol is not None else crs_scale
     if f"icans_max_grade_{icans_scale}" not in patients:
         icans_scale = "astct" if "icans_max_grade_astct" in patients else crs_scale
+    criteria = protocol.assessment.criteria if protocol is not None else None
     figs = {
-        "km_pfs": _km_figure(patients, "pfs", targets["pfs_12m"].value if "pfs_12m" in targets else None),
-        "km_os": _km_figure(patients, "os", targets["os_12m"].value if "os_12m" in targets else None),
-        "swimmer": _swimmer(patients),
+        "km_pfs": _km_figure(patients, "pfs", targets.get("pfs_12m")),
+        "km_os": _km_figure(patients, "os", targets.get("os_12m")),
+        "swimmer": _swimmer(patients, criteria=criteria),
         "kinetics": _kinetics(timecourses, targets["cmax_median"].value if "cmax_median" in targets else None),
         "toxicity": _toxicity(patients, crs_scale, icans_scale, targets),
     }
@@ -182,11 +243,7 @@ def write_report(patients: pd.DataFrame, endpoints: Mapping[str, Any], protocol=
     for name, d in ENDPOINTS.items():
         cells = []
         for s in ("itt", "infused"):
-            e = endpoints.get(s, {}).get(name)
-            if e is None:
-                cells.append("<td>—</td>")
-                continue
-            cells.append(f"<td>{_fmt(e['estimate'], d.unit)} ({_fmt(e['ci_low'], d.unit)}–{_fmt(e['ci_high'], d.unit)})</td>")
+            cells.append(f"<td>{html.escape(format_entry(name, endpoints.get(s, {}).get(name), criteria))}</td>")
         rows.append(f"<tr><td>{name}</td>{''.join(cells)}<td>{html.escape(d.unit)}</td></tr>")
     endpoint_table = "<table><tr><th>endpoint</th><th>ITT (95% CI)</th><th>infused (95% CI)</th><th>unit</th></tr>" + "".join(rows) + "</table>"
 
@@ -195,8 +252,9 @@ def write_report(patients: pd.DataFrame, endpoints: Mapping[str, Any], protocol=
     for r in comp.itertuples(index=False):
         unit = ENDPOINTS[r.endpoint].unit
         pub_ci = f" ({_fmt(r.pub_ci_low, unit)}–{_fmt(r.pub_ci_high, unit)})" if r.pub_ci_low is not None and not pd.isna(r.pub_ci_low) else ""
+        sim = html.escape(format_entry(r.endpoint, endpoints.get(r.set, {}).get(r.endpoint), criteria))
         comp_rows.append(
-            f"<tr><td>{r.endpoint}</td><td>{r.set}</td><td>{_fmt(r.simulated, unit)} ({_fmt(r.sim_ci_low, unit)}–{_fmt(r.sim_ci_high, unit)})</td>"
+            f"<tr><td>{r.endpoint}</td><td>{r.set}</td><td>{sim}</td>"
             f"<td>{_fmt(r.published, unit)}{pub_ci}</td><td>{'fitted' if r.fitted else 'validation'}</td>"
             f"<td>{'yes' if r.published_inside_sim_ci else 'no'}</td><td>{html.escape(str(r.scale))}</td><td>{html.escape(str(r.source))}</td></tr>")
     comp_table = ("<table id='targets'><tr><th>endpoint</th><th>set</th><th>simulated (95% CI)</th><th>published (95% CI)</th>"
@@ -222,5 +280,7 @@ Simulated output of the cartwin model — not a clinical prediction.</p>
 </body></html>
 """
     path = out / "report.html"
-    path.write_text(doc, encoding="utf-8")
+    from cartwin.foundation.results import atomic_write_text
+
+    atomic_write_text(path, doc)
     return path

@@ -13,6 +13,8 @@ patient do not depend on its batch, so a patient's row is the same in any batchi
 from __future__ import annotations
 
 import dataclasses
+import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,9 +24,9 @@ import pandas as pd
 
 from cartwin.engine.choice import resolve_solver
 from cartwin.foundation.constraints import Interval, check
-from cartwin.foundation.errors import ValidationError
+from cartwin.foundation.errors import CartwinWarning, ValidationError
 from cartwin.foundation.streams import patient_generators, uniforms
-from cartwin.trial.cohort import CohortSpec, simulate_cohort
+from cartwin.trial.cohort import CohortSpec, empty_rows, simulate_cohort
 from cartwin.trial.endpoints import compute_endpoints, summarise_replicates
 from cartwin.trial.protocol import Protocol, load_protocol
 
@@ -61,17 +63,20 @@ class TrialResult:
         """``patients.parquet``, ``endpoints.json`` and ``report.html`` in ``out_dir``."""
         import json
 
-        from cartwin.foundation.results import Provenance, write_parquet
+        from cartwin.foundation.results import (
+            Provenance,
+            atomic_write_text,
+            check_writable,
+            write_parquet,
+        )
         from cartwin.trial.report import write_report
 
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        out = check_writable(out_dir, "out_dir")
         prov = Provenance(model="cartwin-cart", model_version="1", engine=self.engine, seed=self.seed, rtol=self.rtol,
                           extra={"protocol": self.protocol.name})
         paths = {"patients": write_parquet(self.patients, out / "patients.parquet", prov)}
         payload = {"protocol": self.protocol.name, "seed": self.seed, "provenance": prov.to_dict(), **self.endpoints}
-        (out / "endpoints.json").write_text(json.dumps(payload, indent=2, default=_json_default) + "\n")
-        paths["endpoints"] = out / "endpoints.json"
+        paths["endpoints"] = atomic_write_text(out / "endpoints.json", json.dumps(payload, indent=2, default=_json_default) + "\n")
         paths["report"] = write_report(self.patients, self.endpoints, self.protocol, out, timecourses=self.timecourses)
         return paths
 
@@ -83,14 +88,21 @@ def _json_default(value):
 
 
 def _journey_config(protocol: Protocol):
+    """The journey of the protocol's ``[journey]`` preset, with the protocol's ``[bridging]``
+    section deciding bridging: the share bridged and the tumour-burden factor are the trial's
+    (ZUMA-1 allowed no bridging, Neelapu 2017; its protocol says probability 0), not the
+    journey preset's (JULIET's 90 %)."""
     from cartwin.journey import default_config, preset_config, preset_names
 
     name = protocol.journey.name
     if name in preset_names():
-        return preset_config(name)
-    if name != "default":
+        config = preset_config(name)
+    elif name != "default":
         raise ValidationError("protocol.journey.name", "'default' or one of " + ", ".join(preset_names()), name)
-    return default_config(protocol.product.key)
+    else:
+        config = default_config(protocol.product.key)
+    return config.replace(bridging_probability=protocol.bridging.probability,
+                          bridging_burden_factor=protocol.bridging.tumour_reduction_factor)
 
 
 def enrol(protocol: Protocol, n: int, seed: int) -> pd.DataFrame:
@@ -106,7 +118,8 @@ def enrol(protocol: Protocol, n: int, seed: int) -> pd.DataFrame:
         keep = protocol.eligible(draw.table)
         table = draw.table[keep].copy()
         tables.append(table)
-        overrides.append({k: np.asarray(v)[keep] for k, v in draw.overrides.items()})
+        overrides.append({**{k: np.asarray(v)[keep] for k, v in draw.overrides.items()},
+                          **{f"{Z_PREFIX}{k}": np.asarray(v)[keep] for k, v in draw.z.items()}})
         have += int(keep.sum())
         start += chunk
         if start > 50 * n + 1000:
@@ -118,6 +131,11 @@ def enrol(protocol: Protocol, n: int, seed: int) -> pd.DataFrame:
     table.insert(0, "patient_id", np.arange(n))
     return table
 
+
+#: Columns ``override:z:<parameter>`` of :func:`enrol` hold each varied parameter's standardised
+#: η, so that the runner can draw the value again, inside the bounds, around a typical value
+#: that product and calibration factors moved.
+Z_PREFIX = "z:"
 
 #: Most candidates drawn from the population at once by :func:`enrol`.
 ENROLMENT_CHUNK = 50_000
@@ -142,22 +160,93 @@ def _dysfunctional_products(fraction: float, patient_ids: np.ndarray, seed: int)
     return uniforms(seed, patient_ids, 1, "trial")[:, 0] < fraction
 
 
+def _in_vivo_factors(journey: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Product attributes from the journey as model parameters (docs/journey.md): values set
+    outright, and per-patient factors on typical values."""
+    cytokine = journey["cytokine_release_factor"].to_numpy(float)
+    values = {"k_rejection_per_day": journey["host_rejection_rate_per_day"].to_numpy(float)}
+    factors = {"p_il6_myeloid_pg_per_ml_day": cytokine, "p_ifng_pg_per_ml_per_cell_ul_day": cytokine,
+               "k_neurovascular_on_per_day": journey["neurotoxicity_factor"].to_numpy(float)}
+    return values, factors
+
+
 def _in_vivo_overrides(journey: pd.DataFrame, base: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Product attributes from the journey as model parameters (docs/journey.md)."""
+    """The journey's product attributes applied to ``base`` values (model defaults where absent)."""
     from cartwin.model import CarTPatientModel
 
     p = CarTPatientModel.parameters()
-    out = dict(base)
-    out["k_rejection_per_day"] = journey["host_rejection_rate_per_day"].to_numpy(float)
-    cytokine = journey["cytokine_release_factor"].to_numpy(float)
-    for name in ("p_il6_myeloid_pg_per_ml_day", "p_ifng_pg_per_ml_per_cell_ul_day"):
-        out[name] = np.asarray(base.get(name, p[name]), dtype=float) * cytokine
-    out["k_neurovascular_on_per_day"] = (np.asarray(base.get("k_neurovascular_on_per_day", p["k_neurovascular_on_per_day"]))
-                                         * journey["neurotoxicity_factor"].to_numpy(float))
-    # Product factors on top of variability and multipliers stay inside the documented bounds.
+    values, factors = _in_vivo_factors(journey)
+    out = {**base, **values}
+    for name, factor in factors.items():
+        out[name] = np.asarray(base.get(name, p[name]), dtype=float) * factor
+    return out
+
+
+def _patient_parameters(protocol: Protocol, enrolled: pd.DataFrame, journey: pd.DataFrame, multipliers: dict[str, float],
+                        seed: int) -> dict[str, np.ndarray]:
+    """Every patient's model-parameter overrides, inside the parameters' bounds by construction.
+
+    A parameter's typical value is moved per patient by the dysfunctional-product effect, the
+    population multipliers (calibration, ``overrides``) and the journey's product factors; a
+    parameter with inter-individual variability is then drawn again from its truncated
+    log-normal around the moved value with the patient's own standardised η
+    (:func:`cartwin.population.variability.truncated_lognormal`), so no patient lands outside
+    the bounds (a patient of ``cartwin trial zuma-2 --n 1000 --seed 11`` drew
+    ``k_endothelial_on_per_day`` = 104.6 > 100 this way, and the trial stopped). A value without
+    variability that a factor moves out of bounds is set to the bound and said in a warning.
+    """
+    from cartwin.model import CarTPatientModel
+    from cartwin.population.variability import get_iiv_model, truncated_lognormal, typical_values
+
+    n = len(enrolled)
     specs = CarTPatientModel.parameter_specs()
-    for name in ("p_il6_myeloid_pg_per_ml_day", "p_ifng_pg_per_ml_per_cell_ul_day", "k_neurovascular_on_per_day"):
-        out[name] = np.clip(out[name], specs[name].low, specs[name].high)
+    defaults = CarTPatientModel.parameters()
+    columns = [c for c in enrolled if c.startswith("override:")]
+    base = {c.split(":", 1)[1]: enrolled[c].to_numpy() for c in columns if not c.startswith(f"override:{Z_PREFIX}")}
+    zs = {c.split(":", 2)[2]: enrolled[c].to_numpy(float) for c in columns if c.startswith(f"override:{Z_PREFIX}")}
+    factors: dict[str, np.ndarray] = {}
+
+    def scale(name: str, factor) -> None:
+        factors[name] = factors.get(name, np.ones(n)) * np.broadcast_to(np.asarray(factor, dtype=float), (n,))
+
+    dysfunctional = _dysfunctional_products(multipliers.pop(DYSFUNCTIONAL_FRACTION, 0.0), enrolled["patient_id"].to_numpy(), seed)
+    for name, factor in DYSFUNCTION_EFFECT.items():
+        scale(name, np.where(dysfunctional, factor, 1.0))
+    for name, factor in multipliers.items():
+        if name not in specs:
+            raise ValidationError("overrides", "names of CarTPatientModel parameters", name)
+        # A multiplier <= 0 would be clipped to the parameter's lower bound, silently.
+        check(f"overrides.{name}", factor, Interval(0.0, 1e6, low_open=True))
+        scale(name, factor)
+    set_values, journey_factors = _in_vivo_factors(journey)
+    for name, factor in journey_factors.items():
+        scale(name, factor)
+
+    out = dict(base)
+    out.update(set_values)
+    typical = typical_values(protocol.product.key, protocol.trial.indication) if zs else {}
+    iiv = get_iiv_model(protocol.population.iiv)
+    at_bound: dict[str, int] = {}
+    for name, factor in factors.items():
+        spec = specs[name]
+        if name in zs:
+            omega = math.sqrt(iiv.terms[iiv.tied.get(name, name)].omega2)
+            out[name], _ = truncated_lognormal(typical[name] * factor, zs[name], omega, spec.low, spec.high)
+            continue
+        values = np.broadcast_to(np.asarray(base.get(name, defaults[name]), dtype=float), (n,)) * factor
+        out[name] = np.clip(values, spec.low, spec.high)
+        if (moved := int(np.count_nonzero(out[name] != values))):
+            at_bound[name] = moved
+    for name in set_values:
+        spec = specs[name]
+        values = out[name]
+        out[name] = np.clip(values, spec.low, spec.high)
+        if (moved := int(np.count_nonzero(out[name] != values))):
+            at_bound[name] = moved
+    if at_bound:
+        warnings.warn("set to a parameter's bound after the product/calibration factors: "
+                      + ", ".join(f"{k} in {v} of {n} patients" for k, v in sorted(at_bound.items())),
+                      CartwinWarning, stacklevel=4)
     return out
 
 
@@ -204,7 +293,9 @@ def run_trial(
     if shards is None:
         return _run(protocol, int(n), seed, shards=None, **settings)
     from cartwin.dispatch import cluster
+    from cartwin.foundation.results import check_writable
 
+    check_writable(shards.out_dir, "shards.out_dir")
     # The journeys' shards and the cohort's run on one cluster, started once.
     with cluster(shards.scheduler, shards.workers) as scheduler:
         return _run(protocol, int(n), seed, shards=dataclasses.replace(shards, scheduler=scheduler), **settings)
@@ -215,37 +306,23 @@ def _run(protocol: Protocol, n: int, seed: int, *, follow: float, batch_size: in
     from cartwin.journey import simulate_journeys
 
     enrolled = enrol(protocol, int(n), seed)
+    identity = None
     if shards is None:
         journey = simulate_journeys(_journey_config(protocol), int(n), seed)
     else:
-        journey = _sharded_journeys(_journey_config(protocol), int(n), seed, shards)
+        identity = run_identity(protocol, n_enrolled=int(n), engine=solver.name, rtol=float(rtol), follow_up_days=float(follow),
+                                calibrated=bool(calibrated), overrides=dict(sorted((overrides or {}).items())))
+        journey = _sharded_journeys(_journey_config(protocol), int(n), seed, shards, identity)
     journey = journey.drop(columns=[c for c in ("product",) if c in journey])
     infused = journey["infused"].to_numpy(bool)
 
-    base = {c.split(":", 1)[1]: enrolled[c].to_numpy() for c in enrolled if c.startswith("override:")}
     multipliers = {}
     if calibrated:
         from cartwin.trial.calibration import calibrated_multipliers
 
         multipliers.update(calibrated_multipliers(protocol))
     multipliers.update(overrides or {})
-    from cartwin.model import CarTPatientModel
-
-    specs = CarTPatientModel.parameter_specs()
-    dysfunctional = _dysfunctional_products(multipliers.pop(DYSFUNCTIONAL_FRACTION, 0.0), enrolled["patient_id"].to_numpy(), seed)
-    for name, factor in DYSFUNCTION_EFFECT.items():
-        values = np.broadcast_to(np.asarray(base.get(name, CarTPatientModel.parameters()[name]), dtype=float), (int(n),))
-        base[name] = np.where(dysfunctional, values * factor, values)
-    for name, factor in multipliers.items():
-        if name not in specs:
-            raise ValidationError("overrides", "names of CarTPatientModel parameters", name)
-        # A multiplier <= 0 would be clipped to the parameter's lower bound, silently.
-        check(f"overrides.{name}", factor, Interval(0.0, 1e6, low_open=True))
-        typical = CarTPatientModel.parameters()[name]
-        # Population multipliers on top of individual variability stay inside the documented bounds.
-        values = np.broadcast_to(np.asarray(base.get(name, typical), dtype=float), (int(n),))
-        base[name] = np.clip(values * factor, specs[name].low, specs[name].high)
-    in_vivo = _in_vivo_overrides(journey, base)
+    in_vivo = _patient_parameters(protocol, enrolled, journey, multipliers, seed)
 
     cohort = pd.DataFrame({
         "patient_id": enrolled["patient_id"].to_numpy(),
@@ -266,10 +343,14 @@ def _run(protocol: Protocol, n: int, seed: int, *, follow: float, batch_size: in
         crs_scale=protocol.reporting.crs_scale, batch_size=batch_size, rtol=float(rtol),
     )
     cohort = cohort.reset_index(drop=True)
-    if shards is None:
+    if len(cohort) == 0:
+        warnings.warn(f"{protocol.name}: none of the {int(n)} enrolled patients was infused (see not_infused_reason); "
+                      "every infused-set endpoint is empty and every ITT rate is 0", CartwinWarning, stacklevel=3)
+        rows, sample = empty_rows(protocol.reporting.crs_scale), pd.DataFrame()
+    elif shards is None:
         rows, sample = simulate_cohort(spec, cohort, sub, seed, solver=solver, progress=progress)
     else:
-        rows, sample = _sharded(spec, cohort, sub, seed, solver, shards)
+        rows, sample = _sharded(spec, cohort, sub, seed, solver, shards, identity)
 
     patients = enrolled[[c for c in enrolled.columns if not c.startswith("override:")]].merge(
         journey[["patient_id", "infused", "not_infused_reason", "enrolment_to_infusion_day", "vein_to_vein_day",
@@ -277,6 +358,7 @@ def _run(protocol: Protocol, n: int, seed: int, *, follow: float, batch_size: in
     patients = patients.merge(rows, on="patient_id", how="left")
     patients.insert(1, "arm", protocol.product.key)
     _not_infused_outcomes(patients, protocol.trial.indication, follow, seed)
+    _warn_failed(patients, protocol.name)
     endpoints = compute_endpoints(patients, scale=protocol.reporting.crs_scale)
     return TrialResult(protocol, patients, endpoints, sample, seed, engine=solver.name, rtol=float(rtol))
 
@@ -285,7 +367,21 @@ def _run(protocol: Protocol, n: int, seed: int, *, follow: float, batch_size: in
 JOURNEY_SHARD_SIZE = 5_000
 
 
-def _sharded_journeys(config, n: int, seed: int, options: ShardOptions) -> pd.DataFrame:
+def run_identity(protocol: Protocol, **settings: Any) -> dict[str, Any]:
+    """What a trial's shards depend on beyond seed and sizes: the protocol's content (SHA-256 of
+    its canonical JSON), the package version and the given settings (engine, rtol, ...). A
+    resume with a different identity is refused (:func:`cartwin.dispatch.run_shards`)."""
+    import hashlib
+    import json
+
+    from cartwin._version import __version__
+
+    blob = json.dumps(protocol.to_dict(), sort_keys=True, default=str).encode()
+    return {"protocol": protocol.name, "protocol_sha256": hashlib.sha256(blob).hexdigest(),
+            "cartwin_version": __version__, **settings}
+
+
+def _sharded_journeys(config, n: int, seed: int, options: ShardOptions, identity: dict[str, Any] | None = None) -> pd.DataFrame:
     """Every enrolled patient's journey as a checkpointed shard run of its own, in
     ``out_dir/journeys``: at 10^6 patients SimPy takes ~0.4 ms a patient, minutes that the
     driver spent alone before the first cohort shard started. Same rows as in one process."""
@@ -298,7 +394,7 @@ def _sharded_journeys(config, n: int, seed: int, options: ShardOptions) -> pd.Da
         raise ValidationError("resume", "a directory holding a stopped sharded trial (journeys/manifest.json)", str(top))
     run_shards(_JourneyShard(config, seed), n, JOURNEY_SHARD_SIZE, seed, out, resume=resume,
                scheduler=options.scheduler, workers=options.workers, progress=options.progress,
-               description="journeys")
+               description="journeys", identity=identity)
     return read_shards(out).sort_values("patient_id").reset_index(drop=True)
 
 
@@ -324,13 +420,13 @@ class _JourneyShard:
 
 
 def _sharded(spec: CohortSpec, cohort: pd.DataFrame, overrides: dict[str, np.ndarray], seed: int, solver,
-             options: ShardOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
+             options: ShardOptions, identity: dict[str, Any] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     from cartwin.dispatch import read_shards, run_shards
 
     task = _CohortShard(spec, cohort, overrides, seed, solver)
     run_shards(task, len(cohort), options.shard_size, seed, options.out_dir,
                resume=_resume(options, Path(options.out_dir)), scheduler=options.scheduler,
-               workers=options.workers, progress=options.progress)
+               workers=options.workers, progress=options.progress, identity=identity)
     rows = read_shards(options.out_dir).sort_values("patient_id").reset_index(drop=True)
     first = cohort.iloc[: min(len(cohort), spec.sample_timecourses)].reset_index(drop=True)
     _, sample = simulate_cohort(spec, first, {k: v[: len(first)] for k, v in overrides.items()}, seed, solver=solver)
@@ -381,6 +477,19 @@ def _not_infused_outcomes(patients: pd.DataFrame, indication: str, follow: float
     for col in ("pfs_event", "os_event", "dor_event", "infused"):
         if col in patients:
             patients[col] = patients[col].astype("boolean").fillna(False).astype(bool)
+
+
+def _warn_failed(patients: pd.DataFrame, name: str) -> None:
+    """Say how many infused patients' simulations did not succeed; their rows carry ``status``
+    (``max_steps_reached`` ... or ``error: <message>``) and count as not evaluable."""
+    patients["status"] = patients["status"].astype(object).where(patients["infused"], "not_infused")
+    status = patients.loc[patients["infused"], "status"].astype(str)
+    failed = status[status != "success"]
+    if len(failed):
+        counts = failed.str.split(":").str[0].value_counts()
+        warnings.warn(f"{name}: {len(failed)} of {len(status)} infused patients' simulations did not succeed ("
+                      + ", ".join(f"{k}: {v}" for k, v in counts.items())
+                      + "); their rows say why in 'status' and the trial went on without them", CartwinWarning, stacklevel=4)
 
 
 def run_replicates(protocol, n: int | None, seed: int, replicates: int, **kwargs) -> tuple[list[TrialResult], dict]:
