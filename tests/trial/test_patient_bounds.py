@@ -41,7 +41,7 @@ def test_zuma2_seed_11_patient_is_inside_the_bounds():
     k = _patient_parameters(protocol, enrolled, journey, dict(calibrated_multipliers(protocol)), 11)["k_neurovascular_on_per_day"]
     high = CarTPatientModel.parameter_specs()["k_neurovascular_on_per_day"].high
     assert k.max() <= high
-    assert k.max() > 0.5 * high  # the tail is still there, truncated rather than piled at the bound
+    assert k.max() > 50.0  # the tail of the drawn susceptibility is still there (ω² 2.0)
 
 
 @pytest.mark.slow
