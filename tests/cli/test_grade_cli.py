@@ -14,14 +14,14 @@ from cartwin.cli.main import app
 runner = CliRunner()
 EXAMPLE = str(files("cartwin.clinic") / "data" / "example_observations.csv")
 
-CSV = """patient_id,time_day,temperature_c,map_mmhg,vasopressors,o2_support,o2_flow_l_per_min,ice_score,ward
-1,0,37.0,80,0,none,0,10,A
-1,1.25,38.9,62,0,none,0,10,A
-1,1.75,39.2,70,1,low_flow,3,8,A
-1,3,37.1,75,0,none,0,10,A
-2,0,hot,80,0,none,0,10,B
-2,1,38.2,80,0,nasal,0,10,B
-2,2,38.4,80,0,none,0,6,B
+CSV = """patient_id,time_day,temperature_c,map_mmhg,vasopressors,o2_support,o2_flow_l_per_min,ice_score,ward,consciousness
+1,0,37.0,80,0,none,0,10,A,alert
+1,1.25,38.9,62,0,none,0,10,A,alert
+1,1.75,39.2,70,1,low_flow,3,8,A,alert
+1,3,37.1,75,0,none,0,10,A,alert
+2,0,hot,80,0,none,0,10,B,alert
+2,1,38.2,80,0,nasal,0,10,B,alert
+2,2,38.4,80,0,none,0,6,B,alert
 """
 
 
@@ -38,7 +38,11 @@ def test_example_file_grades_on_every_scale(tmp_path):
         result = runner.invoke(app, ["grade", EXAMPLE, "--scale", scale, "--out", str(out)], env={"COLUMNS": "200"})
         assert result.exit_code == 0, result.output
         daily = pd.read_csv(out)
-        assert list(daily.columns) == ["patient_id", "day", "crs_grade", "crs_rule", "icans_grade", "icans_rule", "n_observations", "scale"]
+        assert list(daily.columns) == ["patient_id", "day", "crs_grade", "crs_grade_upper", "crs_status", "crs_unobserved", "crs_rule",
+                                       "icans_grade", "icans_grade_upper", "icans_status", "icans_unobserved", "icans_rule",
+                                       "n_observations", "scale"]
+        # the example file records every measured input: each grade is exact
+        assert (daily["crs_status"] == "observed").all()
         assert daily["crs_grade"].between(0, 4).all() and daily["crs_rule"].notna().all()
         assert (daily["scale"] == scale).all()
         if scale == "astct":
