@@ -30,8 +30,8 @@ def test_every_patients_parameters_are_inside_the_bounds(name):
 
 
 def test_zuma2_seed_11_patient_is_inside_the_bounds():
-    from cartwin.model import CarTPatientModel
     from cartwin.journey import simulate_journeys
+    from cartwin.model import CarTPatientModel
     from cartwin.trial.calibration import calibrated_multipliers
     from cartwin.trial.runner import _journey_config, _patient_parameters, enrol
 

@@ -17,7 +17,7 @@ import pandas as pd
 from cartwin.clinic.observe import ObservationSchedule, observe
 from cartwin.clinic.policy import doses_given, make_policy
 from cartwin.clinic.response import assess
-from cartwin.clinic.toxicity import toxicity_course, toxicity_timing
+from cartwin.clinic.toxicity import haematotoxicity_course, toxicity_course, toxicity_timing
 from cartwin.model.dosing import Lymphodepletion
 from cartwin.model.presets import get_indication
 from cartwin.therapy.course import Covariates, Regimen, simulate_course
@@ -99,6 +99,7 @@ def simulate_batch(spec: CohortSpec, patients: pd.DataFrame, overrides: dict[str
         own = toxicity_course(grade_observations(obs, spec.crs_scale), spec.crs_scale)
         tox = tox.merge(own[["patient_id", f"crs_max_grade_{spec.crs_scale}"]], on="patient_id")
         tox[f"icans_max_grade_{spec.crs_scale}"] = tox["icans_max_grade_astct"]
+    tox = tox.merge(haematotoxicity_course(obs), on="patient_id", how="left")  # cytopenias d28/d90, ICAHT
 
     eff = outcomes(tc, ind.disease_measure, spec.assessment_days, spec.indication, days, seed)
     kin = result.summary()
