@@ -126,7 +126,11 @@ def grade(path: Path, shown: str, scale: str, skip_bad: bool) -> dict[str, Any]:
     try:
         obs, bad = read_observations(path, skip_bad=skip_bad)
     except DataError as exc:
-        raise DataError(shown, str(exc).replace(str(path), "").lstrip(": ,") or "unreadable") from None
+        # The same error under the uploaded file's name (the server's path is not shown).
+        where = exc.source + (f", row {exc.row}" if exc.row is not None else "") + \
+            (f", column '{exc.column}'" if exc.column is not None else "")
+        message = str(exc)[len(where) + 2:] if str(exc).startswith(where) else str(exc).replace(str(path), shown)
+        raise DataError(shown, message, row=exc.row, column=exc.column) from None
     graded = grade_frame(obs, scale, validate=False)
     daily = daily_grades(graded)
     crs = course_summary(daily, "crs")
