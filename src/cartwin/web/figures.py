@@ -36,7 +36,9 @@ def clean(value: Any) -> Any:
 def _layout(title: str, x: str, y: str, **extra) -> dict[str, Any]:
     layout = {"title": {"text": title, "font": {"size": 15}}, "xaxis": {"title": {"text": x}},
               "yaxis": {"title": {"text": y}}, "margin": {"l": 60, "r": 20, "t": 45, "b": 50},
-              "legend": {"orientation": "h", "y": -0.25}, "height": 360}
+              "legend": {"orientation": "h", "y": -0.32}, "height": 380}
+    layout["xaxis"]["automargin"] = True
+    layout["yaxis"]["automargin"] = True
     for key, val in extra.items():
         if key in ("xaxis", "yaxis"):
             layout[key].update(val)
@@ -108,7 +110,7 @@ def kinetics_figure(timecourses: pd.DataFrame) -> dict[str, Any]:
     data = []
     for i, (pid, g) in enumerate(tc.groupby("patient_id")):
         data.append({"x": g["day"].tolist(), "y": np.maximum(g[col].to_numpy(float), 1e-2).tolist(), "mode": "lines",
-                     "line": {"color": "rgba(59,110,168,0.25)", "width": 1}, "name": f"patient {pid}",
+                     "line": {"color": "rgba(59,110,168,0.25)", "width": 1}, "name": "each sampled patient",
                      "showlegend": i == 0, "legendgroup": "patients"})
     q = tc.groupby("day")[col].quantile([0.1, 0.5, 0.9]).unstack()
     days = q.index.tolist()
