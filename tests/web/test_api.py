@@ -324,3 +324,23 @@ def test_binds_localhost_by_default(monkeypatch):
     assert WebSettings().host == "127.0.0.1"
     monkeypatch.setenv("CARTWIN_WEB_MAX_PATIENTS", "12")
     assert WebSettings().max_patients == 12
+
+
+def test_process_worker_runs_and_cancels(web_settings, tmp_path):
+    """The default worker: each job in a child process, progress read back, cancel stops the process."""
+    from fastapi.testclient import TestClient
+
+    from cartwin.web import create_app
+
+    settings = web_settings.model_copy(update={"worker": "process", "jobs_dir": tmp_path})
+    with TestClient(create_app(settings)) as c:
+        r = c.post("/api/v1/trials/jobs", json={"preset": "zuma-1", "n": 10, "follow_up_days": 40})
+        status = wait_for(c, r.json()["job_id"], timeout=180)
+        assert status["state"] == "done" and status["done"] == 10
+        assert c.get(f"/api/v1/trials/jobs/{status['job_id']}/result").json()["n"] == 10
+        r = c.post("/api/v1/trials/jobs", json={"preset": "zuma-1", "n": 300, "follow_up_days": 400})
+        job = r.json()["job_id"]
+        c.delete(f"/api/v1/trials/jobs/{job}")
+        assert wait_for(c, job, timeout=60)["state"] == "cancelled"
+    # every file the jobs wrote is inside their own directories
+    assert all(p.parent == tmp_path for p in tmp_path.iterdir())

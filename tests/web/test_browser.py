@@ -70,6 +70,13 @@ def page(server):
         browser.close()
 
 
+def figures_drawn(page, selector):
+    """Wait until every figure under ``selector`` has finished drawing."""
+    page.wait_for_function(
+        "s => { const f = document.querySelectorAll(s + ' .figure'); return f.length > 0 && "
+        "[...f].every(e => e.dataset.drawn === 'true'); }", arg=selector, timeout=30_000)
+
+
 def shot(page, name):
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
@@ -79,7 +86,7 @@ def test_explainer_switches_product_and_course(page, server):
     assert "not medical advice" in page.inner_text("#disclaimer")
     lead = page.locator("#journey-lead")
     assert lead.get_attribute("data-product") == "autologous_car_t"
-    page.wait_for_selector("#journey-figures .figure .main-svg", timeout=30_000)
+    figures_drawn(page, "#journey-figures")
     shot(page, "journey-autologous-typical")
     page.click("label:has([data-testid=product-car_nk])")
     page.wait_for_url("**product=car_nk**", timeout=60_000)
@@ -88,7 +95,7 @@ def test_explainer_switches_product_and_course(page, server):
     page.click("label:has([data-testid=course-poor])")
     page.wait_for_url("**course=poor**", timeout=60_000)
     assert page.locator("#journey-lead").get_attribute("data-course") == "poor"
-    page.wait_for_selector("#journey-figures .figure .main-svg", timeout=30_000)
+    figures_drawn(page, "#journey-figures")
     shot(page, "journey-car-nk-poor")
     page.click("label:has([data-testid=product-allogeneic_car_t])")
     page.wait_for_url("**product=allogeneic_car_t**", timeout=60_000)
@@ -114,8 +121,7 @@ def test_trial_explorer_runs_a_200_patient_trial(page, server):
         time.sleep(0.2)
     assert state == "done", page.inner_text("#trial-error")
     assert float(page.get_attribute("#progress", "value")) == 1.0
-    page.wait_for_selector("#fig-km_pfs .main-svg", timeout=30_000)
-    page.wait_for_selector("#fig-km_pfs[data-drawn=true]")
+    figures_drawn(page, "#trial-result")
     assert page.locator("#fig-km_pfs .scatterlayer .trace").count() >= 1, "KM curve drawn"
     assert page.locator("#comparison tbody tr").count() >= 1
     assert "200 virtual patients" in page.inner_text("#result-title")
@@ -154,6 +160,7 @@ def test_registry_search_and_run_as_virtual_trial(page, server):
     page.wait_for_selector("#studies tbody tr")
     assert "BCMA" in page.inner_text("#studies")
     assert page.locator("#studies tbody tr").count() >= 1
+    figures_drawn(page, "main")
     shot(page, "registry-bcma")
     page.goto(f"{server}/registry/NCT02348216")
     shot(page, "study-zuma-1")

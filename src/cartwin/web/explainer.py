@@ -273,11 +273,11 @@ def explain(product_class: str, indication: str, course: str, n: int, engine: st
         day = tc["day"].to_numpy()
         pat_figs = [
             line_figure("CAR cells and B cells in the blood", "day after the drip", "cells per µL (log scale)",
-                        [("CAR cells", day, np.maximum(tc["car_t_per_ul"], 1e-3), "#3b6ea8"),
-                         ("B cells", day, np.maximum(tc["b_cells_per_ul"], 1e-3), "#2e8b57")], log=True),
+                        [("CAR cells", day, np.where(tc["car_t_per_ul"] >= 1e-3, tc["car_t_per_ul"], np.nan), "#3b6ea8"),
+                         ("B cells", day, np.where(tc["b_cells_per_ul"] >= 1e-3, tc["b_cells_per_ul"], np.nan), "#2e8b57")], log=True),
             line_figure("Cancer cells in the body", "day after the drip", "cells (log scale)",
-                        [("cancer cells", day, np.maximum(tc["tumor_cells"], 1.0), "#d9534f"),
-                         ("cells without the target", day, np.maximum(tc["tumor_antigen_neg_cells"], 1.0), "#f0a030")], log=True),
+                        [("cancer cells", day, np.where(tc["tumor_cells"] >= 1.0, tc["tumor_cells"], np.nan), "#d9534f"),
+                         ("cells without the target", day, np.where(tc["tumor_antigen_neg_cells"] >= 1.0, tc["tumor_antigen_neg_cells"], np.nan), "#f0a030")], log=True),
             line_figure("Temperature in the first four weeks", "day after the drip", "°C",
                         [("temperature", early["time_day"], early["temperature_c"], "#d9534f")],
                         shapes=[{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 38, "y1": 38,

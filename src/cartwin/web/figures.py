@@ -108,7 +108,7 @@ def kinetics_figure(timecourses: pd.DataFrame) -> dict[str, Any]:
     col = "transgene_copies_per_ug" if "transgene_copies_per_ug" in timecourses else "car_t_per_ul"
     tc = timecourses[timecourses["day"] >= 0]
     data = []
-    for i, (pid, g) in enumerate(tc.groupby("patient_id")):
+    for i, (_, g) in enumerate(tc.groupby("patient_id")):
         data.append({"x": g["day"].tolist(), "y": np.maximum(g[col].to_numpy(float), 1e-2).tolist(), "mode": "lines",
                      "line": {"color": "rgba(59,110,168,0.25)", "width": 1}, "name": "each sampled patient",
                      "showlegend": i == 0, "legendgroup": "patients"})

@@ -4,8 +4,9 @@
 const PLOT_CONFIG = {responsive: true, displaylogo: false};
 
 function drawFigure(el, fig) {
-  if (!window.Plotly || !fig) return;
-  Plotly.newPlot(el, fig.data, fig.layout, PLOT_CONFIG);
+  if (!window.Plotly || !fig) return Promise.resolve();
+  // data-drawn marks a finished figure (what the browser tests wait for)
+  return Plotly.newPlot(el, fig.data, fig.layout, PLOT_CONFIG).then(() => { el.dataset.drawn = "true"; });
 }
 
 function drawInlineFigures() {
@@ -122,7 +123,7 @@ function setupTrials() {
     fillTable(document.getElementById("comparison"), rows);
     Object.entries(r.figures).forEach(([name, fig]) => {
       const el = document.getElementById(`fig-${name}`);
-      if (el) { drawFigure(el, fig); el.dataset.drawn = "true"; }
+      if (el) drawFigure(el, fig);
     });
   }
 }
