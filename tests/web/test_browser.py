@@ -128,6 +128,11 @@ def test_trial_explorer_runs_a_200_patient_trial(page, server):
     href = page.get_attribute("a.download[data-name='report.html']", "href")
     assert href.startswith("/api/v1/trials/jobs/")
     shot(page, "trials-zuma-1-200")
+    # the URL names the job: a reload shows the same finished trial
+    assert "job=" in page.url
+    page.reload()
+    figures_drawn(page, "#trial-result")
+    assert "200 virtual patients" in page.inner_text("#result-title")
     assert page.errors == []
 
 

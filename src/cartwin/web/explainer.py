@@ -29,6 +29,15 @@ DISCLAIMER = ("This page is for education. It is not medical advice. "
 EXPLAINER_SEED = 7
 EXPLAINER_FOLLOW_UP_DAYS = 365.0
 
+#: Plain words for cartwin.journey.NOT_INFUSED_REASONS (a reason not listed is shown as written).
+REASON_WORDS = {
+    "manufacturing_failure": "the lab could not make enough cells",
+    "out_of_specification": "the cells did not pass the lab's checks",
+    "progression": "the cancer grew too fast while they waited",
+    "death": "they died while waiting",
+    "ineligible": "they became too unwell for the treatment",
+}
+
 INDICATION_WORDS = {
     "lbcl": "large B-cell lymphoma", "fl": "follicular lymphoma", "mcl": "mantle cell lymphoma",
     "all": "acute lymphoblastic leukaemia (ALL)", "mm": "multiple myeloma", "gastric": "stomach cancer",
@@ -208,7 +217,7 @@ def explain(product_class: str, indication: str, course: str, n: int, engine: st
     lost = ""
     if len(reasons):
         lost = (f" Of {n_all} patients who signed up, {n_all - n_inf} never got the cells. "
-                f"The most common reason was: {str(reasons.index[0]).replace('_', ' ')}.")
+                f"The most common reason was that {REASON_WORDS.get(str(reasons.index[0]), str(reasons.index[0]).replace('_', ' '))}.")
     step("referral", "weeks before", "Referral and first visit",
          f"Your doctor sends you to a centre that gives {product.product_class.replace('_', ' ').replace('car t', 'CAR-T').replace('car nk', 'CAR-NK')} "
          f"treatment for {disease}. You have tests of your blood, heart and scans.",

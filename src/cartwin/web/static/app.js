@@ -79,11 +79,21 @@ function setupTrials() {
     if (!response.ok) { showError("trial-error", await apiError(response)); return; }
     const job = await response.json();
     current = job.job_id;
+    history.replaceState(null, "", `/trials?job=${job.job_id}`);  // a reload shows the same job
     document.getElementById("job").hidden = false;
     document.getElementById("run").disabled = true;
     cancel.disabled = false;
     poll(job.job_id);
   });
+
+  const resume = new URLSearchParams(location.search).get("job");
+  if (resume && /^[0-9a-f]{32}$/.test(resume)) {
+    current = resume;
+    document.getElementById("job").hidden = false;
+    document.getElementById("run").disabled = true;
+    cancel.disabled = false;
+    poll(resume);
+  }
 
   cancel.addEventListener("click", async () => {
     if (current) await fetch(`/api/v1/trials/jobs/${current}`, {method: "DELETE"});
