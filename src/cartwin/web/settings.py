@@ -28,7 +28,7 @@ class WebSettings(BaseSettings):
     max_queued_jobs: int = Field(4, ge=1, le=1000, description="jobs waiting or running at once; more are refused (429)")
     max_kept_jobs: int = Field(50, ge=1, le=10_000, description="finished jobs kept on disk (oldest removed first)")
     worker: Literal["process", "thread"] = Field("process", description="run each job in a child process (default) or a thread")
-    dask_scheduler: str | None = Field(None, description="run trial shards on this Dask scheduler (address, or 'local')")
+    dask_scheduler: str | None = Field(None, description="run trial shards with Dask: a scheduler address, 'local' (a local cluster) or 'threads'")
     jobs_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "cartwin-web-jobs",
                            description="directory holding one sub-directory per job")
     registry_db: Path | None = Field(None, description="registry database (default: cartwin registry's default)")
