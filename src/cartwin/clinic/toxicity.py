@@ -52,6 +52,9 @@ def toxicity_timing(graded: pd.DataFrame, window_day: float = 28.0) -> pd.DataFr
         out[f"{syndrome}_last_day"] = out["patient_id"].map(g[g[column] >= 1].groupby("patient_id")["time_day"].max()).to_numpy()
     out["icans_grade2plus_last_day"] = out["patient_id"].map(
         g[g["icans_grade"] >= 2].groupby("patient_id")["time_day"].max()).to_numpy()
+    return out
+
+
 #: Days at which the simulated trials report grade >= 3 cytopenias (CTCAE v5.0).
 CYTOPENIA_DAYS = (28, 90)
 
