@@ -40,3 +40,20 @@ def test_no_count_that_day_is_missing_not_zero():
     assert out["neutropenia_grade3plus_d90"].isna().all()
     without = haematotoxicity_course(obs.drop(columns=["anc_per_ul"]))
     assert without["neutropenia_grade3plus_d28"].isna().all() and without["icaht_early_grade"].isna().all()
+
+
+def test_toxicity_timing_separates_early_from_late_grades():
+    import pandas as pd
+
+    from cartwin.clinic.toxicity import toxicity_timing
+
+    graded = pd.DataFrame({
+        "patient_id": [1, 1, 1, 2, 2, 2],
+        "time_day": [3.0, 20.0, 90.0, 5.0, 40.0, 70.0],
+        "crs_grade": [2.0, 0.0, 3.0, 1.0, 0.0, 0.0],
+        "icans_grade": [0.0, 1.0, 0.0, 3.0, 2.0, 0.0],
+    })
+    out = toxicity_timing(graded).set_index("patient_id")
+    assert out.loc[1, "crs_max_grade_by_day28"] == 2 and out.loc[1, "crs_last_day"] == 90.0  # a late grade 3
+    assert out.loc[2, "icans_max_grade_by_day28"] == 3 and out.loc[2, "icans_grade2plus_last_day"] == 40.0
+    assert pd.isna(out.loc[1, "icans_grade2plus_last_day"])
