@@ -284,3 +284,46 @@ def model_sbml(model, params=None, *, y0=None, schedule=None, t0: float = 0.0, p
     text = "\n".join(parts)
     shifted = f"<apply><plus/>{time_sym}<ci>t0_day</ci></apply>" if t0 != 0.0 else time_sym
     return text.replace("<ci>time_day</ci>", shifted)
+
+
+class _EventValue:
+    """``value(y, p)`` of a Setting: the imported model's event assignment (picklable)."""
+
+    def __init__(self, model, index: int, add_to: int | None = None):
+        self.model, self.index, self.add_to = model, index, add_to
+
+    def __call__(self, y, p):
+        value = self.model.event_values(self.index, y, p)
+        return value + y[self.add_to] if self.add_to is not None else value
+
+
+def event_schedule(model, params, n_patients: int | None = None):
+    """The Schedule of an imported SBML model's fixed-time events
+    (:attr:`cartwin.model.sbml_import.ImportedModel.timed_events`): doses as
+    :class:`~cartwin.engine.events.Dose` (amounts per patient), other assignments as
+    :class:`~cartwin.engine.events.Setting`. Models without events give an empty Schedule.
+
+    >>> from cartwin.model.library import Stein2019
+    >>> event_schedule(Stein2019(), Stein2019.parameters()).doses
+    ()
+    """
+    from cartwin.engine.events import Dose, Schedule, Setting
+    from cartwin.engine.solvers import namespace
+
+    events = getattr(model, "timed_events", ())
+    if not events:
+        return Schedule()
+    n = params.n_patients or n_patients or 1
+    p = params.broadcast(n)
+    y0 = model.initial_state(p, n)
+    items = []
+    for ev in events:
+        if ev.kind == "dose":
+            amount = np.broadcast_to(np.asarray(model.event_values(ev.index, y0, namespace(p)), dtype=float), (n,))
+            if np.all(amount >= 0):
+                items.append(Dose(ev.time_day, ev.state, amount.copy(), ev.label))
+                continue
+            items.append(Setting(ev.time_day, ev.state, _EventValue(model, ev.index, model.state_index(ev.state)), ev.label))
+        else:
+            items.append(Setting(ev.time_day, ev.state, _EventValue(model, ev.index), ev.label))
+    return Schedule(items)
