@@ -20,7 +20,13 @@ import pandas as pd
 
 from cartwin.fit.population import fit_population
 from cartwin.fit.problem import make_problem
-from cartwin.fit.simulate import ELIANA_DAYS, STEIN2019_LLOQ, STEIN2019_OMEGA2, STEIN2019_SIGMA_LOG, simulate_dataset
+from cartwin.fit.simulate import (
+    ELIANA_DAYS,
+    STEIN2019_LLOQ,
+    STEIN2019_OMEGA2,
+    STEIN2019_SIGMA_LOG,
+    simulate_dataset,
+)
 from cartwin.model.library import Stein2019
 
 

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import log_ndtr, ndtr, ndtri
+from scipy.special import ndtr, ndtri
 
 from cartwin.fit.individual import map_estimates
 from cartwin.fit.problem import Problem
@@ -238,7 +238,7 @@ def fit_population(problem: Problem, *, initial: Mapping[str, float] | None = No
         mu_i = _mu_i(problem, beta)
         sd = np.sqrt(omega2)
 
-        def prior(ph):
+        def prior(ph, mu_i=mu_i, sd=sd):
             return -0.5 * np.sum(((ph - mu_i) / sd) ** 2, axis=-1)
 
         # Kernel 1: draws from the population distribution (prior cancels in the ratio).
