@@ -15,7 +15,7 @@ app = typer.Typer(
 
 def _register() -> None:
     # Each group module exposes `register(app)`; importing them here keeps `import cartwin` light.
-    for name in ("simulate", "grade", "journey", "trial", "registry", "bench", "model"):
+    for name in ("simulate", "grade", "journey", "trial", "registry", "bench", "model", "fit"):
         try:
             module = __import__(f"cartwin.cli.{name}", fromlist=["register"])
         except ModuleNotFoundError as exc:  # group not built yet
