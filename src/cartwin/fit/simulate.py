@@ -99,3 +99,32 @@ def simulate_dataset(model: Model, n: int, *, omega2: Mapping[str, float], sigma
                          "CMT": ".", "CENS": int(blq), "LLOQ": lloq if lloq is not None else ".", **extra})
     frame = pd.DataFrame(rows)
     return read_nonmem(frame, dv_unit=unit, time_unit="day", source=f"simulated {model.name} (seed {seed})"), truth
+
+
+def timecourse_to_nonmem(timecourse: pd.DataFrame, *, observable: str = "transgene_copies_per_ug",
+                         unit: str = "copies/ug gDNA", days: Sequence[float] = ELIANA_DAYS,
+                         dose_cells: Sequence[float] | None = None, lloq: float | None = None,
+                         covariates: Mapping[str, Sequence[float]] | None = None) -> NonmemDataset:
+    """A simulated course's tidy timecourse (``patient_id``, ``day``, observables) as a NONMEM
+    dataset: one observation per patient at each of ``days`` that was saved (model values, no
+    measurement noise), a dose row at day 0 per patient when ``dose_cells`` is given (``CMT``
+    empty), BLQ rows below ``lloq``."""
+    if observable not in timecourse.columns:
+        raise ValidationError("observable", "a column of the timecourse", observable)
+    rows = []
+    ids = list(dict.fromkeys(timecourse["patient_id"]))
+    for i, pid in enumerate(ids):
+        extra = {k: float(np.asarray(v)[i]) for k, v in (covariates or {}).items()}
+        d = timecourse[timecourse["patient_id"] == pid]
+        if dose_cells is not None:
+            rows.append({"ID": pid, "TIME": 0.0, "DV": ".", "AMT": float(np.asarray(dose_cells)[i]), "EVID": 1, "MDV": 1,
+                         "CMT": ".", "CENS": 0, "LLOQ": ".", **extra})
+        for day in days:
+            hit = d[np.isclose(d["day"], day)]
+            if hit.empty:
+                continue
+            v = float(hit[observable].iloc[0])
+            blq = lloq is not None and v < lloq
+            rows.append({"ID": pid, "TIME": float(day), "DV": lloq if blq else v, "AMT": ".", "EVID": 0, "MDV": 0,
+                         "CMT": ".", "CENS": int(blq), "LLOQ": lloq if lloq is not None else ".", **extra})
+    return read_nonmem(pd.DataFrame(rows), dv_unit=unit, source="simulated course")
