@@ -33,3 +33,22 @@ def test_estimate_must_name_model_parameters_and_large_models_need_a_choice():
         make_problem(Stein2019(), ds, estimate=["k_kill"])
     with pytest.raises(ValidationError, match="observable"):
         make_problem(Kimmel2021(), ds)
+
+
+def test_an_imported_sbml_model_can_be_fitted():
+    pytest.importorskip("libsbml")
+    from pathlib import Path
+
+    path = Path("/work/shared/reference/sbml/BIOMD0000001041.xml")
+    if not path.exists():
+        pytest.skip("shared SBML files not present")
+    from cartwin.model import from_sbml
+
+    model = from_sbml(path)
+    ds, truth = simulate_dataset(model, 6, omega2={"rho_C": 0.3, "b": 0.3}, sigma=0.05, seed=2, observable="CAR_T_cells",
+                                 sample_days=(3.0, 7.0, 10.0, 14.0, 21.0, 28.0, 60.0, 90.0))
+    problem = make_problem(model, ds, estimate=["rho_C", "b"], observable="CAR_T_cells")
+    fit = fit_individual(problem, omega2={"rho_C": 0.3, "b": 0.3}, sigma=0.05)
+    est = fit.estimates()
+    for name in ("rho_C", "b"):
+        assert np.median(np.abs(np.log(est[name].to_numpy() / truth[name]))) < 0.2, name

@@ -94,3 +94,17 @@ def test_recovery_of_stein2019_over_20_replicates():
     assert (s.loc[fixed, "bias of mean %"].abs() <= 15).all(), s
     assert (s.loc[variances, "bias of mean %"].abs() <= 35).all(), s
     assert (s["90% CI coverage %"] >= 70).all(), s
+
+
+def test_a_covariate_effect_is_estimated_with_its_uncertainty():
+    # C_max proportional to weight (power 1): the fitted exponent's 95 % interval holds 1, not 0.
+    model = Stein2019()
+    rng = np.random.default_rng(108)  # not the dataset's seed: weights independent of the etas
+    wt = np.exp(rng.normal(np.log(40.0), 0.4, 60))
+    typical = {"C_max_copies_per_ug": 24000.0 * wt / np.median(wt)}
+    omega2 = {"C_max_copies_per_ug": 0.2, "T_max_day": 0.2, "alpha_per_day": 0.2}
+    ds, _ = simulate_dataset(model, 60, omega2=omega2, typical=typical, sigma=0.3, seed=8, covariates={"WT": wt})
+    problem = make_problem(model, ds, estimate=list(omega2), covariates={"C_max_copies_per_ug": ["WT"]})
+    fit = fit_population(problem, n_burn=60, n_smooth=40, n_is=10, seed=8)
+    row = fit.table().set_index("Parameter").loc["beta WT on C_max_copies_per_ug"]
+    assert row["CI Lower"] < 1.0 < row["CI Upper"] and row["CI Lower"] > 0.3, row

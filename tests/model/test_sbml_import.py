@@ -152,3 +152,37 @@ def test_generated_source_is_readable_python():
     text = sbml_to_source(next(p for p in _files() if p.name == "BIOMD0000001011.xml"))
     compile(text, "generated", "exec")
     assert "def rhs(self, t, y, p, xp=np):" in text
+
+
+def test_time_switch_is_a_breakpoint_and_an_additive_event_a_dose(tmp_path):
+    body = """<listOfRules><rateRule variable="R"><math xmlns="http://www.w3.org/1998/Math/MathML"><piecewise><piece>
+<ci>k</ci><apply><lt/><csymbol encoding="text" definitionURL="http://www.sbml.org/sbml/symbols/time">t</csymbol>
+<ci>tau</ci></apply></piece><otherwise><apply><times/><cn>-0.1</cn><ci>R</ci></apply></otherwise></piecewise></math>
+</rateRule></listOfRules>
+<listOfEvents><event id="bolus" useValuesFromTriggerTime="true"><trigger initialValue="true" persistent="true">
+<math xmlns="http://www.w3.org/1998/Math/MathML"><apply><geq/><csymbol encoding="text"
+ definitionURL="http://www.sbml.org/sbml/symbols/time">t</csymbol><cn>36</cn></apply></math></trigger>
+<listOfEventAssignments><eventAssignment variable="X"><math xmlns="http://www.w3.org/1998/Math/MathML"><apply><plus/>
+<ci>X</ci><apply><times/><cn>2</cn><ci>k</ci></apply></apply></math></eventAssignment></listOfEventAssignments></event>
+</listOfEvents>"""
+    extra = '<parameter id="tau" value="30" constant="true"/><parameter id="R" value="1" constant="false"/>'
+    model = from_sbml(_write(tmp_path, body, extra))  # time in hours
+    p = model.parameters()
+    np.testing.assert_allclose(model.breakpoints(p, 1), [[30.0 / 24.0]])  # tau = 30 h, in days
+    (ev,) = model.timed_events
+    assert (ev.kind, ev.state, ev.time_day) == ("dose", "X", 1.5)
+    schedule = event_schedule(model, p)
+    assert schedule.doses[0].amount.tolist() == [1.0]  # 2 k
+    sol = simulate(model, p, saveat=SaveAt([1.0, 2.0]), schedule=schedule, solver=ScipyReference(),
+                   controller=StepController(rtol=1e-10, atol=1e-12))
+    x, r = sol.ys[0, :, model.state_index("X")], sol.ys[0, :, model.state_index("R")]
+    np.testing.assert_allclose(x, [3.0, 3.0 + 1.0], rtol=1e-9)
+    np.testing.assert_allclose(r, [1 + 0.5 * 24, (1 + 0.5 * 30) * np.exp(-0.1 * 18)], rtol=1e-7)
+
+
+def test_a_file_without_a_time_unit_needs_one(tmp_path):
+    path = _write(tmp_path, "")
+    path.write_text(path.read_text().replace(' timeUnits="hour"', ""))
+    with pytest.raises(ValidationError, match="time_unit"):
+        from_sbml(path)
+    assert from_sbml(path, time_unit="day").sbml_time_unit == "day (given)"
