@@ -106,10 +106,6 @@ def _libsbml():
     return libsbml
 
 
-class _Refused(CartwinError, ValueError):
-    pass
-
-
 def _refuse(what: str, where: str):
     raise ValidationError(where, "an SBML feature cartwin can map (see cartwin.model.sbml_import)", what)
 
@@ -449,7 +445,9 @@ def sbml_to_source(path: str | os.PathLike, *, time_unit: str | None = None, cla
         su = s.getSubstanceUnits() or (model.getSubstanceUnits() if level >= 3 else "substance")
         unit = _unit_text(model, su) if model.getUnitDefinition(su) else (su or "unstated (SBML)")
         if not amount:
-            unit += f" / size of {comp}"
+            cunit = next((q["unit"] for q in params if q["id"] == comp), "")
+            known = cunit and "unstated" not in cunit and "(SBML)" not in cunit
+            unit += f" / {cunit}" if known else f" / size of {comp}"
         desc = f"species {s.getName() or sid}"
         if sid in assign_rules:
             rules[sid] = _tree(assign_rules[sid].getMath(), f"assignmentRule {sid}", functions)
@@ -555,9 +553,9 @@ def sbml_to_source(path: str | os.PathLike, *, time_unit: str | None = None, cla
                 rest = list(tree[1:])
                 rest.remove(("name", target))
                 amount = rest[0] if len(rest) == 1 else ("plus", *rest)
-                if not (_names(amount) & set(state_ids)) and not _has_time(amount):
+                if not (_names(amount) & (set(state_ids) | set(rules))) and not _has_time(amount):
                     kind, value = "dose", amount
-            events.append({"time_day": tau / day_factor, "state": target, "kind": kind, "value": value,
+            events.append({"time_day": tau / day_factor, "tau": tau, "state": target, "kind": kind, "value": value,
                            "label": f"{eid}: {target}"})
 
     # Symbols -> Python text in the generated functions.
@@ -643,12 +641,12 @@ def sbml_to_source(path: str | os.PathLike, *, time_unit: str | None = None, cla
     state_units = [(s["id"], s["unit"], s["description"]) for s in states]
     ev_entries = ", ".join(f"TimedEvent({ev['time_day']!r}, {ev['state']!r}, {ev['kind']!r}, {k}, {ev['label']!r})"
                            for k, ev in enumerate(events))
+    # Event assignments: rules evaluated at the event's time on the values just before it.
     ev_lines = [f"        {sym[s]} = y[{i}]" for i, s in enumerate(state_ids)] if events else []
-    if events:
-        ev_lines += lines_for(pre, "        ", "0.0")
-        for k, ev in enumerate(events):
-            ev_lines.append(f"        if index == {k}:")
-            ev_lines.append(f"            return {_py(ev['value'], sym, '0.0')} + 0.0 * y[0]")
+    for k, ev in enumerate(events):
+        ev_lines.append(f"        if index == {k}:")
+        ev_lines += lines_for(pre, "            ", repr(ev["tau"]))
+        ev_lines.append(f"            return {_py(ev['value'], sym, repr(ev['tau']))} + 0.0 * y[0]")
     ev_lines.append("        raise IndexError(index)")
 
     def plain(text: str) -> str:
