@@ -197,6 +197,11 @@ def model_sbml(model, params=None, *, y0=None, schedule=None, t0: float = 0.0, p
     y_init = (y0[:, patient] if y0.ndim == 2 else y0).copy()
     doses: dict[tuple[float, str], float] = {}
     for dose in (schedule.doses if schedule is not None else ()):
+        if not hasattr(dose, "amount"):
+            from cartwin.foundation.errors import ValidationError
+
+            raise ValidationError(f"schedule[{dose.label or dose.state}]", "doses only (a setting, state = value, "
+                                  "is not exported; export the model without it)", type(dose).__name__)
         amount = _value(dose.amount, patient)
         if dose.time_day < t0:
             from cartwin.foundation.errors import ValidationError
