@@ -7,12 +7,11 @@ Two steps, each reproducible (deterministic optimiser, fixed starting point):
    T cells of 6 cells/µL at infusion — Kimmel 2021's N0 (BIOMD0000001041).
 2. CAR-T kinetics (``k_prolif_per_day``, ``d_effector_per_day``, ``k_effector_to_memory_per_day``
    and model v2's ``et_competition``, the weight of CAR-T cells competing for antigen, which sets
-   how far antigen can expand them, and ``k_exhaustion_chronic_per_day``, the exhaustion under
-   persistent antigen that ends expansion) to the ZUMA-1 (Moffitt) median CAR-T counts in blood at
+   how far antigen can expand them) to the ZUMA-1 (Moffitt) median CAR-T counts in blood at
    days 7, 14, 28 and 90 (Kimmel 2021 Table 1: 27.5, 9.1, 2.1, 0.1 cells/µL) for the typical
    LBCL patient of Kimmel 2021 (tumour 94.86 mL = 9.486e10 cells, dose 1.8e8 cells), with a
    penalty on any day before 7 exceeding day 7: peak expansion within days 7-14 (YESCARTA
-   USPI 2017, section 12.3; Locke 2017 Mol Ther 25:285). Five parameters, four medians and
+   USPI 2017, section 12.3; Locke 2017 Mol Ther 25:285). Four parameters, four medians and
    one timing constraint: not identified, only shown to be able to carry the medians. ``homeostatic_scale`` is not refitted: four medians cannot separate
    it from the other four; it keeps the value of the v1 fit (0.708, 2026-11-23, same targets),
    stated in the record.
@@ -38,13 +37,11 @@ KIMMEL_TARGETS = {
     "source": "Kimmel 2021 Proc R Soc B 288:20210229, Table 1 (Moffitt ZUMA-1 subset)",
 }
 HOST_T_AT_INFUSION_TARGET = {"value_cells_per_ul": 6.0, "source": "Kimmel 2021 BIOMD0000001041 N0"}
-FITTED = ["k_prolif_per_day", "d_effector_per_day", "k_effector_to_memory_per_day", "et_competition",
-          "k_exhaustion_chronic_per_day"]
+FITTED = ["k_prolif_per_day", "d_effector_per_day", "k_effector_to_memory_per_day", "et_competition"]
 #: Kept from the v1 fit of the same targets (see the module docstring).
 FIXED = {"homeostatic_scale": 0.7079804461214906}
 BOUNDS = {
     "et_competition": (0.01, 100.0),
-    "k_exhaustion_chronic_per_day": (0.01, 2.0),
     "k_prolif_per_day": (0.01, 3.0),
     "d_effector_per_day": (0.01, 1.0),
     "k_effector_to_memory_per_day": (1e-4, 0.2),

@@ -152,7 +152,8 @@ class CarTPatientModel(Model):
             ("k_effector_to_memory_per_day", _CAL["k_effector_to_memory_per_day"], "1/day", 0.0, 1.0, CALIB + "; start: Stein 2019 F_B (alpha - beta)", "effector -> memory differentiation"),
             ("d_memory_per_day", 0.0032, "1/day", 0.0, 1.0, STEIN + " (beta)", "memory death"),
             ("k_exhaustion_per_day", 0.05, "1/day", 0.0, 10.0, ASSUME + " (Kirouac k_ex range 0.001-1)", "antigen-driven exhaustion on first engagement"),
-            ("k_exhaustion_chronic_per_day", _CAL.get("k_exhaustion_chronic_per_day", 0.5), "1/day", 0.0, 10.0, CALIB2 + "; mechanism: Wherry 2011 Nat Immunol 12:492 (exhaustion under persistent antigen), Good 2021 Cell 184:6081 (CAR-T exhaustion with chronic stimulation)", "extra exhaustion rate at full chronic stimulation"),
+            ("k_exhaustion_chronic_per_day", 1.0, "1/day", 0.0, 10.0, ASSUME + " (CAR-T cells under continuous antigen lose function within 2-4 weeks: Good 2021 Cell 184:6081; Wherry 2011 Nat Immunol 12:492)", "extra exhaustion rate once chronic stimulation is established"),
+            ("chronic_half_exhaustion", 0.6, "1", 0.01, 1.0, ASSUME + " (above a responder's first-week exposure average, ~0.25 in the reference patient)", "chronic-stimulation level at half the chronic exhaustion rate (Hill coefficient 4, assumption: a switch)"),
             ("chronic_cytokine_imax", 0.9, "1", 0.0, 1.0, ASSUME + " (exhausted T cells lose IFN-gamma production progressively: Wherry 2011 Nat Immunol 12:492)", "loss of effector cytokine release at full chronic stimulation"),
             ("tau_chronic_stimulation_day", 10.0, "day", 0.5, 100.0, ASSUME + " (exhaustion programs develop over 1-2 weeks of persistent antigen: Wherry 2011; Good 2021 in vitro chronic stimulation for 2-4 weeks)", "time scale of the chronic-stimulation average"),
             ("chronic_gate_cells_per_ul", 1e-3, "cells/uL", 1e-9, 1.0, ASSUME + " (far below any measured CAR-T level)", "CAR-T level below which the chronic-stimulation average stops following antigen"),
@@ -305,7 +306,14 @@ class CarTPatientModel(Model):
         # A responder whose tumour falls within days stays fit; bulky, slowly killed disease
         # exhausts its CAR-T cells within weeks (a mechanistic form of Stein 2019's T_max switch).
         exposure = antigen / (p.K_antigen_cells_per_ul + antigen)
-        exhaustion = (p.k_exhaustion_per_day * stim + p.k_exhaustion_chronic_per_day * chronic) * (1.0 + p.tme_suppression)
+        # The chronic term switches on (Hill) only where exposure has stayed high for weeks —
+        # progressing or relapsing disease — not during a responder's first week.
+        # Hill coefficient 4 written as products: a power with a parameter exponent has a
+        # derivative chronic^h / chronic, undefined at rest (chronic = 0) in the exact Jacobian.
+        z2 = chronic * chronic
+        half2 = p.chronic_half_exhaustion * p.chronic_half_exhaustion
+        chronic_switch = z2 * z2 / (z2 * z2 + half2 * half2)
+        exhaustion = (p.k_exhaustion_per_day * stim + p.k_exhaustion_chronic_per_day * chronic_switch) * (1.0 + p.tme_suppression)
         # Averaged over the CAR-T cells' own exposure: it stays at rest before the infusion.
         car_present = (e + m) / (e + m + p.chronic_gate_cells_per_ul)
         dchronic = car_present * (exposure - chronic) / p.tau_chronic_stimulation_day
