@@ -1,9 +1,9 @@
-# Two entry points for users (see README): `make demo` and `make test`.
+# Entry points for users (see README): `make demo`, `make test` and `make serve`.
 PY ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install install-demo clean bench
+.PHONY: demo test install install-demo clean bench serve
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -21,6 +21,10 @@ demo: install-demo
 
 test: install
 	$(BIN)/python -m pytest -q
+
+serve: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[fast,web]"
+	$(BIN)/cartwin serve
 
 bench: install
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"

@@ -32,8 +32,8 @@ def render() -> str:
              "neurotoxicity on ASTCT only, so ASTCT ICANS stands in for them. The scales differ: regrading",
              "JULIET found any-grade neurotoxicity in 45 % of patients by CTCAE and 17 % by ASTCT (Maziarz RT",
              "et al. Blood Adv 2020;4:1440), so a fit of ASTCT ICANS to a CTCAE rate overstates ICANS.",
-             "Their handle is `k_endothelial_on_per_day`, with between-patient variability of endothelial",
-             "susceptibility (docs/population.md).", ""]
+             "Their handle is `k_neurovascular_on_per_day` (model v2's neurovascular state), with between-patient",
+             "variability of neurovascular susceptibility (docs/population.md).", ""]
     records = sorted(RECORDS.glob("*.json"))
     if not records:
         lines += ["No preset has been calibrated yet.", ""]

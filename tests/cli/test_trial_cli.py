@@ -41,7 +41,7 @@ def test_sensitivity_cli_small(tmp_path):
     assert result.exit_code == 0, result.output
     table = pd.read_csv(tmp_path / "s.csv")
     assert list(table["parameter"]) == ["k_prolif_per_day", "gamma_kill_per_day", "p_il6_myeloid_pg_per_ml_day",
-                                        "k_endothelial_on_per_day"]
+                                        "k_neurovascular_on_per_day"]
     assert {"S1", "ST"} <= set(table.columns)
 
 

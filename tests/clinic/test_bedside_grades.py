@@ -15,26 +15,29 @@ def _direct(observables, toci, steroids, mapping=DEFAULT_MAPPING):
     return crs, icans, values["temperature_c"] >= 38.0  # fever, in every grading scale
 
 
-def _cohort(n, seed):
-    """Drivers as a run sees them (mostly near rest) plus grid nodes, boundaries and out-of-range values."""
+def _cohort(n, seed, leak=True):
+    """Drivers as a run sees them (mostly near rest) plus grid nodes, boundaries and out-of-range
+    values; ``leak=False`` is a model without a capillary-leak observable (v1, library models)."""
     rng = np.random.default_rng(seed)
     quiet = rng.random(n) < 0.6
     fever = np.where(quiet, rng.uniform(0.0, 0.06, n), rng.uniform(-0.1, 1.1, n))
     icans = np.where(quiet, rng.uniform(0.0, 0.2, n), rng.uniform(-0.1, 1.1, n))
+    capillary = np.where(quiet, rng.uniform(0.0, 0.2, n), rng.uniform(-0.1, 1.1, n))
     on_node = rng.random(n) < 0.1
     fever[on_node] = rng.choice(bg.DRIVER_NODES, on_node.sum())
     icans[on_node] = rng.choice(bg.DRIVER_NODES, on_node.sum())
+    capillary[on_node] = rng.choice(bg.DRIVER_NODES, on_node.sum())
     return {
-        "fever_driver": fever, "icans_driver": icans,
+        "fever_driver": fever, "icans_driver": icans, **({"capillary_leak_driver": capillary} if leak else {}),
         "crp_mg_per_l": rng.uniform(0, 300, n), "myeloid_activation": rng.uniform(0, 1, n),
         "anc_per_ul": rng.uniform(0, 5000, n), "platelets_per_nl": rng.uniform(0, 400, n),
         "igg_g_per_l": rng.uniform(0, 15, n),
     }, rng.random(n) < 0.3, rng.random(n) < 0.2
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_assess_equals_grading_every_patient(seed):
-    observables, toci, steroids = _cohort(20_000, seed)
+@pytest.mark.parametrize("seed,leak", [(0, True), (1, True), (2, False)])
+def test_assess_equals_grading_every_patient(seed, leak):
+    observables, toci, steroids = _cohort(20_000, seed, leak)
     crs, icans, febrile = bg.assess(observables, toci, steroids)
     want = _direct(observables, toci, steroids)
     np.testing.assert_array_equal(crs, want[0])
@@ -44,9 +47,12 @@ def test_assess_equals_grading_every_patient(seed):
 
 
 def test_most_patients_are_read_from_the_grid_and_the_grid_spans_the_grades(monkeypatch):
-    grid = bg.grade_grid(DEFAULT_MAPPING)
-    assert grid is not None and grid.shape == (4, 3, bg.DRIVER_NODES.size, bg.DRIVER_NODES.size)
-    assert set(np.unique(grid[:, 0])) == {0, 1, 2, 3, 4} and set(np.unique(grid[:, 1])) == {0, 1, 2, 3, 4}
+    grids = bg.grade_grid(DEFAULT_MAPPING)
+    assert grids is not None
+    crs_grid, icans_grid = grids
+    assert crs_grid.shape == (4, 2, bg.DRIVER_NODES.size, bg.DRIVER_NODES.size)
+    assert icans_grid.shape == (4, bg.DRIVER_NODES.size)
+    assert set(np.unique(crs_grid[:, 0])) == {0, 1, 2, 3, 4} and set(np.unique(icans_grid)) == {0, 1, 2, 3, 4}
     observables, toci, steroids = _cohort(20_000, 5)
     graded = []
     real = bg._graded_directly
@@ -81,15 +87,28 @@ def test_non_finite_drivers_are_graded_directly():
 
 @settings(max_examples=80, deadline=None)
 @given(
-    fever=st.floats(0.0, 1.0), icans=st.floats(0.0, 1.0), d_fever=st.floats(0.0, 1.0), d_icans=st.floats(0.0, 1.0),
-    toci=st.booleans(), steroids=st.booleans(),
+    fever=st.floats(0.0, 1.0), icans=st.floats(0.0, 1.0), leak=st.floats(0.0, 1.0), d_fever=st.floats(0.0, 1.0),
+    d_icans=st.floats(0.0, 1.0), d_leak=st.floats(0.0, 1.0), toci=st.booleans(), steroids=st.booleans(),
 )
-def test_grades_and_fever_never_fall_as_either_driver_rises(fever, icans, d_fever, d_icans, toci, steroids):
+def test_grades_and_fever_never_fall_as_any_driver_rises(fever, icans, leak, d_fever, d_icans, d_leak, toci, steroids):
     """The property the grid look-up rests on, for every treatment history."""
     pair = {"fever_driver": np.array([fever, min(fever + d_fever, 1.0)]),
-            "icans_driver": np.array([icans, min(icans + d_icans, 1.0)]), "crp_mg_per_l": np.zeros(2)}
+            "icans_driver": np.array([icans, min(icans + d_icans, 1.0)]),
+            "capillary_leak_driver": np.array([leak, min(leak + d_leak, 1.0)]), "crp_mg_per_l": np.zeros(2)}
     crs, icans_grade, febrile = _direct(pair, np.full(2, toci), np.full(2, steroids))
     assert crs[1] >= crs[0] and icans_grade[1] >= icans_grade[0] and febrile[1] >= febrile[0]
+
+
+def test_crs_does_not_read_the_icans_driver_nor_icans_the_leak_when_both_are_given():
+    """Model v2 separates the syndromes: capillary leak (CRS) and neurovascular activation (ICANS)."""
+    flags = np.zeros(2, dtype=bool)
+    base = {"fever_driver": np.full(2, 0.8), "crp_mg_per_l": np.zeros(2)}
+    crs, icans, _ = bg.assess({**base, "icans_driver": np.array([0.0, 1.0]), "capillary_leak_driver": np.full(2, 0.5)},
+                              flags, flags)
+    assert crs[0] == crs[1] and icans[1] > icans[0]
+    crs, icans, _ = bg.assess({**base, "icans_driver": np.full(2, 0.3), "capillary_leak_driver": np.array([0.0, 1.0])},
+                              flags, flags)
+    assert icans[0] == icans[1] and crs[1] > crs[0]
 
 
 def test_a_model_without_the_cytokine_observables_gets_a_clear_error():

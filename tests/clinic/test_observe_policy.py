@@ -168,3 +168,20 @@ def test_tocilizumab_limits_8h_apart_3_per_24h_4_in_total():
     assert days[3] >= 1.0  # the 4th waits for the 24-h window
     log = policy.treatments()
     assert (log.loc[log["drug"] == "tocilizumab", "mg"] == 560.0).all()  # 8 mg/kg x 70 kg
+
+
+def test_severe_crs_only_policy_treats_severe_toxicity_only():
+    """ZUMA-1/JULIET/ELIANA-era management (Lee 2014; Porter 2018): tocilizumab from CRS grade 3,
+    steroids from ICANS grade 3 or CRS grade 4; no prolonged-fever rule."""
+    import numpy as np
+
+    from cartwin.clinic.policy import SevereOnly, make_policy
+
+    policy = make_policy("severe-crs-only", np.full(4, 70.0))
+    assert isinstance(policy, SevereOnly)
+    policy._init(4)
+    crs, icans = np.array([2, 3, 1, 4]), np.array([2, 0, 3, 0])
+    febrile = np.ones(4, dtype=bool)
+    policy._state["fever_since"] = np.zeros(4)
+    assert list(policy.wants_tocilizumab(10.0, crs, icans, febrile)) == [False, True, False, True]
+    assert list(policy.wants_steroids(10.0, crs, icans)) == [False, False, True, True]

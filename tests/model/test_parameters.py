@@ -57,7 +57,7 @@ def test_calibrated_defaults_match_calibration_record():
     import json
     from importlib import resources
 
-    record = json.loads(resources.files("cartwin.model").joinpath("data/calibration_v1.json").read_text())
+    record = json.loads(resources.files("cartwin.model").joinpath("data/calibration_v2.json").read_text())
     p = CarTPatientModel.parameters()
     for name, value in record["parameters"].items():
         assert p[name] == value

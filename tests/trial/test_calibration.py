@@ -96,7 +96,7 @@ def test_calibrate_runs_and_records_targets():
     record = calibrate("zuma-1", n=20, seed=2, max_evaluations=2, follow_up_days=60.0, solver=resolve_solver("auto"),
                        stop_when_inside=False)
     assert record["evaluations"] == 2
-    assert record["multipliers"]["k_endothelial_on_per_day"] > 0
+    assert record["multipliers"]["k_neurovascular_on_per_day"] > 0
     assert set(record["targets"]) >= {"orr", "cr_rate"}
     for row in record["targets"].values():
         assert {"published", "ci_low", "ci_high", "simulated", "within_ci", "source"} <= set(row)

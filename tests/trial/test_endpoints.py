@@ -114,3 +114,24 @@ def test_replicate_summary(make_patients):
     assert summ["n_replicates"] == 5
     with pytest.raises(ValidationError):
         summarise_replicates([])
+
+
+def test_haematotoxicity_endpoints_are_rates_among_patients_assessed(patients):
+    """Grade >= 3 cytopenias on days 28/90 and ICAHT >= 3 (issue 24): counted among patients with
+    a value; absent columns give no estimate rather than 0 %."""
+    p = patients.copy()
+    n = len(p)
+    d28 = np.full(n, np.nan)
+    d28[:10] = [1, 1, 1, 0, 0, 0, 0, 0, 0, 0]
+    p["neutropenia_grade3plus_d28"] = d28
+    p["icaht_early_grade3plus"] = np.where(np.arange(n) < 20, (np.arange(n) % 5 >= 3).astype(float), np.nan)
+    out = compute_endpoints(p)["itt"]
+    e = out["neutropenia_grade3plus_d28"]
+    assert (e["k"], e["n"], e["estimate"]) == (3, 10, 0.3)
+    lo, hi = clopper_pearson(3, 10)
+    assert (e["ci_low"], e["ci_high"]) == pytest.approx((lo, hi))
+    e = out["icaht_early_grade3plus"]
+    assert (e["k"], e["n"]) == (8, 20)
+    for name in ("thrombocytopenia_grade3plus_d90", "icaht_late_grade3plus"):
+        assert out[name]["estimate"] is None and out[name]["n"] == 0
+    assert {"neutropenia_grade3plus_d28", "icaht_late_grade3plus"} <= set(ENDPOINTS)

@@ -8,8 +8,9 @@ Why :func:`assess` reads most grades from a table: a policy grades every patient
 decision point (daily for a year in a scale run), and the graders' per-call cost made grading a
 quarter of such a run. The graded part of the bedside picture depends on two observables only,
 ``fever_driver`` and ``icans_driver`` (the rest feed laboratory values the ASTCT scales do not
-read), and the CRS grade, the ICANS grade and fever are each non-decreasing in both (a tested
-property of :func:`~cartwin.clinic.observe.bedside` with the ASTCT graders). So a patient whose
+read; model v2 adds ``capillary_leak_driver``, which CRS reads in place of ``icans_driver``), and the
+CRS grade, the ICANS grade and fever are each non-decreasing in each driver (a tested property of
+:func:`~cartwin.clinic.observe.bedside` with the ASTCT graders). So a patient whose
 drivers lie in a cell of a grid whose lower and upper corners have the same grades and fever has
 exactly those; only patients in cells that straddle a grade boundary are graded directly. The
 grid is graded once per mapping with the same graders and checked to be monotone on its nodes;
@@ -58,22 +59,31 @@ def _graded_directly(observables: dict, toci_given: np.ndarray, steroids_given: 
 
 
 @lru_cache(maxsize=16)
-def grade_grid(mapping: BedsideMapping = DEFAULT_MAPPING) -> np.ndarray | None:
-    """Grades and fever on the driver grid for each treatment history, or None if not monotone.
+def grade_grid(mapping: BedsideMapping = DEFAULT_MAPPING) -> tuple[np.ndarray, np.ndarray] | None:
+    """CRS grade and fever on the (fever, capillary-leak) driver grid and the ICANS grade on the
+    ICANS-driver nodes, for each treatment history; None if either is not monotone.
 
-    Shape (4, 3, nodes, nodes): [history, (CRS, ICANS, fever), fever_driver node, icans_driver
-    node]; history = tocilizumab given + 2 x steroids given.
+    The bedside picture separates (:func:`~cartwin.clinic.observe.bedside`): CRS and fever read
+    IL-6 signalling and the capillary leak only, ICANS the neurovascular driver only. Shapes
+    (4, 2, nodes, nodes) [history, (CRS, fever), fever node, leak node] and (4, nodes)
+    [history, ICANS-driver node]; history = tocilizumab given + 2 x steroids given.
     """
-    f, e = (a.ravel() for a in np.meshgrid(DRIVER_NODES, DRIVER_NODES, indexing="ij"))
+    f, leak = (a.ravel() for a in np.meshgrid(DRIVER_NODES, DRIVER_NODES, indexing="ij"))
     m = f.size
-    observables = {"fever_driver": f, "icans_driver": e, "crp_mg_per_l": np.zeros(m)}
-    grids = []
+    nodes = len(DRIVER_NODES)
+    crs_grids, icans_grids = [], []
     for history in range(4):
         toci, steroids = np.full(m, bool(history & 1)), np.full(m, bool(history & 2))
-        grids.append(_graded_directly(observables, toci, steroids, mapping).reshape(3, len(DRIVER_NODES), -1))
-    grid = np.stack(grids)
-    monotone = (np.diff(grid, axis=2) >= 0).all() and (np.diff(grid, axis=3) >= 0).all()
-    return grid if monotone else None
+        picture = {"fever_driver": f, "icans_driver": np.zeros(m), "capillary_leak_driver": leak, "crp_mg_per_l": np.zeros(m)}
+        graded = _graded_directly(picture, toci, steroids, mapping)
+        crs_grids.append(graded[[0, 2]].reshape(2, nodes, nodes))
+        neuro = {"fever_driver": np.zeros(nodes), "icans_driver": DRIVER_NODES, "capillary_leak_driver": np.zeros(nodes),
+                 "crp_mg_per_l": np.zeros(nodes)}
+        icans_grids.append(_graded_directly(neuro, toci[:nodes], steroids[:nodes], mapping)[1])
+    crs_grid, icans_grid = np.stack(crs_grids), np.stack(icans_grids)
+    monotone = ((np.diff(crs_grid, axis=2) >= 0).all() and (np.diff(crs_grid, axis=3) >= 0).all()
+                and (np.diff(icans_grid, axis=1) >= 0).all())
+    return (crs_grid, icans_grid) if monotone else None
 
 
 def assess(observables: dict, toci_given: np.ndarray, steroids_given: np.ndarray,
@@ -95,20 +105,33 @@ def assess(observables: dict, toci_given: np.ndarray, steroids_given: np.ndarray
     steroids_given = np.asarray(steroids_given, dtype=bool)
     n = toci_given.size
     out = np.empty((3, n), dtype=np.int8)
-    grid = grade_grid(mapping)
-    if grid is None:
+    grids = grade_grid(mapping)
+    if grids is None:
         unresolved = np.arange(n)
     else:
-        drivers = [np.broadcast_to(np.asarray(observables[k], dtype=float), (n,)) for k in ("fever_driver", "icans_driver")]
-        finite = np.isfinite(drivers[0]) & np.isfinite(drivers[1])
-        # bedside clips both drivers' effects to their values at 0 and 1.
-        f, e = (np.clip(np.where(finite, d, 0.0), 0.0, 1.0) for d in drivers)
+        crs_grid, icans_grid = grids
+        # A model without a capillary-leak observable shares its ICANS driver (observe.bedside).
+        names = ("fever_driver", "capillary_leak_driver" if "capillary_leak_driver" in observables else "icans_driver",
+                 "icans_driver")
+        drivers = [np.broadcast_to(np.asarray(observables[k], dtype=float), (n,)) for k in names]
+        finite = np.isfinite(drivers[0]) & np.isfinite(drivers[1]) & np.isfinite(drivers[2])
+        # bedside clips the drivers' effects to their values at 0 and 1.
+        f, leak, e = (np.clip(np.where(finite, d, 0.0), 0.0, 1.0) for d in drivers)
         history = toci_given.astype(np.intp) + 2 * steroids_given
+
+        def lo(x):
+            return np.searchsorted(DRIVER_NODES, x, "right") - 1
+
+        def hi(x):
+            return np.searchsorted(DRIVER_NODES, x, "left")
+
         # Exact comparisons against the nodes themselves: node(lo) <= driver <= node(hi).
-        low = grid[history, :, np.searchsorted(DRIVER_NODES, f, "right") - 1, np.searchsorted(DRIVER_NODES, e, "right") - 1]
-        high = grid[history, :, np.searchsorted(DRIVER_NODES, f, "left"), np.searchsorted(DRIVER_NODES, e, "left")]
-        resolved = finite & (low == high).all(axis=1)
-        out[:, resolved] = low[resolved].T
+        crs_low, crs_high = crs_grid[history, :, lo(f), lo(leak)], crs_grid[history, :, hi(f), hi(leak)]
+        icans_low, icans_high = icans_grid[history, lo(e)], icans_grid[history, hi(e)]
+        resolved = finite & (crs_low == crs_high).all(axis=1) & (icans_low == icans_high)
+        out[0, resolved] = crs_low[resolved, 0]
+        out[1, resolved] = icans_low[resolved]
+        out[2, resolved] = crs_low[resolved, 1]
         unresolved = np.flatnonzero(~resolved)
     if unresolved.size:
         subset = {k: np.broadcast_to(np.asarray(v), (n,))[unresolved] for k, v in observables.items()}

@@ -82,8 +82,11 @@ def bedside(observables: Mapping[str, np.ndarray], mapping: BedsideMapping = DEF
     m = mapping
     signal = np.clip((np.asarray(observables["fever_driver"]) - m.baseline_signal) / (1.0 - m.baseline_signal), 0.0, 1.0)
     endo = np.clip(np.asarray(observables["icans_driver"]), 0.0, 1.0)
+    # Capillary leak follows systemic endothelial activation (model v2's capillary_leak_driver);
+    # a model without that observable (v1, library models) shares its ICANS driver, as v1 did.
+    systemic = np.clip(np.asarray(observables.get("capillary_leak_driver", observables["icans_driver"])), 0.0, 1.0)
     temperature = m.afebrile_c + m.fever_gain_c * signal
-    leak = np.clip(m.leak_signal_weight * signal + m.leak_endothelial_weight * endo - m.leak_offset, 0.0, 1.0)
+    leak = np.clip(m.leak_signal_weight * signal + m.leak_endothelial_weight * systemic - m.leak_offset, 0.0, 1.0)
     vasopressors = np.where(leak > m.two_pressors_above, 2, np.where(leak > m.one_pressor_above, 1, 0))
     hypotension = leak > m.fluids_above
     # MAP on the support given: normal (85 falling to 65) below the fluid threshold, hypotensive
@@ -218,4 +221,4 @@ def observe(
     return obs.drop(columns=["hypotension"])
 
 
-_NEEDED = {"fever_driver", "icans_driver", "crp_mg_per_l", "myeloid_activation", "anc_per_ul", "platelets_per_nl", "igg_g_per_l"}
+_NEEDED = {"fever_driver", "icans_driver", "capillary_leak_driver", "crp_mg_per_l", "myeloid_activation", "anc_per_ul", "platelets_per_nl", "igg_g_per_l"}

@@ -15,6 +15,9 @@ Default, :class:`ConsensusPolicy`, follows published consensus practice:
 * dexamethasone 10 mg IV every 6 h for ICANS grade >= 2 or CRS grade >= 3, 20 mg every 6 h for
   ICANS grade >= 3, stopped once CRS and ICANS are grade <= 1 (same sources).
 
+:class:`SevereOnly` (``severe-crs-only``) is management as ZUMA-1, JULIET and ELIANA practised it
+(tocilizumab and steroids for severe toxicity only); each preset names the policy its trial used.
+
 Alternatives for comparison: :class:`NoTreatment`, :class:`ProphylacticTocilizumab`
 (tocilizumab on day 2 whatever the grade; ZUMA-1 cohort 3, Locke FL et al. Blood
 2017;130(Suppl 1):1547) and :class:`EarlySteroids` (dexamethasone from CRS/ICANS grade 1;
@@ -33,7 +36,7 @@ from cartwin.clinic.observe import DEFAULT_MAPPING, BedsideMapping
 from cartwin.engine.events import Dose
 from cartwin.foundation.constraints import Interval, check, check_array
 
-POLICIES = ("astct-consensus", "prophylactic-tocilizumab", "early-steroids", "none")
+POLICIES = ("astct-consensus", "severe-crs-only", "prophylactic-tocilizumab", "early-steroids", "none")
 
 
 @dataclass
@@ -154,6 +157,28 @@ class ProphylacticTocilizumab(ConsensusPolicy):
 
 
 @dataclass
+class SevereOnly(ConsensusPolicy):
+    """Management as the first pivotal trials practised it (2014-2017): tocilizumab for severe
+    CRS only, steroids for grade >= 3 neurotoxicity or life-threatening CRS.
+
+    ZUMA-1 cohorts 1+2 followed the Lee 2014 algorithm (Lee DW et al. Blood 2014;124:188:
+    tocilizumab for grade 3 CRS, or grade 2 with comorbidities or older age, corticosteroids
+    for grade 4 or tocilizumab-refractory CRS; corticosteroids for grade >= 3 neurologic events:
+    Neelapu SS et al. NEJM 2017;377:2531, protocol in the supplement); JULIET and ELIANA used the
+    Penn/CHOP algorithm, tocilizumab for Penn grade 3-4 CRS (Porter DL et al. J Hematol Oncol
+    2018;11:35). Mapped onto the ASTCT grades the policy reads: tocilizumab from CRS grade 3 (no
+    prolonged-fever rule), dexamethasone from ICANS grade 3 or CRS grade 4. The comorbidity
+    exception for grade 2 is not modelled.
+    """
+
+    toci_from_crs_grade: int = 3
+    toci_after_fever_days: float = float("inf")
+    dex_from_icans_grade: int = 3
+    dex_from_crs_grade: int = 4
+    name: str = "severe-crs-only"
+
+
+@dataclass
 class EarlySteroids(ConsensusPolicy):
     """Dexamethasone from CRS or ICANS grade 1 (earlier than consensus)."""
 
@@ -163,14 +188,18 @@ class EarlySteroids(ConsensusPolicy):
 
 
 def doses_given(treatments: pd.DataFrame | None, patient_ids) -> pd.DataFrame:
-    """``tocilizumab_doses`` and ``dexamethasone_doses`` per patient (0 where none was given)."""
+    """``tocilizumab_doses``, ``dexamethasone_doses`` and ``dexamethasone_mg`` (cumulative) per
+    patient (0 where none was given)."""
     out = pd.DataFrame({"patient_id": np.asarray(patient_ids)})
     for drug in ("tocilizumab", "dexamethasone"):
         if treatments is not None and len(treatments):
-            counts = treatments[treatments["drug"] == drug].groupby("patient_id").size()
+            given = treatments[treatments["drug"] == drug].groupby("patient_id")
+            counts, mg = given.size(), given["mg"].sum() if "mg" in treatments else pd.Series(dtype=float)
         else:
-            counts = pd.Series(dtype=int)
+            counts, mg = pd.Series(dtype=int), pd.Series(dtype=float)
         out[f"{drug}_doses"] = out["patient_id"].map(counts).fillna(0).astype(int)
+        if drug == "dexamethasone":
+            out["dexamethasone_mg"] = out["patient_id"].map(mg).fillna(0.0).astype(float)
     return out
 
 
@@ -180,6 +209,7 @@ def make_policy(name: str, weight_kg) -> ConsensusPolicy:
 
     classes = {
         "astct-consensus": ConsensusPolicy,
+        "severe-crs-only": SevereOnly,
         "prophylactic-tocilizumab": ProphylacticTocilizumab,
         "early-steroids": EarlySteroids,
         "none": NoTreatment,

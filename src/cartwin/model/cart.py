@@ -1,4 +1,4 @@
-"""The cartwin composite CAR-T patient model (``CarTPatientModel``, version 1).
+"""The cartwin composite CAR-T patient model (``CarTPatientModel``, version 2).
 
 Sub-models, each from a published model (full equations and the parameter table with sources
 are in docs/model.md, generated from this file's table):
@@ -67,12 +67,13 @@ KRZ = "Krzyzanski 2021 J Pharmacokinet Pharmacodyn 48:261 (dexamethasone popPK; 
 FRIBERG = "Friberg 2002 J Clin Oncol 20:4713"
 LEON = "Leon-Triana 2021 Cancers (BioModels SBML; dual-target CAR-T in solid tumours)"
 LANG = "Langenhorst 2019 Clin Pharmacokinet 58:627 (F-ara-A popPK; hourly values x24)"
-CALIB = "calibrated: scripts/calibrate_model_v1.py to Kimmel 2021 axi-cel medians (model/data/calibration_v1.json)"
+CALIB = "calibrated: scripts/calibrate_model_v2.py to Kimmel 2021 axi-cel medians (model/data/calibration_v2.json)"
+CALIB2 = CALIB
 
 
 def _calibrated() -> dict[str, float]:
-    # Written by scripts/calibrate_model_v1.py together with its targets and fit quality.
-    text = resources.files("cartwin.model").joinpath("data/calibration_v1.json").read_text()
+    # Written by scripts/calibrate_model_v2.py together with its targets and fit quality.
+    text = resources.files("cartwin.model").joinpath("data/calibration_v2.json").read_text()
     return json.loads(text)["parameters"]
 
 
@@ -88,12 +89,12 @@ class CarTPatientModel(Model):
     >>> from cartwin.model import CarTPatientModel
     >>> model = CarTPatientModel()
     >>> len(model.states)
-    32
+    34
     """
 
     name = "cartwin-cart"
-    version = "1"
-    citation = "cartwin composite model v1 (docs/model.md)"
+    version = "2"
+    citation = "cartwin composite model v2 (docs/model.md)"
 
     states = (
         State("host_t", "cells/uL", "host (non-CAR) T lymphocytes in blood", initial=500.0),
@@ -106,7 +107,7 @@ class CarTPatientModel(Model):
         State("ifng", "pg/mL", "serum IFN-gamma", initial=2.0),
         State("myeloid_activation", "1", "fraction of activated monocytes/macrophages"),
         State("il6", "pg/mL", "serum IL-6", initial=5.0),
-        State("endothelial_activation", "1", "endothelial activation (ICANS driver)"),
+        State("endothelial_activation", "1", "systemic endothelial activation (capillary leak: CRS hypotension, hypoxia)"),
         State("crp", "mg/L", "C-reactive protein", initial=5.0),
         State("toci_central", "mg", "tocilizumab, central compartment"),
         State("toci_peripheral", "mg", "tocilizumab, peripheral compartment"),
@@ -128,6 +129,9 @@ class CarTPatientModel(Model):
         State("plt_transit3", "10^9/L", "platelet transit 3", initial=200.0),
         State("platelets", "10^9/L", "circulating platelets", initial=200.0),
         State("igg", "g/L", "serum IgG", initial=9.0),
+        # --- added in v2 (appended, so v1 state indices are unchanged) ---
+        State("chronic_stimulation", "1", "antigen stimulation averaged over the exhaustion time scale (exhaustion program)"),
+        State("neurovascular_activation", "1", "neurovascular-unit / blood-brain-barrier activation (ICANS driver)"),
     )
 
     parameter_table = params_from_rows(
@@ -147,7 +151,12 @@ class CarTPatientModel(Model):
             ("d_effector_per_day", _CAL["d_effector_per_day"], "1/day", 0.0, 10.0, CALIB + "; start: Stein 2019 alpha 0.16", "effector death (contraction)"),
             ("k_effector_to_memory_per_day", _CAL["k_effector_to_memory_per_day"], "1/day", 0.0, 1.0, CALIB + "; start: Stein 2019 F_B (alpha - beta)", "effector -> memory differentiation"),
             ("d_memory_per_day", 0.0032, "1/day", 0.0, 1.0, STEIN + " (beta)", "memory death"),
-            ("k_exhaustion_per_day", 0.05, "1/day", 0.0, 10.0, ASSUME + " (Kirouac k_ex range 0.001-1)", "antigen-driven exhaustion"),
+            ("k_exhaustion_per_day", 0.05, "1/day", 0.0, 10.0, ASSUME + " (Kirouac k_ex range 0.001-1)", "antigen-driven exhaustion on first engagement"),
+            ("k_exhaustion_chronic_per_day", _CAL.get("k_exhaustion_chronic_per_day", 0.5), "1/day", 0.0, 10.0, CALIB2 + "; mechanism: Wherry 2011 Nat Immunol 12:492 (exhaustion under persistent antigen), Good 2021 Cell 184:6081 (CAR-T exhaustion with chronic stimulation)", "extra exhaustion rate at full chronic stimulation"),
+            ("chronic_cytokine_imax", 0.9, "1", 0.0, 1.0, ASSUME + " (exhausted T cells lose IFN-gamma production progressively: Wherry 2011 Nat Immunol 12:492)", "loss of effector cytokine release at full chronic stimulation"),
+            ("tau_chronic_stimulation_day", 10.0, "day", 0.5, 100.0, ASSUME + " (exhaustion programs develop over 1-2 weeks of persistent antigen: Wherry 2011; Good 2021 in vitro chronic stimulation for 2-4 weeks)", "time scale of the chronic-stimulation average"),
+            ("chronic_gate_cells_per_ul", 1e-3, "cells/uL", 1e-9, 1.0, ASSUME + " (far below any measured CAR-T level)", "CAR-T level below which the chronic-stimulation average stops following antigen"),
+            ("et_competition", _CAL.get("et_competition", 1.0), "1", 0.0, 1e3, CALIB2 + "; form: De Boer & Perelson 1995 J Theor Biol 175:567 (ratio-dependent stimulation)", "CAR-T cells competing for antigen: weight of E + M in the stimulation's denominator"),
             ("d_exhausted_per_day", 0.1, "1/day", 0.0, 10.0, ASSUME + " (Kirouac d_x range 0.001-1)", "exhausted-cell death"),
             ("k_rejection_per_day", 0.0, "1/day", 0.0, 10.0, "0 for autologous; allogeneic/NK products set it (journey.products)", "host rejection of infused cells"),
             ("dex_prolif_imax", 0.3, "1", 0.0, 1.0, ASSUME + " (Stein 2019 found F_ster ~ 1 in B-ALL; partial effect)", "max inhibition of proliferation by dexamethasone"),
@@ -164,6 +173,7 @@ class CarTPatientModel(Model):
             ("normal_target_baseline_per_ul", 150.0, "cells/uL", 0.0, 5000.0, "Morbach 2010 Clin Exp Immunol 162:271 (adult CD19+ B cells 100-500/uL)", "normal target cells at steady state"),
             ("d_normal_target_per_day", 0.02, "1/day", 1e-4, 5.0, HOSSEINI + " (kBapop)", "normal target-cell turnover"),
             ("normal_target_antigen_weight", 0.1, "1", 0.0, 1.0, ASSUME + " (B-cell recovery goes with loss of CAR-T, Mueller 2017 Blood 130:2317, but normal cells alone rarely re-expand them)", "stimulation by a normal target cell relative to a tumour cell"),
+            ("gamma_kill_normal_per_day", 3.0, "1/day", 0.0, 50.0, ASSUME + " (CD19+ B cells disappear from blood within ~1-2 weeks of expansion: Kochenderfer 2012 Blood 119:2709; own rate, not the tumour-killing handle)", "maximal CAR-T kill rate of normal target cells"),
             ("k_kill_normal_cells_per_ul", 0.05, "cells/uL", 1e-6, 1e4, ASSUME + " (blood/marrow B cells are fully accessible)", "CAR-T half-saturation for killing normal target cells"),
             ("memory_kill_weight", 1.0, "1", 0.0, 1.0, ASSUME, "killing weight of memory CAR-T relative to effectors (normal cells)"),
             # --- cytokines ---------------------------------------------------------------
@@ -184,6 +194,8 @@ class CarTPatientModel(Model):
             ("crp_max_mg_per_l", 300.0, "mg/L", 1.0, 2000.0, ASSUME + " (CRP in severe CRS 200-400 mg/L)", "CRP at full IL-6 signalling"),
             ("k_endothelial_on_per_day", 0.6, "1/day", 0.0, 100.0, ASSUME + " (Gust 2017: endothelial activation lags CRS)", "endothelial activation rate"),
             ("k_endothelial_off_per_day", 0.35, "1/day", 0.0, 100.0, ASSUME, "endothelial recovery rate"),
+            ("k_neurovascular_on_per_day", _CAL.get("k_neurovascular_on_per_day", 1.0), "1/day", 0.0, 1000.0, ASSUME + " (ICANS follows CRS by ~2-4 days, Gust 2017 Cancer Discov 7:1404; Santomasso 2018 Cancer Discov 8:958: BBB disruption with CSF cytokines)", "neurovascular (blood-brain-barrier) activation rate per unit endothelial activation"),
+            ("k_neurovascular_off_per_day", 0.3, "1/day", 0.0, 100.0, ASSUME + " (ASTCT ICANS resolves over days to ~2 weeks: Neelapu 2017 NEJM 377:2531, median NE duration 17 d on CTCAE)", "neurovascular recovery rate"),
             ("K_il6_endothelial_pg_per_ml", 300.0, "pg/mL", 1e-3, 1e6, ASSUME, "serum IL-6 half-activating endothelium"),
             ("dex_cytokine_imax", 0.9, "1", 0.0, 1.0, ASSUME, "max inhibition of cytokine release/endothelial activation by dexamethasone"),
             ("IC50_dex_ng_per_ml", 2.0, "ng/mL", 1e-3, 1e4, ASSUME + " (glucocorticoid IC50 ~ nM for T-cell cytokines)", "dexamethasone half-inhibitory concentration"),
@@ -244,7 +256,8 @@ class CarTPatientModel(Model):
         Observable("ifng_pg_per_ml", "pg/mL", "serum IFN-gamma"),
         Observable("crp_mg_per_l", "mg/L", "C-reactive protein"),
         Observable("fever_driver", "1", "IL-6 signalling through unblocked IL-6R (0-1)"),
-        Observable("icans_driver", "1", "endothelial activation (0-1)"),
+        Observable("icans_driver", "1", "neurovascular (blood-brain-barrier) activation (0-1)"),
+        Observable("capillary_leak_driver", "1", "systemic endothelial activation (0-1): hypotension and hypoxia"),
         Observable("tocilizumab_ug_per_ml", "ug/mL", "serum tocilizumab"),
         Observable("dexamethasone_ng_per_ml", "ng/mL", "plasma dexamethasone"),
         Observable("m_protein_g_per_dl", "g/dL", "serum M-protein"),
@@ -258,7 +271,7 @@ class CarTPatientModel(Model):
     def rhs(self, t, y, p, xp=np):
         (n, e, m, x, tp, tn, bn, ifng, mac, il6, endo, crp,
          tc, tpe, dc, dpe, f1, f2, f3, cy, mprot,
-         np0, nt1, nt2, nt3, anc, pp0, pt1, pt2, pt3, plt, igg) = y
+         np0, nt1, nt2, nt3, anc, pp0, pt1, pt2, pt3, plt, igg, chronic, neuro) = y
 
         # Drug concentrations and effects.
         toci = tc / p.toci_V1_l  # mg/L == ug/mL
@@ -279,12 +292,23 @@ class CarTPatientModel(Model):
 
         # Antigen stimulation (tumour bridged to blood-equivalent cells/uL, plus normal targets).
         # Solid tumours: only the infiltrating share of effectors meets tumour antigen and kills.
+        # v2: ratio-dependent (De Boer & Perelson 1995): stimulation per CAR-T cell falls as
+        # functional CAR-T cells outnumber their targets, so antigen, not the niche, sets the peak.
         antigen = p.tumour_infiltration_fraction * tp / BODY_LYMPHOID_VOLUME_UL + p.normal_target_antigen_weight * bn
-        stim = antigen / (p.K_antigen_cells_per_ul + antigen)
+        stim = antigen / (p.K_antigen_cells_per_ul + antigen + p.et_competition * (e + m))
 
         prolif = p.k_prolif_per_day * stim * (1.0 - p.dex_prolif_imax * dex_effect)
         activation = p.k_memory_activation_per_day * stim
-        exhaustion = p.k_exhaustion_per_day * stim * (1.0 + p.tme_suppression)
+        # v2: exhaustion under persistent antigen. Exposure is the antigen a CAR-T cell in the
+        # tumour meets, however many cells share it (no E:T term): its running average over
+        # ~1-2 weeks (``chronic``) drives exhaustion and, below, the loss of cytokine release.
+        # A responder whose tumour falls within days stays fit; bulky, slowly killed disease
+        # exhausts its CAR-T cells within weeks (a mechanistic form of Stein 2019's T_max switch).
+        exposure = antigen / (p.K_antigen_cells_per_ul + antigen)
+        exhaustion = (p.k_exhaustion_per_day * stim + p.k_exhaustion_chronic_per_day * chronic) * (1.0 + p.tme_suppression)
+        # Averaged over the CAR-T cells' own exposure: it stays at rest before the infusion.
+        car_present = (e + m) / (e + m + p.chronic_gate_cells_per_ul)
+        dchronic = car_present * (exposure - chronic) / p.tau_chronic_stimulation_day
         rej = p.k_rejection_per_day
 
         dn = -p.r_N_per_day * n * xp.log(total / p.K_N_cells_per_ul) - ld_kill * n
@@ -305,13 +329,18 @@ class CarTPatientModel(Model):
 
         # Normal target cells: marrow production, turnover, CAR-T killing.
         killers = e + p.memory_kill_weight * m
-        normal_kill = p.gamma_kill_per_day * killers / (p.k_kill_normal_cells_per_ul + killers)
+        # v2: own rate (normal B/plasma cells are not protected by a tumour micro-environment).
+        normal_kill = p.gamma_kill_normal_per_day * killers / (p.k_kill_normal_cells_per_ul + killers)
         dbn = p.d_normal_target_per_day * (p.normal_target_baseline_per_ul - bn) - (normal_kill + ld_kill) * bn
 
         # Cytokines.
         cyto_scale = 1.0 - p.dex_cytokine_imax * dex_effect
         k_ifng = LN2 / p.ifng_half_life_day
-        difng = k_ifng * (p.ifng_baseline_pg_per_ml - ifng) + p.p_ifng_pg_per_ml_per_cell_ul_day * stim * e * cyto_scale
+        # v2: chronically stimulated effectors lose cytokine production before they lose
+        # their phenotype (Wherry 2011: IL-2, then TNF, then IFN-gamma), so inflammation ends
+        # under persistent antigen even where the cells remain.
+        functional = 1.0 - p.chronic_cytokine_imax * chronic
+        difng = k_ifng * (p.ifng_baseline_pg_per_ml - ifng) + p.p_ifng_pg_per_ml_per_cell_ul_day * stim * e * cyto_scale * functional
         kill_flux = kill_rate * tp
         # Hill 2: damage signals need substantial killing (CAR-T expansion), not the first hours.
         damage = kill_flux * kill_flux / (kill_flux * kill_flux + p.K_damage_cells_per_day * p.K_damage_cells_per_day)
@@ -333,6 +362,10 @@ class CarTPatientModel(Model):
         dcrp = k_crp * (p.crp_max_mg_per_l * signal - crp)
         endo_drive = il6_excess / (il6_excess + p.K_il6_endothelial_pg_per_ml) + ifng_drive
         dendo = p.k_endothelial_on_per_day * endo_drive * cyto_scale * (1.0 - endo) - p.k_endothelial_off_per_day * endo
+        # v2: the neurovascular unit follows systemic endothelial activation with its own time
+        # scale (Gust 2017: endothelial activation and BBB disruption in severe neurotoxicity),
+        # so ICANS lags CRS, can outlast it and can follow tocilizumab's IL-6 rise.
+        dneuro = p.k_neurovascular_on_per_day * endo * cyto_scale * (1.0 - neuro) - p.k_neurovascular_off_per_day * neuro
 
         # Drugs.
         dtc = (
@@ -380,7 +413,7 @@ class CarTPatientModel(Model):
 
         return (dn, de, dm, dx, dtp, dtn, dbn, difng, dmac, dil6, dendo, dcrp,
                 dtc, dtpe, ddc, ddpe, df1, df2, df3, dcy, dmprot,
-                dnp0, dnt1, dnt2, dnt3, danc, dpp0, dpt1, dpt2, dpt3, dplt, digg)
+                dnp0, dnt1, dnt2, dnt3, danc, dpp0, dpt1, dpt2, dpt3, dplt, digg, dchronic, dneuro)
 
     # ------------------------------------------------------------------------------------
     def initial_state(self, p, n_patients):
@@ -422,7 +455,8 @@ class CarTPatientModel(Model):
             "ifng_pg_per_ml": s["ifng"],
             "crp_mg_per_l": s["crp"],
             "fever_driver": il6 / (il6 + p.EC50_il6_signal_pg_per_ml) * (1.0 - blockade),
-            "icans_driver": s["endothelial_activation"],
+            "icans_driver": s["neurovascular_activation"],
+            "capillary_leak_driver": s["endothelial_activation"],
             "tocilizumab_ug_per_ml": toci,
             "dexamethasone_ng_per_ml": 1000.0 * s["dex_central"] / p.dex_Vc_l,
             "m_protein_g_per_dl": s["m_protein"],

@@ -35,7 +35,9 @@ nlmixr2lib; ``../shared/reference/published_models.yaml``; tisa-cel, paediatric 
 Everything else is an *assumption*, stated in :data:`IIV_MODELS`: tumour kill (ω² 0.25) and
 growth (ω² 0.5, the Kimmel 2021 range 0.01-0.5/day spans ~4 log-SDs), IL-6 production
 (ω² 1.0: peak IL-6 spans >2 orders of magnitude between patients), memory activation
-(ω² 0.25) and endothelial susceptibility ``k_endothelial_on_per_day`` (ω² 2.0). The last one
+(ω² 0.25) and neurovascular susceptibility ``k_neurovascular_on_per_day`` (ω² 2.0; model v2: on
+the neurovascular unit that drives ICANS, not on the systemic endothelium behind CRS's capillary
+leak, so a patient's ICANS risk is not also their severe-CRS risk). The last one
 carries why some patients reach severe ICANS and others with the same CRS none: endothelial
 activation *before* lymphodepletion — serum Ang-2/Ang-1 ratio (Gust J et al. Cancer Discov
 2017;7:1404) and the modified EASIX score LDH x CRP / platelets (Pennisi M et al. Blood Adv
@@ -223,7 +225,7 @@ _STEIN_TERMS = {
     "gamma_kill_per_day": IIVTerm(0.25, "assumption"),
     "r_tumour_per_day": IIVTerm(0.5, "assumption: Kimmel 2021 r_B range 0.01-0.5/day"),
     "p_il6_myeloid_pg_per_ml_day": IIVTerm(1.0, "assumption: peak IL-6 spans > 2 orders of magnitude"),
-    "k_endothelial_on_per_day": IIVTerm(
+    "k_neurovascular_on_per_day": IIVTerm(
         2.0, "assumption: pre-treatment endothelial activation (Ang-2/Ang-1, Gust 2017; m-EASIX, Pennisi 2021) "
              "predicts severe ICANS and spans > 1 order of magnitude between patients"),
 }

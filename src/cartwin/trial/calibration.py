@@ -5,7 +5,8 @@ handle of one group of endpoints:
 
 * ``k_prolif_per_day`` and ``gamma_kill_per_day`` — expansion and killing: ORR, CR, MRD;
 * ``p_il6_myeloid_pg_per_ml_day`` — macrophage IL-6 release: CRS any and grade >= 3;
-* ``k_endothelial_on_per_day`` — endothelial activation: ICANS any and grade >= 3;
+* ``k_neurovascular_on_per_day`` — neurovascular (blood-brain-barrier) activation: ICANS any
+  and grade >= 3;
 * ``dysfunctional_product_fraction`` (not a multiplier) — the share of patients whose product
   barely expands (:data:`cartwin.trial.runner.DYSFUNCTION_EFFECT`): ORR, CR and CRS any.
 
@@ -42,7 +43,7 @@ from scipy.optimize import minimize
 from cartwin.foundation.constraints import Interval, check
 from cartwin.trial.protocol import Protocol, load_protocol
 
-MULTIPLIED = ("k_prolif_per_day", "gamma_kill_per_day", "p_il6_myeloid_pg_per_ml_day", "k_endothelial_on_per_day")
+MULTIPLIED = ("k_prolif_per_day", "gamma_kill_per_day", "p_il6_myeloid_pg_per_ml_day", "k_neurovascular_on_per_day")
 #: Besides the multipliers, the share of dysfunctional products (trial.runner): fitted on a
 #: logit scale, it is what lets a trial have non-expanding, non-responding, CRS-free patients.
 FRACTIONS = ("dysfunctional_product_fraction",)
@@ -53,10 +54,15 @@ HANDLES = {
     "k_prolif_per_day": ("orr", "cr_rate", "mrd_neg_rate"),
     "gamma_kill_per_day": ("orr", "cr_rate", "mrd_neg_rate"),
     "p_il6_myeloid_pg_per_ml_day": ("crs_any", "crs_grade3plus", "tocilizumab_rate"),
-    "k_endothelial_on_per_day": ("icans_any", "icans_grade3plus", "steroid_rate"),
+    "k_neurovascular_on_per_day": ("icans_any", "icans_grade3plus", "steroid_rate"),
     "dysfunctional_product_fraction": ("orr", "cr_rate", "crs_any"),
 }
 BOUND = np.log(20.0)  # multipliers stay within [1/20, 20]
+#: Tighter ranges where published kinetics pin a handle. Maximal proliferation: the population
+#: doubling times of tisa-cel (0.78 d, Stein 2019 CPT PSP 8:285) and liso-cel (0.755 d, population
+#: CK model, Clin Pharmacokinet 2021) put k_prolif within a factor 2 of the v2 kinetic fit
+#: (1.02/day, doubling 0.68 d); model v1's fits took it to x1.5-4.9, v2's unbounded fits to x10.
+HANDLE_BOUNDS = {"k_prolif_per_day": (0.5, 2.0)}
 
 
 def preset_key(protocol: Protocol) -> str | None:
@@ -151,8 +157,11 @@ def calibrate(
     free = [m for m in (*MULTIPLIED, *FRACTIONS) if any(t in targets for t in HANDLES[m])]
     history: list[dict[str, Any]] = []
 
+    low = np.array([np.log(HANDLE_BOUNDS[m][0]) if m in HANDLE_BOUNDS else -BOUND for m in free])
+    high = np.array([np.log(HANDLE_BOUNDS[m][1]) if m in HANDLE_BOUNDS else BOUND for m in free])
+
     def handles(theta: np.ndarray) -> dict[str, float]:
-        theta = np.clip(theta, -BOUND, BOUND)
+        theta = np.clip(theta, low, high)
         # Multipliers on a log scale (start 1); fractions on a logit scale (start 0.1).
         return {name: float(1.0 / (1.0 + np.exp(-(x - 2.2))) if name in FRACTIONS else np.exp(x))
                 for name, x in zip(free, theta, strict=True)}
@@ -163,7 +172,7 @@ def calibrate(
             if name in values:
                 v = float(values[name])
                 out[i] = (2.2 + np.log(v / (1.0 - v))) if name in FRACTIONS else np.log(v)
-        return np.clip(out, -BOUND, BOUND)
+        return np.clip(out, low, high)
 
     def evaluate(theta: np.ndarray) -> float:
         mult = handles(theta)

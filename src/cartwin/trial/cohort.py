@@ -17,7 +17,7 @@ import pandas as pd
 from cartwin.clinic.observe import ObservationSchedule, observe
 from cartwin.clinic.policy import doses_given, make_policy
 from cartwin.clinic.response import assess
-from cartwin.clinic.toxicity import toxicity_course
+from cartwin.clinic.toxicity import haematotoxicity_course, toxicity_course, toxicity_timing
 from cartwin.model.dosing import Lymphodepletion
 from cartwin.model.presets import get_indication
 from cartwin.therapy.course import Covariates, Regimen, simulate_course
@@ -92,12 +92,14 @@ def simulate_batch(spec: CohortSpec, patients: pd.DataFrame, overrides: dict[str
     treatments = policy.treatments()
     treatments["patient_id"] = ids[treatments["patient_id"].to_numpy(int)] if len(treatments) else treatments["patient_id"]
     obs = observe(tc, seed=seed, treatments=treatments)
-    tox = toxicity_course(grade_observations(obs, "astct"), "astct")
+    graded = grade_observations(obs, "astct")
+    tox = toxicity_course(graded, "astct").merge(toxicity_timing(graded), on="patient_id")
     if spec.crs_scale != "astct":
         # Lee 2014, Penn and CTCAE v5 grade CRS only: ICANS is reported on ASTCT for every scale.
         own = toxicity_course(grade_observations(obs, spec.crs_scale), spec.crs_scale)
         tox = tox.merge(own[["patient_id", f"crs_max_grade_{spec.crs_scale}"]], on="patient_id")
         tox[f"icans_max_grade_{spec.crs_scale}"] = tox["icans_max_grade_astct"]
+    tox = tox.merge(haematotoxicity_course(obs), on="patient_id", how="left")  # cytopenias d28/d90, ICAHT
 
     eff = outcomes(tc, ind.disease_measure, spec.assessment_days, spec.indication, days, seed)
     kin = result.summary()
@@ -106,7 +108,8 @@ def simulate_batch(spec: CohortSpec, patients: pd.DataFrame, overrides: dict[str
                "cmax_car_t_per_ul", "tmax_car_t_day", "il6_max_pg_per_ml", "tumor_cells_end",
                "tumor_antigen_neg_cells_end"]]
     drugs = _drug_use(treatments, ids)
-    row = kin.merge(eff, on="patient_id").merge(tox, on="patient_id").merge(drugs, on="patient_id")
+    row = (kin.merge(eff, on="patient_id").merge(tox, on="patient_id").merge(drugs, on="patient_id")
+           .merge(_labs_at(tc, LAB_DAYS), on="patient_id"))
     row["dose_cells"] = result.dose_cells
     # A patient whose solve failed keeps its status; what it "showed" after the failure (states
     # frozen where the solver stopped) is not a response.
@@ -118,6 +121,27 @@ def simulate_batch(spec: CohortSpec, patients: pd.DataFrame, overrides: dict[str
             row.loc[failed, "mrd_negative"] = False
     sample = tc[tc["patient_id"].isin(ids[: spec.sample_timecourses])]
     return row, sample
+
+
+#: Days at which the per-patient row keeps laboratory values (the trials report cytopenias at
+#: day 28 and 90 and B-cell aplasia at 6 and 12 months).
+LAB_DAYS = (7.0, 14.0, 28.0, 90.0, 180.0, 365.0)
+_LABS = {"b_cells_per_ul": "b_cells_per_ul", "igg_g_per_l": "igg_g_per_l", "anc_per_ul": "anc_per_ul",
+         "platelets_per_nl": "platelets_per_nl", "car_t_per_ul": "car_t_per_ul"}
+
+
+def _labs_at(tc: pd.DataFrame, days) -> pd.DataFrame:
+    """Noise-free laboratory values at ``days`` (NaN past follow-up) and the IgG nadir after day 0."""
+    ids = pd.unique(tc["patient_id"])
+    out = pd.DataFrame({"patient_id": ids})
+    for day in days:
+        at = tc[np.isclose(tc["day"].to_numpy(), day)].drop_duplicates("patient_id", keep="last").set_index("patient_id")
+        for column, name in _LABS.items():
+            out[f"{name}_day{day:g}"] = out["patient_id"].map(at[column]).to_numpy(float) if len(at) else np.nan
+    after = tc[tc["day"] > 0]
+    out["igg_min_g_per_l"] = out["patient_id"].map(after.groupby("patient_id")["igg_g_per_l"].min()).to_numpy(float)
+    out["b_cells_min_per_ul"] = out["patient_id"].map(after.groupby("patient_id")["b_cells_per_ul"].min()).to_numpy(float)
+    return out
 
 
 def _drug_use(treatments: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:

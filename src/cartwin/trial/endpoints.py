@@ -20,6 +20,10 @@ for patients without an assessment):
   30.4375 days; CI from lifelines' log(-log) pointwise band (``median_survival_times``).
   ``pfs_12m``, ``os_12m`` — KM survival at 365.25 days with the same band. ``dor_median_month``
   — KM median of ``dor_day`` among responders with ``pfs_event`` as the event.
+* ``neutropenia_grade3plus_d28`` / ``_d90``, ``thrombocytopenia_grade3plus_d28`` / ``_d90`` —
+  CTCAE v5.0 grade >= 3 on that day; ``icaht_early_grade3plus``, ``icaht_late_grade3plus`` —
+  EHA/EBMT ICAHT grade >= 3 (:func:`haematotoxicity_endpoints`): rates among patients with a value
+  (optional columns of :func:`cartwin.clinic.toxicity.haematotoxicity_course`).
 * ``enrolled``, ``infused`` — counts; the interval of ``infused`` is the Clopper–Pearson interval
   of the infused fraction times the number enrolled.
 
@@ -112,6 +116,19 @@ _DEFS = [
     EndpointDef("tmax_median_day", "median", "day", "median transgene Tmax"),
     EndpointDef("auc0_28_median", "median", "day*copies/ug gDNA", "median transgene AUC0-28"),
 ]
+#: Haematotoxicity (issue 24): rates among patients with a value (a count that day; an
+#: assessable ICAHT grade), from the per-patient columns of
+#: :func:`cartwin.clinic.toxicity.haematotoxicity_course`. Not counted: patients without one.
+HAEMATOTOXICITY_ENDPOINTS: Mapping[str, tuple[str, str]] = {
+    "neutropenia_grade3plus_d28": ("neutropenia_grade3plus_d28", "CTCAE v5.0 neutrophil count decreased grade >= 3 on day 28"),
+    "neutropenia_grade3plus_d90": ("neutropenia_grade3plus_d90", "CTCAE v5.0 neutrophil count decreased grade >= 3 on day 90"),
+    "thrombocytopenia_grade3plus_d28": ("thrombocytopenia_grade3plus_d28", "CTCAE v5.0 platelet count decreased grade >= 3 on day 28"),
+    "thrombocytopenia_grade3plus_d90": ("thrombocytopenia_grade3plus_d90", "CTCAE v5.0 platelet count decreased grade >= 3 on day 90"),
+    "icaht_early_grade3plus": ("icaht_early_grade3plus", "EHA/EBMT early ICAHT (days 0-30) grade >= 3"),
+    "icaht_late_grade3plus": ("icaht_late_grade3plus", "EHA/EBMT late ICAHT (after day 30) grade >= 3"),
+}
+_DEFS += [EndpointDef(name, "rate", "fraction", text + " (among patients assessed)")
+          for name, (_, text) in HAEMATOTOXICITY_ENDPOINTS.items()]
 ENDPOINTS: Mapping[str, EndpointDef] = {d.name: d for d in _DEFS}
 
 
@@ -269,7 +286,21 @@ def _set_endpoints(df: pd.DataFrame, scale: str, n_enrolled: int) -> dict[str, d
     out["cmax_median"] = _median(df["cmax_copies_per_ug"].to_numpy(dtype=float)[kin], "copies/ug gDNA")
     out["tmax_median_day"] = _median(df["tmax_day"].to_numpy(dtype=float)[kin], "day")
     out["auc0_28_median"] = _median(df["auc0_28_day_copies_per_ug"].to_numpy(dtype=float)[kin], "day*copies/ug gDNA")
+    out.update(haematotoxicity_endpoints(df))
     return {name: out[name] for name in ENDPOINTS}
+
+
+def haematotoxicity_endpoints(df: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Rates of :data:`HAEMATOTOXICITY_ENDPOINTS` among the patients of ``df`` with a value;
+    ``estimate`` None (n = 0) where the column is absent or no patient has one."""
+    out = {}
+    for name, (column, _) in HAEMATOTOXICITY_ENDPOINTS.items():
+        values = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float) if column in df.columns else np.array([])
+        values = values[np.isfinite(values)]
+        entry = _rate(values >= 1.0)  # 0/1 indicators
+        entry["method"] += "; among patients assessed"
+        out[name] = entry
+    return out
 
 
 def compute_endpoints(patients: pd.DataFrame, scale: str = "astct") -> dict[str, Any]:

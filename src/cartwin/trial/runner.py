@@ -166,7 +166,7 @@ def _in_vivo_factors(journey: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict
     cytokine = journey["cytokine_release_factor"].to_numpy(float)
     values = {"k_rejection_per_day": journey["host_rejection_rate_per_day"].to_numpy(float)}
     factors = {"p_il6_myeloid_pg_per_ml_day": cytokine, "p_ifng_pg_per_ml_per_cell_ul_day": cytokine,
-               "k_endothelial_on_per_day": journey["neurotoxicity_factor"].to_numpy(float)}
+               "k_neurovascular_on_per_day": journey["neurotoxicity_factor"].to_numpy(float)}
     return values, factors
 
 

@@ -17,8 +17,12 @@ def daily_grades(graded: pd.DataFrame) -> pd.DataFrame:
     """Worst grade per patient per day, with the rule of the observation that set it.
 
     ``graded``: the output of :func:`~cartwin.clinic.grading.grade_frame`. Returns
-    ``patient_id``, ``day``, ``crs_grade``, ``crs_rule``, ``icans_grade``, ``icans_rule``,
-    ``n_observations`` (and ``scale``), sorted by patient and day.
+    ``patient_id``, ``day``, and per syndrome ``*_grade``, (``*_grade_upper``, ``*_status``,
+    ``*_unobserved``,) ``*_rule``; then ``n_observations`` (and ``scale``, ``assumptions``),
+    sorted by patient and day. The day's worst grade is bounded by the worst lower and the worst
+    upper bound of its rows: ``observed`` if every row was, ``determined`` if the bounds meet,
+    else ``lower bound`` or ``not assessable`` (grade empty) — one febrile row without a blood
+    pressure does not make the day's CRS a silent 1.
     """
     g = graded.copy()
     g["day"] = np.floor(g["time_day"].to_numpy(dtype=float)).astype(np.int64)
@@ -29,18 +33,57 @@ def daily_grades(graded: pd.DataFrame) -> pd.DataFrame:
         col = f"{syndrome}_grade"
         if col not in g.columns:
             continue
-        if g[col].isna().all():
+        bounded = f"{syndrome}_status" in g.columns
+        if pd.to_numeric(g[col], errors="coerce").isna().all() and not (bounded and (g[f"{syndrome}_status"] == "not assessable").any()):
             out[col] = np.nan
+            for extra in ("grade_upper", "status", "unobserved"):
+                if f"{syndrome}_{extra}" in g.columns:
+                    out[f"{syndrome}_{extra}"] = np.nan if extra == "grade_upper" else (g[f"{syndrome}_{extra}"].iloc[0] if len(g) else "")
             out[f"{syndrome}_rule"] = ""
             continue
-        # the first observation (in time) reaching the day's worst grade names the rule
-        ranked = g.sort_values(keys + [col, "time_day", "_order"], ascending=[True, True, False, True, True], kind="stable")
-        worst = ranked.drop_duplicates(keys, keep="first")[keys + [col, f"{syndrome}_rule"]]
+        # rank by the lower bound (not assessable = 0): the first observation (in time)
+        # reaching the day's worst grade names the rule
+        g["_lower"] = pd.to_numeric(g[col], errors="coerce").fillna(0).astype(np.int64).to_numpy()
+        ranked = g.sort_values(keys + ["_lower", "time_day", "_order"], ascending=[True, True, False, True, True], kind="stable")
+        worst = ranked.drop_duplicates(keys, keep="first")[keys + ["_lower", f"{syndrome}_rule"]]
         out = out.merge(worst, on=keys, how="left")
-        out[col] = out[col].astype(np.int64)
+        if not bounded:
+            out[col] = out.pop("_lower").astype(np.int64)
+            continue
+        per = g.groupby(keys, sort=True)
+        upper = per[f"{syndrome}_grade_upper"].max().to_numpy(dtype=np.int64)
+        status = g[f"{syndrome}_status"]
+        all_observed = (status != "observed").groupby([g["patient_id"], g["day"]], sort=True).sum().to_numpy() == 0
+        assumed = (status == "assumed normal").groupby([g["patient_id"], g["day"]], sort=True).sum().to_numpy() > 0
+        lower = out.pop("_lower").to_numpy(dtype=np.int64)
+        upper = np.maximum(upper, lower)
+        day_status = np.select([assumed, all_observed, upper == lower, lower > 0],
+                               ["assumed normal", "observed", "determined", "lower bound"], "not assessable").astype(object)
+        grade = pd.array(lower, dtype="Int64")
+        grade[day_status == "not assessable"] = pd.NA
+        unobserved = g[f"{syndrome}_unobserved"].astype(str)
+        missing = unobserved != ""
+        names = pd.Series("", index=pd.MultiIndex.from_frame(out[keys]), dtype=object)
+        if missing.any():
+            joined = (g.loc[missing, keys].assign(_u=unobserved[missing]).groupby(keys, sort=True)["_u"]
+                      .agg(lambda x: ";".join(sorted(set(";".join(x).split(";"))))))
+            names.loc[joined.index] = joined.to_numpy()
+        rule = out.pop(f"{syndrome}_rule").to_numpy(dtype=object)
+        rule = np.where(day_status == "not assessable",
+                        "not assessable: " + names.to_numpy().astype(str).astype(object) + " not observed", rule)
+        out[col] = grade
+        out[f"{syndrome}_grade_upper"] = upper
+        out[f"{syndrome}_status"] = day_status
+        out[f"{syndrome}_unobserved"] = names.to_numpy()
+        out[f"{syndrome}_rule"] = rule
     if "scale" in g.columns:
         out["scale"] = g["scale"].iloc[0] if len(g) else ""
-    cols = ["patient_id", "day", "crs_grade", "crs_rule", "icans_grade", "icans_rule", "n_observations", "scale"]
+    if "assumptions" in g.columns:
+        out["assumptions"] = g["assumptions"].iloc[0] if len(g) else ""
+    cols = ["patient_id", "day"]
+    for syndrome in ("crs", "icans"):
+        cols += [f"{syndrome}_{c}" for c in ("grade", "grade_upper", "status", "unobserved", "rule")]
+    cols += ["n_observations", "scale", "assumptions"]
     return out[[c for c in cols if c in out.columns]]
 
 
@@ -63,6 +106,9 @@ def course_summary(graded: pd.DataFrame, syndrome: str = "crs") -> pd.DataFrame:
         raise ValidationError("syndrome", "one of 'crs', 'icans'", syndrome)
     col = f"{syndrome}_grade"
     g = graded if "day" in graded.columns else graded.assign(day=np.floor(graded["time_day"].to_numpy(dtype=float)).astype(np.int64))
+    # not assessable grades are empty (NaN): the worst, onset and duration count days known
+    # to have the grade; the status says whether the worst grade is known
+    g = g.assign(**{col: pd.to_numeric(g[col], errors="coerce").astype(float)})
     daily = g.groupby(["patient_id", "day"], sort=True)[col].max().reset_index()
     positive = daily[daily[col] >= 1]
     per = daily.groupby("patient_id", sort=True)
@@ -75,6 +121,18 @@ def course_summary(graded: pd.DataFrame, syndrome: str = "crs") -> pd.DataFrame:
     resolved = after[(after["day"] > after["last_positive"]) & (after[col] == 0)]
     out["resolution_day"] = resolved.groupby("patient_id")["day"].min().astype(float)
     out["daily_grades"] = _lists_per_patient(daily["patient_id"].to_numpy(), daily[col].to_numpy(dtype=float))
+    status_col, upper_col = f"{syndrome}_status", f"{syndrome}_grade_upper"
+    if status_col in g.columns and upper_col in g.columns:
+        lower = out["max_grade"].fillna(0).to_numpy(dtype=np.int64)
+        upper = np.maximum(g.groupby("patient_id", sort=True)[upper_col].max().to_numpy(dtype=float), lower)
+        status = g[status_col]
+        by = g["patient_id"]
+        exact = ((status != "observed").groupby(by, sort=True).sum() == 0).to_numpy()
+        assumed = ((status == "assumed normal").groupby(by, sort=True).sum() > 0).to_numpy()
+        out["max_grade_upper"] = upper
+        out["max_grade_status"] = np.select([assumed, exact, upper == lower, lower > 0],
+                                            ["assumed normal", "observed", "determined", "lower bound"], "not assessable")
+        out["max_grade"] = np.where(out["max_grade_status"] == "not assessable", np.nan, lower)
     out["syndrome"] = syndrome
     out = out.reset_index()
     if out["max_grade"].notna().all():

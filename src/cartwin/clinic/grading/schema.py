@@ -1,9 +1,13 @@
 """The bedside-observation table: columns, units, validation and derived findings.
 
 One long-format table, one row per patient per observation time (docs/grading.md). Only
-``patient_id`` and a time (``time_day``, or ``datetime``) are required; every other column is
-optional and, where absent or empty, means *not observed / normal* (no vasopressor, room air,
-ICE 10, alert, no seizure). Columns cartwin does not know pass through untouched.
+``patient_id`` and a time (``time_day``, or ``datetime``) are required by the table itself; each
+scale names the measurements it needs (:mod:`~cartwin.clinic.grading.observed`). A *measured*
+column (temperature, blood pressure, oxygen, ICE, consciousness, laboratory values) keeps an
+empty cell as missing — *not observed*, never *normal*; an *event* column (vasopressors,
+seizure, treatments given, ...) is charted when the event happens, so an empty cell there means
+none was charted. Missing-value spellings (:data:`MISSING_SPELLINGS`) read as empty. Columns
+cartwin does not know pass through untouched.
 
 Validation is column-wise (vectorised): each bad cell is reported with its row and column, and
 either the first one raises :class:`~cartwin.foundation.errors.DataError` or, with
@@ -49,18 +53,20 @@ class Column:
     unit: str
     description: str
     default: object = None
+    #: a measurement (an empty cell is *not observed*) rather than a charted event (empty = none)
+    measured: bool = False
 
 
-def _num(name, low, high, unit, description, integer=False):
-    return Column(name, "integer" if integer else "number", Interval(low, high, integer=integer), unit, description, np.nan)
+def _num(name, low, high, unit, description, integer=False, measured=True):
+    return Column(name, "integer" if integer else "number", Interval(low, high, integer=integer), unit, description, np.nan, measured)
 
 
 def _bool(name, description):
     return Column(name, "bool", None, "", description, False)
 
 
-def _cat(name, options, description):
-    return Column(name, "category", OneOf(options), "", description, options[0])
+def _cat(name, options, description, measured=False):
+    return Column(name, "category", OneOf(options), "", description, options[0], measured)
 
 
 COLUMNS: dict[str, Column] = {
@@ -73,18 +79,18 @@ COLUMNS: dict[str, Column] = {
         _num("temperature_c", 25.0, 45.0, "°C", "body temperature"),
         _num("map_mmhg", 0.0, 250.0, "mmHg", "mean arterial pressure"),
         _num("sbp_mmhg", 0.0, 300.0, "mmHg", "systolic blood pressure"),
-        Column("hypotension", "bool", None, "", "clinician-judged hypotension (overrides MAP/SBP thresholds where given; use for children)", np.nan),
-        _num("vasopressors", 0, 10, "count", "number of vasopressors running, excluding vasopressin", integer=True),
+        Column("hypotension", "bool", None, "", "clinician-judged hypotension (overrides MAP/SBP thresholds where given; use for children)", np.nan, True),
+        _num("vasopressors", 0, 10, "count", "number of vasopressors running, excluding vasopressin (an event column: empty = none)", integer=True, measured=False),
         _bool("vasopressin", "vasopressin running"),
-        _num("norepinephrine_eq_ug_per_min", 0.0, 1000.0, "µg/min", "total norepinephrine-equivalent dose (Lee 2014 Table 2); decides 'high-dose' for Lee 2014 and Penn"),
-        _cat("o2_support", O2_SUPPORT, "oxygen delivery device / respiratory support"),
+        _num("norepinephrine_eq_ug_per_min", 0.0, 1000.0, "µg/min", "total norepinephrine-equivalent dose (Lee 2014 Table 2); decides 'high-dose' for Lee 2014 and Penn", measured=False),
+        _cat("o2_support", O2_SUPPORT, "oxygen delivery device / respiratory support", measured=True),
         _num("o2_flow_l_per_min", 0.0, 80.0, "L/min", "oxygen flow"),
         _num("fio2_pct", 21.0, 100.0, "%", "fraction of inspired oxygen, where known (Lee 2014, CTCAE v5.0)"),
         _num("spo2_pct", 0.0, 100.0, "%", "peripheral oxygen saturation"),
         _num("ice_score", 0, 10, "points", "Immune effector Cell-associated Encephalopathy score (adults and children >= 12 y)", integer=True),
         _num("capd_score", 0, 32, "points", "Cornell Assessment of Pediatric Delirium (children < 12 y)", integer=True),
         _num("age_years", 0.0, 120.0, "year", "age; < 12 selects CAPD for ICANS"),
-        _cat("consciousness", CONSCIOUSNESS, "level of consciousness not attributable to other causes (e.g. sedation)"),
+        _cat("consciousness", CONSCIOUSNESS, "level of consciousness not attributable to other causes (e.g. sedation)", measured=True),
         _cat("seizure", SEIZURE, "brief: any clinical seizure resolving rapidly, or nonconvulsive EEG seizure resolving with intervention; prolonged: > 5 min or repetitive without return to baseline"),
         _bool("motor_weakness", "deep focal motor weakness (hemiparesis, paraparesis)"),
         _cat("cerebral_edema", CEREBRAL_EDEMA, "oedema on neuroimaging"),
@@ -96,16 +102,34 @@ COLUMNS: dict[str, Column] = {
         _bool("antipyretics_given", "antipyretics given (at or before this time)"),
         _num("crp_mg_per_l", 0.0, 1000.0, "mg/L", "C-reactive protein"),
         _num("ferritin_ng_per_ml", 0.0, 1e6, "ng/mL", "ferritin"),
-        _num("anc_per_ul", 0.0, 1e6, "cells/µL", "absolute neutrophil count"),
-        _num("platelets_per_nl", 0.0, 5000.0, "10^9/L", "platelets (per nL = 10^9/L = 10^3/µL)"),
-        _num("hemoglobin_g_per_dl", 0.0, 30.0, "g/dL", "haemoglobin"),
+        _num("anc_per_ul", 0.0, 1e6, "cells/µL", "absolute neutrophil count (conventional units: /µL = /mm³)"),
+        _num("anc_per_nl", 0.0, 1000.0, "10^9/L", "absolute neutrophil count (SI units: 10^9/L = /nL); give this or anc_per_ul"),
+        _num("platelets_per_nl", 0.0, 5000.0, "10^9/L", "platelets (SI units: per nL = 10^9/L = 10^3/µL)"),
+        _num("platelets_per_ul", 0.0, 5e6, "/µL", "platelets (conventional units: /µL = /mm³); give this or platelets_per_nl"),
+        _num("lymphocytes_per_ul", 0.0, 1e6, "cells/µL", "absolute lymphocyte count (conventional units: /µL = /mm³)"),
+        _num("lymphocytes_per_nl", 0.0, 1000.0, "10^9/L", "absolute lymphocyte count (SI units: 10^9/L); give this or lymphocytes_per_ul"),
+        _num("hemoglobin_g_per_dl", 0.0, 30.0, "g/dL", "haemoglobin (conventional units)"),
+        _num("hemoglobin_g_per_l", 0.0, 300.0, "g/L", "haemoglobin (SI units, g/L); give one haemoglobin column"),
+        _num("hemoglobin_mmol_per_l", 0.0, 20.0, "mmol/L", "haemoglobin (SI units, mmol/L); give one haemoglobin column"),
+        _num("fibrinogen_mg_per_dl", 0.0, 2000.0, "mg/dL", "fibrinogen (conventional units)"),
+        _num("fibrinogen_g_per_l", 0.0, 20.0, "g/L", "fibrinogen (SI units); give this or fibrinogen_mg_per_dl"),
         _num("ldh_u_per_l", 0.0, 1e5, "U/L", "lactate dehydrogenase"),
         _num("creatinine_mg_per_dl", 0.0, 50.0, "mg/dL", "serum creatinine"),
     ]
 }
 
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
-_FALSE = {"false", "f", "no", "n", "0", "0.0", ""}
+_FALSE = {"false", "f", "no", "n", "0", "0.0"}
+
+#: Cell texts read as an empty cell (case and surrounding spaces ignored), as spreadsheets and
+#: EHR exports write "no value". ``none`` is a value of the categories (room air, no seizure), so
+#: there it is read as that value, not as missing.
+MISSING_SPELLINGS = ("", "na", "n/a", "n.a.", "#n/a", "nan", "null", "nil", "none", "-", "--", "?", "missing",
+                     "not done", "not measured", "unknown")
+_MISSING = frozenset(MISSING_SPELLINGS)
+_MISSING_CATEGORY = _MISSING - {"none"}
+#: A time of day followed by a UTC offset (``Z``, ``+02:00``, ``-0500``) ends an aware time stamp.
+_OFFSET = r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
 
 
 def _describe(col: Column) -> str:
@@ -117,17 +141,33 @@ def _describe(col: Column) -> str:
     return f"{text} {col.unit}".rstrip() if col.unit and col.kind != "category" else text
 
 
+def _text_and_missing(col: Column, s: pd.Series) -> tuple[pd.Series | None, np.ndarray]:
+    """Cell text (lower case, stripped; None for non-text columns) and the missing mask."""
+    missing = s.isna().to_numpy()
+    if s.dtype != object and not pd.api.types.is_string_dtype(s.dtype):
+        return None, missing
+    text = s.astype(str).str.strip().str.lower()
+    spellings = _MISSING_CATEGORY if col.kind == "category" else _MISSING
+    return text, missing | text.isin(spellings).to_numpy()
+
+
 def _parse_column(col: Column, s: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """Parsed values and a boolean mask of bad cells."""
+    """Parsed values and a boolean mask of bad cells.
+
+    Missing cells (NaN, empty, a :data:`MISSING_SPELLINGS` text) stay missing in measured
+    columns (NaN); in event columns they take the column's default (none charted)."""
     if col.kind == "category" and s.isin(col.constraint.options).all():
         # Already canonical (a simulated cohort's own table): normalising the text would return
         # it unchanged, at ~1 µs a cell.
         return pd.Series(s.to_numpy(dtype=object), index=s.index, dtype=object), np.zeros(len(s), dtype=bool)
-    present = s.notna().to_numpy()
-    if s.dtype == object:
-        present &= (s.astype(str).str.strip() != "").to_numpy()
     if col.kind in ("number", "integer"):
-        values = pd.to_numeric(s, errors="coerce").astype(float)
+        if s.dtype.kind in "biuf":
+            values = s.astype(float)
+            present = values.notna().to_numpy()
+        else:
+            text, missing = _text_and_missing(col, s)
+            present = ~missing
+            values = pd.to_numeric(text.where(present) if text is not None else s, errors="coerce").astype(float)
         v = values.to_numpy()
         c = col.constraint
         with np.errstate(invalid="ignore"):
@@ -139,7 +179,10 @@ def _parse_column(col: Column, s: pd.Series) -> tuple[pd.Series, np.ndarray]:
     if col.kind == "bool":
         if s.dtype == bool:
             return s, np.zeros(len(s), dtype=bool)
-        text = s.astype(str).str.strip().str.lower()
+        text, missing = _text_and_missing(col, s)
+        if text is None:
+            text = s.astype(str).str.strip().str.lower()
+        present = ~missing
         is_true = text.isin(_TRUE).to_numpy()
         is_false = text.isin(_FALSE).to_numpy()
         bad = present & ~(is_true | is_false)
@@ -148,16 +191,69 @@ def _parse_column(col: Column, s: pd.Series) -> tuple[pd.Series, np.ndarray]:
             return out, bad
         return pd.Series(is_true & present, index=s.index), bad
     if col.kind == "category":
-        text = s.astype(str).str.strip().str.lower().str.replace(r"[\s-]+", "_", regex=True)
+        text, missing = _text_and_missing(col, s)
+        if text is None:
+            text = s.astype(str).str.strip().str.lower()
+        present = ~missing
+        text = text.str.replace(r"[\s-]+", "_", regex=True)
         ok = text.isin(col.constraint.options).to_numpy()
         bad = present & ~ok
-        return pd.Series(np.where(present & ok, text, col.default), index=s.index, dtype=object), bad
+        fill = np.nan if col.measured else col.default
+        return pd.Series(np.where(present & ok, text, fill), index=s.index, dtype=object), bad
     if col.kind == "datetime":
-        values = pd.to_datetime(s, errors="coerce", utc=False, format="ISO8601") if len(s) else s
+        return s, np.zeros(len(s), dtype=bool)  # parsed with the other time column (time zones)
+    # id: kept as given (text stays text); an empty id is bad
+    _, missing = _text_and_missing(col, s)
+    return s, missing
+
+
+def _parse_times(obs: pd.DataFrame, source: str, first_row: int) -> tuple[dict[str, pd.Series], list[pd.DataFrame]]:
+    """``datetime`` and ``infusion_datetime`` parsed together: all with a UTC offset (normalised
+    to UTC) or all without (local wall-clock times); a mix is refused, naming the column and row
+    of one stamp of each kind (subtracting a naive from an aware time has no answer)."""
+    names = [c for c in ("datetime", "infusion_datetime") if c in obs.columns]
+    parsed: dict[str, pd.Series] = {}
+    problems = []
+    kinds = {}  # name -> (present mask, aware mask) or a dtype verdict
+    for name in names:
+        s = obs[name]
+        if pd.api.types.is_datetime64_any_dtype(s.dtype):
+            aware = getattr(s.dt, "tz", None) is not None
+            kinds[name] = (s.notna().to_numpy(), np.full(len(s), aware))
+            continue
+        text, missing = _text_and_missing(COLUMNS[name], s)
+        if text is None:
+            text = s.astype(str).str.strip()
+        raw = s.astype(str).str.strip()
+        aware = raw.str.contains(_OFFSET, regex=True).to_numpy() & ~missing
+        kinds[name] = (~missing, aware)
+    present_all = [(n, p, a) for n, (p, a) in kinds.items()]
+    any_aware = any((p & a).any() for _, p, a in present_all)
+    any_naive = any((p & ~a).any() for _, p, a in present_all)
+    if any_aware and any_naive:
+        naive_at = next((n, int(np.flatnonzero(p & ~a)[0])) for n, p, a in present_all if (p & ~a).any())
+        aware_at = next((n, int(np.flatnonzero(p & a)[0])) for n, p, a in present_all if (p & a).any())
+        raise DataError(
+            source,
+            f"time stamps with and without a UTC offset are mixed (row {aware_at[1] + first_row}, column "
+            f"'{aware_at[0]}' has an offset such as +02:00 or Z; this one has none): give every time stamp "
+            "an offset, or none",
+            row=naive_at[1] + first_row, column=naive_at[0])
+    for name in names:
+        s = obs[name]
+        present, _ = kinds[name]
+        if pd.api.types.is_datetime64_any_dtype(s.dtype):
+            values = s.dt.tz_convert("UTC") if getattr(s.dt, "tz", None) is not None else s
+        else:
+            text = s.astype(str).str.strip().where(present)
+            values = pd.to_datetime(text, errors="coerce", utc=any_aware, format="ISO8601") if len(s) else s
         bad = present & values.isna().to_numpy()
-        return values, bad
-    # id
-    return s, ~present
+        parsed[name] = values.where(present) if len(s) else values
+        if bad.any():
+            idx = np.flatnonzero(bad)
+            problems.append(pd.DataFrame({"row": idx + first_row, "column": name, "value": s.to_numpy()[idx],
+                                          "expected": _describe(COLUMNS[name])}))
+    return parsed, problems
 
 
 def validate_observations(
@@ -180,15 +276,24 @@ def validate_observations(
     if not isinstance(obs, pd.DataFrame):
         raise DataError(source, f"expected a pandas DataFrame, got {type(obs).__name__}")
     obs = obs.reset_index(drop=True)
+    duplicated = obs.columns[obs.columns.duplicated()]
+    if len(duplicated):
+        name = str(duplicated[0])
+        raise DataError(source, f"the column '{name}' appears twice: which one to grade from is a guess; "
+                        "rename or remove one", column=name)
     if "patient_id" not in obs.columns:
         raise DataError(source, "the required column 'patient_id' is missing", column="patient_id")
     if "time_day" not in obs.columns and "datetime" not in obs.columns:
         raise DataError(source, "a time column is required: 'time_day' (days since infusion) or 'datetime'", column="time_day")
     clean = obs.copy()
     problems = []
+    times, time_problems = _parse_times(obs, source, first_row)
+    problems.extend(time_problems)
+    for name, values in times.items():
+        clean[name] = values
     for name in obs.columns:
         col = COLUMNS.get(name)
-        if col is None:
+        if col is None or col.kind == "datetime":
             continue
         parsed, bad = _parse_column(col, obs[name])
         clean[name] = parsed
@@ -215,6 +320,18 @@ def validate_observations(
     flagged = np.zeros(len(clean), dtype=bool)
     for p in problems:
         flagged[p["row"].to_numpy() - first_row] = True
+    if "time_day" not in obs.columns and len(clean):
+        # a derived time is checked like a typed one (a stamp decades off gave day 8767)
+        span = COLUMNS["time_day"].constraint
+        derived = clean["time_day"].to_numpy(dtype=float)
+        with np.errstate(invalid="ignore"):
+            out_of_range = np.isfinite(derived) & ((derived < span.low) | (derived > span.high)) & ~flagged
+        if out_of_range.any():
+            idx = np.flatnonzero(out_of_range)
+            problems.append(pd.DataFrame({"row": idx + first_row, "column": "datetime", "value": obs["datetime"].to_numpy()[idx],
+                                          "expected": f"a time stamp {span.low:g} to {span.high:g} days from infusion "
+                                                      f"(it gives day {derived[idx[0]]:.1f})"}))
+            flagged[idx] = True
     missing_time = clean["time_day"].isna().to_numpy() & ~flagged
     if missing_time.any():
         idx = np.flatnonzero(missing_time)
@@ -283,7 +400,10 @@ def column(obs: pd.DataFrame | ArrayColumns, name: str) -> np.ndarray:
         return np.full(n, np.nan)
     s = obs[name]
     if col.kind == "bool":
-        return s.fillna(False).to_numpy(dtype=bool)
+        if s.dtype == bool:
+            return s.to_numpy()
+        values = s.to_numpy(dtype=object)
+        return np.where(pd.isna(values), False, values).astype(bool)
     if col.kind == "category":
         return s.fillna(col.default).to_numpy(dtype=object)
     return pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
@@ -340,6 +460,13 @@ def o2_device(obs: pd.DataFrame) -> np.ndarray:
         flow = column(obs, "o2_flow_l_per_min")
         with np.errstate(invalid="ignore"):
             device = np.where(flow > 0, "low_flow", device)
+    elif not isinstance(obs, ArrayColumns) and "o2_flow_l_per_min" in obs.columns:
+        # no device charted in this row but a flow: a nasal cannula (as without the column)
+        unknown = obs["o2_support"].isna().to_numpy()
+        if unknown.any():
+            flow = column(obs, "o2_flow_l_per_min")
+            with np.errstate(invalid="ignore"):
+                device = np.where(unknown & (flow > 0), "low_flow", device)
     return device
 
 
@@ -426,29 +553,85 @@ def most_severe(domains: list[Domain], none_rule: Domain | str) -> tuple[np.ndar
     return grade, texts(code, vocab)
 
 
-def read_observations(path, *, skip_bad: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+#: Extra fields a row may carry beyond the header, when they are all empty (a trailing comma on
+#: every row, as many spreadsheet and EHR exports write); a value there is refused.
+_SPARE_FIELDS = 8
+
+
+def read_observations(path, *, skip_bad: bool = False, allow_empty: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read a CSV observation table and validate it (:func:`validate_observations`).
 
-    Rows are numbered as in a spreadsheet (header = row 1, first observation = row 2).
-    Integer-looking ``patient_id`` values become integers.
+    Strict reading (a clinician may act on the grades): every cell is read as text, so
+    ``patient_id`` stays exactly as written (``007`` and ``7`` are two patients; surrounding
+    spaces are dropped); no index column is inferred (a trailing comma on every row adds an
+    empty field, which is dropped; a value beyond the header is refused, as is a row with fewer
+    fields than the header); a column name given twice is refused; :data:`MISSING_SPELLINGS`
+    read as empty. Rows are numbered as in a spreadsheet (header = row 1, first observation =
+    row 2). A file with no observation rows, or whose every row is bad (``skip_bad``), is an
+    error unless ``allow_empty``.
     """
+    import csv
     from pathlib import Path
 
     path = Path(path)
     source = str(path)
     if not path.exists():
         raise DataError(source, "file not found")
+    if path.is_dir():
+        raise DataError(source, "a directory, not a CSV file")
     try:
-        raw = pd.read_csv(path, dtype=object, skipinitialspace=True)
-    except pd.errors.EmptyDataError:
-        raise DataError(source, "the file is empty (expected a header row with patient_id and time_day)") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(source, f"not a readable CSV file ({str(exc).strip()})") from None
-    raw.columns = [str(c).strip() for c in raw.columns]
-    ids = pd.to_numeric(raw.get("patient_id"), errors="coerce") if "patient_id" in raw.columns else None
-    if ids is not None and ids.notna().all() and (np.mod(ids, 1) == 0).all():
-        raw["patient_id"] = ids.astype(np.int64)
-    return validate_observations(raw, source, skip_bad=skip_bad, first_row=2)
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            records = csv.reader(fh)
+            header = next(records, None)
+            if header is None:
+                raise DataError(source, "the file is empty (expected a header row with patient_id and time_day)")
+            header = [h.strip() for h in header]
+            # one pass over the records counts fields: pandas pads a short row (a cut file) with
+            # empty cells and drops the fields beyond the header without a word
+            widths = np.fromiter((len(r) for r in records if r), dtype=np.int64)
+    except UnicodeDecodeError as exc:
+        raise DataError(source, f"not a readable CSV file (not UTF-8 text: {exc.reason})") from None
+    except csv.Error as exc:
+        raise DataError(source, f"not a readable CSV file ({exc})") from None
+    seen: dict[str, int] = {}
+    for k, name in enumerate(header):
+        if name and name in seen:
+            raise DataError(source, f"the column '{name}' appears twice (columns {seen[name] + 1} and {k + 1}): "
+                            "which one to grade from is a guess; rename or remove one", column=name)
+        seen[name] = k
+    n = len(header)
+    short = np.flatnonzero(widths < n)
+    if short.size:
+        raise DataError(source, f"the row has {widths[short[0]]} values, fewer than the header's {n} "
+                        "(a cut or malformed row)", row=int(short[0]) + 2)
+    placeholder = [name if name else f"\x00unnamed{k}" for k, name in enumerate(header)]
+    names = placeholder + [f"\x00spare{k}" for k in range(_SPARE_FIELDS)]
+    if not widths.size:
+        raw = pd.DataFrame({name: pd.Series(dtype=object) for name in placeholder})
+    else:
+        try:
+            raw = pd.read_csv(path, header=None, skiprows=1, names=names, dtype=str, keep_default_na=False,
+                              index_col=False, skipinitialspace=True, encoding="utf-8-sig")
+        except (pd.errors.ParserError, ValueError) as exc:
+            raise DataError(source, f"not a readable CSV file ({str(exc).strip()})") from None
+    for name in [c for c in raw.columns if c.startswith("\x00")]:
+        filled = np.flatnonzero(raw[name].astype(str).str.strip().ne("").to_numpy() & raw[name].notna().to_numpy())
+        if filled.size:
+            if name.startswith("\x00spare"):
+                raise DataError(source, f"the row has more values than the header ({n} columns): "
+                                f"{raw[name].iloc[filled[0]]!r} beyond the last column", row=int(filled[0]) + 2)
+            k = int(name.removeprefix("\x00unnamed"))
+            raise DataError(source, f"column {k + 1} has values but no name in the header", row=int(filled[0]) + 2)
+        raw = raw.drop(columns=name)
+    if not len(raw) and not allow_empty:
+        raise DataError(source, "no observation rows (only a header); nothing to grade")
+    if "patient_id" in raw.columns:
+        raw["patient_id"] = raw["patient_id"].str.strip()
+    clean, bad = validate_observations(raw, source, skip_bad=skip_bad, first_row=2)
+    if not len(clean) and len(raw) and not allow_empty:
+        raise DataError(source, f"every row has a bad value ({bad['row'].nunique()} row(s) skipped); nothing left to "
+                        "grade (allow an empty result with --allow-empty / allow_empty=True)")
+    return clean, bad
 
 
 def unknown_columns(obs: pd.DataFrame) -> list[str]:
