@@ -57,3 +57,14 @@ def test_every_trial_row_names_a_known_quantity_and_a_source():
     assert set(table["quantity"]) <= set(MEASURES)
     assert table["source"].str.len().gt(10).all() and (table["low"] <= table["high"]).all()
     assert set(table["preset"]) <= set(PRESETS)
+
+
+@pytest.mark.slow
+def test_zuma1_toxicity_endpoints_do_not_depend_on_follow_up_length():
+    """Issue 'Model v2': a ZUMA-1 trial of 1,000 patients, same seed, 365 vs 730 days: every
+    toxicity endpoint within 1 point (model v1: 11 of 200 patients differed, one Cmax by 371x).
+    Run with ``pytest -m slow tests/trial/test_clinical_realism.py``."""
+    short = run_trial("zuma-1", 1000, SEED, follow_up_days=365.0).endpoints["infused"]
+    long = run_trial("zuma-1", 1000, SEED, follow_up_days=730.0).endpoints["infused"]
+    for name in ("crs_any", "crs_grade3plus", "icans_any", "icans_grade3plus", "tocilizumab_rate", "steroid_rate"):
+        assert abs(short[name]["estimate"] - long[name]["estimate"]) <= 0.01, name

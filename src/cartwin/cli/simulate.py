@@ -31,6 +31,7 @@ def simulate(
     policy: str = typer.Option("astct-consensus", help="Management policy: astct-consensus, prophylactic-tocilizumab, early-steroids or none."),
     rtol: float = typer.Option(1e-6, help="Relative tolerance of the solver."),
     out: Path = typer.Option(Path("cartwin-output"), help="Output directory."),
+    nonmem: Path = typer.Option(None, "--nonmem", help="Also write the transgene level at the ELIANA-like qPCR days as a NONMEM-format CSV (read by `cartwin fit`)."),
 ) -> None:
     """Simulate one patient's course: lymphodepletion, infusion (day 0) and follow-up."""
     import numpy as np
@@ -63,6 +64,12 @@ def simulate(
             result = simulate_course(regimen, covariates, days=days, rtol=rtol, seed=seed, policy=manager,
                                      save_days=saves, decision_days=decisions)
             written = write_course_outputs(result, out, seed=seed)
+            if nonmem is not None:
+                from cartwin.fit.dataset import write_nonmem
+                from cartwin.fit.simulate import timecourse_to_nonmem
+
+                write_nonmem(timecourse_to_nonmem(result.timecourse(), dose_cells=result.dose_cells,
+                                                  covariates={"WT": [weight_kg], "HT": [height_cm]}), nonmem)
     row = written["summary"].iloc[0]
     table = Table(title=f"{product} / {indication}: one patient", show_header=True)
     table.add_column("quantity")
@@ -80,6 +87,8 @@ def simulate(
     print_table(table)
     for name, path in written["paths"].items():
         console.print(f"  {name}: {path}")
+    if nonmem is not None:
+        console.print(f"  nonmem: {nonmem}")
 
 
 def presets(parameters: bool = typer.Option(False, "--parameters", help="Also list the model's parameters.")) -> None:
@@ -123,5 +132,5 @@ def demo(out: Path = typer.Option(Path("demo-output"), help="Output directory.")
     simulate(
         product="axi-cel", indication="lbcl", dose=None, days=365.0, seed=1, weight_kg=70.0, height_cm=170.0,
         tumour_cells=None, antigen_negative_fraction=None, no_lymphodepletion=False, policy="astct-consensus",
-        rtol=1e-6, out=out,
+        rtol=1e-6, out=out, nonmem=None,
     )

@@ -11,7 +11,7 @@ The pieces are separate, small and swappable, joined by one call (diffrax style)
 """
 
 from cartwin.engine.control import SaveAt, StepController
-from cartwin.engine.events import DecisionPoints, Dose, Schedule
+from cartwin.engine.events import DecisionPoints, Dose, Schedule, Setting
 from cartwin.engine.simulate import Solution, simulate
 from cartwin.engine.solvers import Rosenbrock4, ScipyReference
 
@@ -32,6 +32,7 @@ __all__ = [
     "Rosenbrock4",
     "SaveAt",
     "Schedule",
+    "Setting",
     "ScipyReference",
     "Solution",
     "StepController",

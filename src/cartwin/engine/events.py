@@ -33,12 +33,34 @@ class Dose:
 
 
 @dataclass(frozen=True)
+class Setting:
+    """``state`` set to ``value`` at ``time_day`` (an SBML event assignment that is not a bolus).
+
+    ``value``: a number, one per patient, or ``value(y, p)`` computed from the state-major state
+    just before the time's doses and settings and the parameters. Settings at one time are all
+    computed first, then the doses added, then the settings applied.
+    """
+
+    time_day: float
+    state: str
+    value: Any
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        check("setting.time_day", self.time_day, Interval())
+        if not callable(self.value):
+            arr = np.asarray(self.value, dtype=float)
+            if arr.ndim > 1 or not np.all(np.isfinite(arr)):
+                raise ValidationError(f"setting[{self.label or self.state}].value", "finite value(s)", self.value)
+
+
+@dataclass(frozen=True)
 class Schedule:
-    """All scheduled doses of a run (infusion, lymphodepletion, pre-planned drugs)."""
+    """All scheduled doses of a run (infusion, lymphodepletion, pre-planned drugs), and settings."""
 
-    doses: tuple[Dose, ...] = ()
+    doses: tuple[Dose | Setting, ...] = ()
 
-    def __init__(self, doses: Sequence[Dose] = ()):
+    def __init__(self, doses: Sequence[Dose | Setting] = ()):
         object.__setattr__(self, "doses", tuple(sorted(doses, key=lambda d: d.time_day)))
 
     def times(self) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from cartwin.engine.control import SaveAt, StepController
-from cartwin.engine.events import DecisionPoints, Dose, Schedule
+from cartwin.engine.events import DecisionPoints, Dose, Schedule, Setting
 from cartwin.engine.solvers import IntegrationState, Rosenbrock4, namespace
 from cartwin.foundation.errors import SolveStatus, ValidationError
 from cartwin.foundation.results import Provenance, parameters_digest
@@ -74,6 +74,11 @@ class Solution:
 
 class _Attrs(dict):
     __getattr__ = dict.__getitem__
+
+
+def _setting_value(setting: Setting, y: np.ndarray, p_ns, n_patients: int) -> np.ndarray:
+    value = setting.value(y, p_ns) if callable(setting.value) else setting.value
+    return np.broadcast_to(np.asarray(value, dtype=float), (n_patients,))
 
 
 def _observe(model: Model, t: float, y: np.ndarray, p_ns) -> dict[str, np.ndarray]:
@@ -174,8 +179,16 @@ def simulate(
         if key in is_decision:
             for i, floor in extinction:
                 y[i] = np.where(y[i] < floor, 0.0, y[i])
-        for dose in schedule.at(tb):
-            apply(dose)
+        due = schedule.at(tb)
+        settings = [(d, _setting_value(d, y, p_ns, n_patients)) for d in due if isinstance(d, Setting)]
+        for dose in due:
+            if not isinstance(dose, Setting):
+                apply(dose)
+        for setting, value in settings:
+            i = model.state_index(setting.state)
+            y[i] = np.where(state.status == SolveStatus.SUCCESS, value, y[i])
+            events.append({"day": tb, "event": setting.label or setting.state, "state": setting.state,
+                           "patients": np.flatnonzero(state.status == SolveStatus.SUCCESS)})
         # Saved after scheduled doses (the infusion shows at day 0) and before the policy acts:
         # the record is what the care team saw when it decided.
         if key in save_index:

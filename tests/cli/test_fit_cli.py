@@ -1,0 +1,62 @@
+"""``cartwin fit`` end to end on a real-format dataset (doses, covariates, BLQ rows), its bad-input
+errors, ``cartwin simulate-data`` and ``cartwin simulate --nonmem`` (round trip into fit)."""
+
+from typer.testing import CliRunner
+
+from cartwin.cli.main import app
+from cartwin.fit import read_nonmem
+
+runner = CliRunner()
+
+
+def test_simulate_data_then_population_fit_from_the_cli(tmp_path):
+    data = tmp_path / "data.csv"
+    r = runner.invoke(app, ["simulate-data", "--patients", "25", "--seed", "3", "--out", str(data)])
+    assert r.exit_code == 0, r.output
+    # add a covariate column (real datasets carry them): weight per patient
+    lines = data.read_text().splitlines()
+    lines = [lines[0] + ",WT"] + [ln + f",{20 + int(ln.split(',')[0])}" for ln in lines[1:]]
+    data.write_text("\n".join(lines) + "\n")
+    ds = read_nonmem(data, dv_unit="copies/ug gDNA")
+    assert ds.summary()["blq_observations"] > 0 and ds.summary()["dose_records"] == 25
+    out = tmp_path / "fit"
+    r = runner.invoke(app, ["fit", str(data), "--model", "stein2019", "--dv-unit", "copies/ug gDNA", "--population",
+                            "--iterations", "30,20", "--covariate", "C_max_copies_per_ug=WT", "--out", str(out)],
+                      env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    assert "log foldx" in r.output and "beta WT on C_max_copies_per_ug" in r.output
+    for name in ("estimates.csv", "individual.csv", "predictions.csv", "vpc.csv", "summary.json", "report.html"):
+        assert (out / name).stat().st_size > 0, name
+
+
+def test_individual_fit_from_the_cli(tmp_path):
+    data = tmp_path / "data.csv"
+    runner.invoke(app, ["simulate-data", "--patients", "4", "--seed", "1", "--out", str(data)])
+    r = runner.invoke(app, ["fit", str(data), "--dv-unit", "copies/ug gDNA", "--out", str(tmp_path / "ind")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "ind" / "individual_estimates.csv").exists()
+
+
+def test_bad_dataset_and_options_exit_2_with_one_line(tmp_path):
+    data = tmp_path / "bad.csv"
+    data.write_text("ID,TIME,DV,EVID\n1,0,5,0\n1,1,abc,0\n")
+    r = runner.invoke(app, ["fit", str(data), "--dv-unit", "copies/ug gDNA", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "row 3, column 'DV'" in r.output
+    data.write_text("ID,TIME,DV,EVID\n1,0,5,0\n1,1,6,9\n")
+    r = runner.invoke(app, ["fit", str(data), "--dv-unit", "copies/ug gDNA", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "unknown EVID" in r.output
+    data.write_text("ID,TIME,DV\n1,0,5\n1,1,6\n")
+    r = runner.invoke(app, ["fit", str(data), "--dv-unit", "cells/uL", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "dv_unit" in r.output
+    r = runner.invoke(app, ["fit", str(data), "--dv-unit", "copies/ug gDNA", "--covariate", "foldx", "--population"])
+    assert r.exit_code == 2 and "PARAMETER=COLUMN" in r.output
+
+
+def test_simulate_nonmem_round_trips_into_the_dataset_reader(tmp_path):
+    path = tmp_path / "patient.csv"
+    r = runner.invoke(app, ["simulate", "--days", "60", "--out", str(tmp_path / "run"), "--nonmem", str(path)])
+    assert r.exit_code == 0, r.output
+    ds = read_nonmem(path, dv_unit="copies/ug gDNA")
+    obs = ds.observations()
+    assert obs["TIME_DAY"].tolist() == [1.0, 4.0, 7.0, 10.0, 14.0, 21.0, 28.0, 56.0]
+    assert (obs["DV"] > 0).all() and len(ds.doses()) == 1 and ds.covariates == ("WT", "HT")
