@@ -43,7 +43,7 @@ OPTION_RANGES = {
     "--page-size": Interval(1, 1000, integer=True),
     "--max-pages": Interval(1, 10**6, integer=True),
     "--timeout": Interval(0.0, 600.0, low_open=True),
-    "--since-year": Interval(1990, 2100, integer=True),
+    "--since-year": Interval(1900, 2200, integer=True),
     "--limit": Interval(1, 10**7, integer=True),
     "--top": Interval(1, 10**4, integer=True),
 }

@@ -9,10 +9,11 @@ import typer
 
 from cartwin.cli._common import check_options, console, err_console, print_table, user_errors
 
-#: Defaults sized to finish in about two minutes on 2 cores with the numba cache warm (measured:
-#: docs/performance.md); the published comparison uses --n-slow 200 --n-fast 20000.
-DEFAULT_N_SLOW = 10
-DEFAULT_N_FAST = 1000
+#: Defaults sized to finish in about two minutes on 2 cores with the numba cache warm (152 s on
+#: the shared 2-core development machine under load, 2026-12-06; docs/performance.md): a quick
+#: check. The published comparison uses --n-slow 20 --n-fast 4000.
+DEFAULT_N_SLOW = 3
+DEFAULT_N_FAST = 300
 DEFAULT_ENGINES = "lsoda,numpy,numba,numba-generated,roadrunner"
 
 
@@ -59,6 +60,9 @@ def register(app: typer.Typer) -> None:
                           "" if r.ratio_vs_lsoda is None else f"{r.ratio_vs_lsoda:.1f}",
                           "" if r.max_rel_error is None else f"{r.max_rel_error:.1e}", escape(r.note))
         print_table(table)  # piped: TSV, never folded to 80 columns
+        if n_fast == DEFAULT_N_FAST and n_slow == DEFAULT_N_SLOW:
+            err_console.print("[dim]defaults are a quick check (a few hundred patients per engine); the documented "
+                              "comparison is --n-slow 20 --n-fast 4000 (docs/performance.md)[/]")
         speed = {r.engine: r.patients_per_s for r in rows if r.patients}
         rr = speed.get("roadrunner-matched", speed.get("roadrunner"))
         if "numba" in speed and rr:

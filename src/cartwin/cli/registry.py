@@ -125,7 +125,9 @@ def search(
     from cartwin.registry import Registry, SearchFilter
     from cartwin.registry import search as run_search
 
-    with user_errors():
+    with user_errors({"phase": "--phase", "status": "--status", "target": "--target", "cell_therapy": "--cell-therapy",
+                      "cell_source": "--source", "year_from": "--since-year", "condition": "--condition",
+                      "sponsor": "--sponsor", "country": "--country"}):
         check_options(since_year=since_year, limit=limit)
         flt = SearchFilter.create(condition=condition, phase=phase, status=status, sponsor=sponsor,
                                   target=target, country=country, cell_therapy=cell_therapy,

@@ -153,7 +153,7 @@ def sensitivity(
     """Global Sobol indices (SALib) of an endpoint over population multipliers."""
     from cartwin.trial.sensitivity import sobol_indices
 
-    with user_errors():
+    with user_errors({"endpoint": "--endpoint", "base_samples": "--base-samples", "n": "--n"}):
         check_options(base_samples=base_samples, n=n, seed=seed)
         with console.status("running the Saltelli design..."):
             table = sobol_indices(protocol, endpoint, base_samples=base_samples, n=n, seed=seed, solver=_solver(engine))

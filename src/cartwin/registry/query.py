@@ -57,6 +57,15 @@ class SearchFilter:
             if key not in kinds:
                 raise ValidationError("cell_therapy", "one of " + ", ".join(CELL_THERAPY_TYPES), values["cell_therapy"])
             values["cell_therapy"] = kinds[key]
+        if "year_from" in values:
+            year = values["year_from"]
+            try:
+                year = int(str(year).strip()) if not isinstance(year, bool) else None
+            except ValueError:
+                year = None
+            if year is None or not 1900 <= year <= 2200:
+                raise ValidationError("year_from", "a year between 1900 and 2200", values["year_from"])
+            values["year_from"] = year
         if "cell_source" in values and values["cell_source"] not in CELL_SOURCES:
             raise ValidationError("cell_source", "one of " + ", ".join(CELL_SOURCES), values["cell_source"])
         return cls(**values)  # type: ignore[arg-type]

@@ -171,6 +171,8 @@ def _fmt(v: Any, unit: str) -> str:
         return "—"
     if unit == "fraction":
         return f"{100 * v:.1f}%"
+    if unit == "patients":
+        return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.1f}"
     return f"{v:.3g}"
 
 
