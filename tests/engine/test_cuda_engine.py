@@ -101,7 +101,7 @@ def test_generated_cuda_source_is_complete_python():
     device_code = text[text.find("@cuda.jit"):]
     for cpu_only in ("np.empty", "np.inf", "njit", "prange"):
         assert cpu_only not in device_code
-    assert "cuda.local.array(32, numba.float64)" in text
+    assert f"cuda.local.array({len(model.states)}, numba.float64)" in text
     for name in ("def advance_patients", "def advance_kernel", "def course_kernel", "def jacobian_values",
                  "def lu_factor_gen", "def lu_solve_gen"):
         assert name in text

@@ -9,6 +9,8 @@ calibration against that product's pivotal trial (issue: virtual trials & calibr
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -98,14 +100,17 @@ PRODUCTS: Mapping[str, ProductKinetics] = MappingProxyType(
         ),
         "tisa-cel": ProductKinetics(
             "tisa-cel", "tisagenlecleucel (4-1BB)", "CD19", "autologous_car_t", 1e8, False, None, 0.5,
-            overrides={"k_prolif_per_day": 0.45, "d_memory_per_day": 0.0032, "homeostatic_scale": 0.65},
+            overrides={"k_prolif_per_day": math.log(2.0) / 0.78, "d_memory_per_day": 0.0032, "homeostatic_scale": 0.65},
             lymphodepletion=(25.0, 250.0), indications=("all", "lbcl", "fl"),
-            basis="assumption: 4-1BB products expand less and persist longer than CD28 (Cappell & Kochenderfer 2023 Nat Rev Clin Oncol); JULIET LD regimen",
+            basis="expansion: population doubling time 0.78 d (Stein 2019 CPT PSP 8:285, ELIANA/ENSIGN; was an assumption of "
+                  "0.45/day, i.e. slower than the CD28 product, which Stein's doubling time contradicts); persistence: "
+                  "4-1BB products persist longer than CD28 (Cappell & Kochenderfer 2023 Nat Rev Clin Oncol); JULIET LD regimen",
         ),
         "liso-cel": ProductKinetics(
             "liso-cel", "lisocabtagene maraleucel (4-1BB, CD4:CD8 1:1)", "CD19", "autologous_car_t", 1e8, False, None, 0.5,
-            overrides={"k_prolif_per_day": 0.5}, lymphodepletion=(30.0, 300.0), indications=("lbcl",),
-            basis="assumption: 4-1BB; TRANSCEND dose 100e6 and LD Flu30/Cy300",
+            overrides={"k_prolif_per_day": math.log(2.0) / 0.755}, lymphodepletion=(30.0, 300.0), indications=("lbcl",),
+            basis="expansion: doubling time 0.755 d (liso-cel population CK model, Clin Pharmacokinet 2021, "
+                  "doi 10.1007/s40262-021-01039-5; was an assumption of 0.5/day); TRANSCEND dose 100e6 and LD Flu30/Cy300",
         ),
         "brexu-cel": ProductKinetics(
             "brexu-cel", "brexucabtagene autoleucel (CD28)", "CD19", "autologous_car_t", 2e6, True, 2e8, 0.3,
@@ -117,8 +122,9 @@ PRODUCTS: Mapping[str, ProductKinetics] = MappingProxyType(
         ),
         "cilta-cel": ProductKinetics(
             "cilta-cel", "ciltacabtagene autoleucel (4-1BB, bi-epitopic)", "BCMA", "autologous_car_t", 0.75e6, True, 1e8, 0.4,
-            overrides={"k_prolif_per_day": 0.65}, lymphodepletion=(30.0, 300.0), indications=("mm",),
-            basis="CARTITUDE-1 dose 0.75e6/kg; stronger expansion (Cmax 48,692 copies/ug) assumption",
+            lymphodepletion=(30.0, 300.0), indications=("mm",),
+            basis="CARTITUDE-1 dose 0.75e6/kg; expansion as the reference (no published doubling time; the v1 value "
+                  "0.65/day was an assumption below the reference, against its high Cmax of 48,692 copies/ug)",
         ),
         "satri-cel": ProductKinetics(
             "satri-cel", "satricabtagene autoleucel (CT041, claudin18.2)", "CLDN18.2", "autologous_car_t", 2.5e8, False, None, 0.3,
