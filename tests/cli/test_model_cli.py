@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 from cartwin.cli.main import app
 
 runner = CliRunner()
-SBML = Path("/work/shared/reference/sbml")
+SBML = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "sbml"  # ../shared beside the checkout
 
 
 def test_model_export_writes_sbml_of_a_library_model(tmp_path):

@@ -39,7 +39,7 @@ def test_an_imported_sbml_model_can_be_fitted():
     pytest.importorskip("libsbml")
     from pathlib import Path
 
-    path = Path("/work/shared/reference/sbml/BIOMD0000001041.xml")
+    path = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "sbml" / "BIOMD0000001041.xml"
     if not path.exists():
         pytest.skip("shared SBML files not present")
     from cartwin.model import from_sbml

@@ -17,9 +17,8 @@ from cartwin.foundation.errors import ValidationError
 libsbml = pytest.importorskip("libsbml")
 from cartwin.model.sbml_import import from_sbml, sbml_to_source  # noqa: E402
 
-SBML = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference" / "sbml"
-if not SBML.exists():
-    SBML = Path("/work/shared/reference/sbml")
+# The project's shared reference folder sits beside the checkout (../shared).
+SBML = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "sbml"
 FILES = ["BIOMD0000001011.xml", "BIOMD0000001019.xml", "BIOMD0000001041.xml"]
 DAYS = (7.0, 14.0, 28.0, 100.0)
 

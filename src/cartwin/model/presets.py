@@ -10,7 +10,6 @@ calibration against that product's pivotal trial (issue: virtual trials & calibr
 from __future__ import annotations
 
 import math
-
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
