@@ -68,7 +68,6 @@ FRIBERG = "Friberg 2002 J Clin Oncol 20:4713"
 LEON = "Leon-Triana 2021 Cancers (BioModels SBML; dual-target CAR-T in solid tumours)"
 LANG = "Langenhorst 2019 Clin Pharmacokinet 58:627 (F-ara-A popPK; hourly values x24)"
 CALIB = "calibrated: scripts/calibrate_model_v2.py to Kimmel 2021 axi-cel medians (model/data/calibration_v2.json)"
-CALIB2 = CALIB
 
 
 def _calibrated() -> dict[str, float]:
@@ -157,7 +156,7 @@ class CarTPatientModel(Model):
             ("chronic_cytokine_imax", 0.9, "1", 0.0, 1.0, ASSUME + " (exhausted T cells lose IFN-gamma production progressively: Wherry 2011 Nat Immunol 12:492)", "loss of effector cytokine release at full chronic stimulation"),
             ("tau_chronic_stimulation_day", 10.0, "day", 0.5, 100.0, ASSUME + " (exhaustion programs develop over 1-2 weeks of persistent antigen: Wherry 2011; Good 2021 in vitro chronic stimulation for 2-4 weeks)", "time scale of the chronic-stimulation average"),
             ("chronic_gate_cells_per_ul", 1e-3, "cells/uL", 1e-9, 1.0, ASSUME + " (far below any measured CAR-T level)", "CAR-T level below which the chronic-stimulation average stops following antigen"),
-            ("et_competition", _CAL.get("et_competition", 1.0), "1", 0.0, 1e3, CALIB2 + "; form: De Boer & Perelson 1995 J Theor Biol 175:567 (ratio-dependent stimulation)", "CAR-T cells competing for antigen: weight of E + M in the stimulation's denominator"),
+            ("et_competition", _CAL["et_competition"], "1", 0.0, 1e3, CALIB + "; form: De Boer & Perelson 1995 J Theor Biol 175:567 (ratio-dependent stimulation)", "CAR-T cells competing for antigen: weight of E + M in the stimulation's denominator"),
             ("d_exhausted_per_day", 0.1, "1/day", 0.0, 10.0, ASSUME + " (Kirouac d_x range 0.001-1)", "exhausted-cell death"),
             ("k_rejection_per_day", 0.0, "1/day", 0.0, 10.0, "0 for autologous; allogeneic/NK products set it (journey.products)", "host rejection of infused cells"),
             ("dex_prolif_imax", 0.3, "1", 0.0, 1.0, ASSUME + " (Stein 2019 found F_ster ~ 1 in B-ALL; partial effect)", "max inhibition of proliferation by dexamethasone"),
@@ -195,7 +194,7 @@ class CarTPatientModel(Model):
             ("crp_max_mg_per_l", 300.0, "mg/L", 1.0, 2000.0, ASSUME + " (CRP in severe CRS 200-400 mg/L)", "CRP at full IL-6 signalling"),
             ("k_endothelial_on_per_day", 0.6, "1/day", 0.0, 100.0, ASSUME + " (Gust 2017: endothelial activation lags CRS)", "endothelial activation rate"),
             ("k_endothelial_off_per_day", 0.35, "1/day", 0.0, 100.0, ASSUME, "endothelial recovery rate"),
-            ("k_neurovascular_on_per_day", _CAL.get("k_neurovascular_on_per_day", 1.0), "1/day", 0.0, 1000.0, ASSUME + " (ICANS follows CRS by ~2-4 days, Gust 2017 Cancer Discov 7:1404; Santomasso 2018 Cancer Discov 8:958: BBB disruption with CSF cytokines)", "neurovascular (blood-brain-barrier) activation rate per unit endothelial activation"),
+            ("k_neurovascular_on_per_day", 1.0, "1/day", 0.0, 1000.0, ASSUME + " (ICANS follows CRS by ~2-4 days, Gust 2017 Cancer Discov 7:1404; Santomasso 2018 Cancer Discov 8:958: BBB disruption with CSF cytokines)", "neurovascular (blood-brain-barrier) activation rate per unit endothelial activation"),
             ("k_neurovascular_off_per_day", 0.3, "1/day", 0.0, 100.0, ASSUME + " (ASTCT ICANS resolves over days to ~2 weeks: Neelapu 2017 NEJM 377:2531, median NE duration 17 d on CTCAE)", "neurovascular recovery rate"),
             ("K_il6_endothelial_pg_per_ml", 300.0, "pg/mL", 1e-3, 1e6, ASSUME, "serum IL-6 half-activating endothelium"),
             ("dex_cytokine_imax", 0.9, "1", 0.0, 1.0, ASSUME, "max inhibition of cytokine release/endothelial activation by dexamethasone"),

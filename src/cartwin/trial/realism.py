@@ -91,7 +91,7 @@ def _non_finite_or_negative(p):
 
 
 def _dex_treated(p):
-    mg = p["dexamethasone_mg"].to_numpy(float) if "dexamethasone_mg" in p else p["steroid_doses"].to_numpy(float) * 10.0
+    mg = p["dexamethasone_mg"].to_numpy(float)
     return mg[mg > 0]
 
 
