@@ -213,8 +213,9 @@ def observe(
     obs["steroids_given"] = False
     obs["antipyretics_given"] = False
     if treatments is not None and len(treatments):
-        for drug, column in (("tocilizumab", "tocilizumab_given"), ("dexamethasone", "steroids_given")):
-            first = treatments[treatments["drug"] == drug].groupby("patient_id")["day"].min()
+        for drugs, column in ((("tocilizumab",), "tocilizumab_given"),
+                              (("dexamethasone", "methylprednisolone"), "steroids_given")):
+            first = treatments[treatments["drug"].isin(drugs)].groupby("patient_id")["day"].min()
             start = obs["patient_id"].map(first)
             # Records at a decision time precede that decision's doses (engine convention).
             obs[column] = (obs["time_day"] > start).fillna(False).astype(bool)

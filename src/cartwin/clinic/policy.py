@@ -12,8 +12,15 @@ Default, :class:`ConsensusPolicy`, follows published consensus practice:
   than 3 days; repeated after 8 h if CRS persists; at most 3 doses in 24 h and 4 in total
   (ACTEMRA USPI 2017 CRS indication; Neelapu SS et al. Nat Rev Clin Oncol 2018;15:47-62;
   Santomasso BD et al. J Clin Oncol 2021;39:3978-3992, ASCO guideline);
-* dexamethasone 10 mg IV every 6 h for ICANS grade >= 2 or CRS grade >= 3, 20 mg every 6 h for
-  ICANS grade >= 3, stopped once CRS and ICANS are grade <= 1 (same sources).
+* corticosteroids for ICANS grade >= 2 or CRS grade >= 3 as a course
+  (:mod:`cartwin.clinic.steroids`): dexamethasone 10 mg IV every 6 h, 20 mg every 6 h for ICANS
+  grade >= 3, methylprednisolone 1 g/day for 3 days for ICANS grade 4, continued until CRS and
+  ICANS are grade <= 1, then tapered over a few days (same sources; Hayden PJ et al. Ann Oncol
+  2022;33:259); at most ``steroids.max_treatment_days`` at treatment dose per course (second-line
+  agents for steroid-refractory toxicity, e.g. anakinra, are not modelled).
+
+Every policy that gives steroids (all but :class:`NoTreatment`) gives them as such a course; the
+policies differ in the grades that start one (``dex_from_icans_grade``, ``dex_from_crs_grade``).
 
 :class:`SevereOnly` (``severe-crs-only``) is management as ZUMA-1, JULIET and ELIANA practised it
 (tocilizumab and steroids for severe toxicity only); each preset names the policy its trial used.
@@ -33,6 +40,7 @@ import pandas as pd
 
 from cartwin.clinic.bedside_grades import assess
 from cartwin.clinic.observe import DEFAULT_MAPPING, BedsideMapping
+from cartwin.clinic.steroids import METHYLPRED_MG_PER_DEX_MG, SteroidCourses, SteroidPlan
 from cartwin.engine.events import Dose
 from cartwin.foundation.constraints import Interval, check, check_array
 
@@ -41,7 +49,14 @@ POLICIES = ("astct-consensus", "severe-crs-only", "prophylactic-tocilizumab", "e
 
 @dataclass
 class ConsensusPolicy:
-    """Consensus management (see module docstring). ``weight_kg``: one value per patient."""
+    """Consensus management (see module docstring). ``weight_kg``: one value per patient.
+
+    Tocilizumab: ``toci_mg_per_kg`` (mg/kg, at most ``toci_max_mg`` mg), repeats
+    ``toci_repeat_after_day`` days apart. Steroids start at ICANS grade >= ``dex_from_icans_grade``
+    or CRS grade >= ``dex_from_crs_grade``, continue until both are grade <= ``dex_taper_at_grade``
+    and are dosed by ``steroids`` (a
+    :class:`~cartwin.clinic.steroids.SteroidPlan`: doses in mg, intervals in hours, taper in days).
+    """
 
     weight_kg: np.ndarray | float = 70.0
     mapping: BedsideMapping = DEFAULT_MAPPING
@@ -52,18 +67,23 @@ class ConsensusPolicy:
     toci_repeat_after_day: float = 8.0 / 24.0
     toci_from_crs_grade: int = 2
     toci_after_fever_days: float = 3.0
-    dex_mg: float = 10.0
-    dex_high_mg: float = 20.0
-    dex_every_day: float = 6.0 / 24.0
     dex_from_icans_grade: int = 2
     dex_from_crs_grade: int = 3
+    dex_taper_at_grade: int = 1
+    steroids: SteroidPlan = field(default_factory=SteroidPlan)
     name: str = "astct-consensus"
     log: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.weight_kg = check_array("policy.weight_kg", np.atleast_1d(self.weight_kg), Interval(2.0, 400.0))
         check("policy.toci_mg_per_kg", self.toci_mg_per_kg, Interval(0.0, 20.0))
-        check("policy.dex_mg", self.dex_mg, Interval(0.0, 200.0))
+        check("policy.dex_from_icans_grade", self.dex_from_icans_grade, Interval(1, 5, integer=True))
+        check("policy.dex_from_crs_grade", self.dex_from_crs_grade, Interval(1, 5, integer=True))
+        check("policy.dex_taper_at_grade", self.dex_taper_at_grade, Interval(0, 4, integer=True))
+        if not isinstance(self.steroids, SteroidPlan):
+            from cartwin.foundation.errors import ValidationError
+
+            raise ValidationError("policy.steroids", "a cartwin.clinic.steroids.SteroidPlan", self.steroids)
         self._state = None
 
     # -- state per patient, made on the first call (the batch size is known then) ----------
@@ -72,7 +92,7 @@ class ConsensusPolicy:
             # Days of the tocilizumab doses given, per patient (-inf: slot unused); at most
             # toci_max_doses are ever given.
             "toci_days": np.full((n, max(1, self.toci_max_doses)), -np.inf),
-            "last_dex": np.full(n, -np.inf),
+            "steroid_course": SteroidCourses(self.steroids, n),
             "fever_since": np.full(n, np.nan),
             "steroids_given": np.zeros(n, dtype=bool),
         }
@@ -121,16 +141,22 @@ class ConsensusPolicy:
             days[give, given[give]] = t
             self._record(give, t, "tocilizumab", amount)
             doses.append(Dose(t, "toci_central", amount, "tocilizumab"))
-        want_dex = self.wants_steroids(t, crs, icans)
-        due = t - st["last_dex"] >= self.dex_every_day - 1e-9
-        give = np.flatnonzero(want_dex & due)
-        if give.size:
-            amount = np.zeros(n)
-            amount[give] = np.where(icans[give] >= 3, self.dex_high_mg, self.dex_mg)
-            st["last_dex"][give] = t
-            st["steroids_given"][give] = True
-            self._record(give, t, "dexamethasone", amount)
-            doses.append(Dose(t, "dex_central", amount, "dexamethasone"))
+        course = st["steroid_course"]
+        # Started at the policy's grades, treatment continues until CRS and ICANS are grade <=
+        # dex_taper_at_grade (Neelapu 2018 CARTOX; Santomasso 2021: "continue corticosteroids
+        # until improvement to grade 1"), then tapers; re-escalation during a taper needs the
+        # starting grades again.
+        held = course.active & ~course.tapering
+        need = self.wants_steroids(t, crs, icans) | (held & ((crs > self.dex_taper_at_grade) | (icans > self.dex_taper_at_grade)))
+        dex_mg, methylpred_mg = course.step(t, need, icans)
+        for drug, mg, per_dex_mg in (("dexamethasone", dex_mg, 1.0), ("methylprednisolone", methylpred_mg,
+                                                                       METHYLPRED_MG_PER_DEX_MG)):
+            give = np.flatnonzero(mg)
+            if give.size:
+                st["steroids_given"][give] = True
+                self._record(give, t, drug, mg)
+                # The model has one corticosteroid compartment: dexamethasone-equivalent mg.
+                doses.append(Dose(t, "dex_central", mg / per_dex_mg, drug))
         return doses
 
 
@@ -188,19 +214,22 @@ class EarlySteroids(ConsensusPolicy):
 
 
 def doses_given(treatments: pd.DataFrame | None, patient_ids) -> pd.DataFrame:
-    """``tocilizumab_doses``, ``dexamethasone_doses`` and ``dexamethasone_mg`` (cumulative) per
-    patient (0 where none was given)."""
+    """Per patient (0 where none was given): ``tocilizumab_doses``, ``dexamethasone_doses``,
+    ``methylprednisolone_doses`` and ``dexamethasone_mg``, the cumulative corticosteroid dose in
+    dexamethasone-equivalent mg (methylprednisolone / :data:`~cartwin.clinic.steroids.METHYLPRED_MG_PER_DEX_MG`,
+    as Strati P et al. Blood 2021;137:3272 report exposure)."""
     out = pd.DataFrame({"patient_id": np.asarray(patient_ids)})
-    for drug in ("tocilizumab", "dexamethasone"):
+    out["dexamethasone_mg"] = 0.0
+    for drug, per_dex_mg in (("tocilizumab", None), ("dexamethasone", 1.0), ("methylprednisolone", METHYLPRED_MG_PER_DEX_MG)):
         if treatments is not None and len(treatments):
             given = treatments[treatments["drug"] == drug].groupby("patient_id")
             counts, mg = given.size(), given["mg"].sum() if "mg" in treatments else pd.Series(dtype=float)
         else:
             counts, mg = pd.Series(dtype=int), pd.Series(dtype=float)
         out[f"{drug}_doses"] = out["patient_id"].map(counts).fillna(0).astype(int)
-        if drug == "dexamethasone":
-            out["dexamethasone_mg"] = out["patient_id"].map(mg).fillna(0.0).astype(float)
-    return out
+        if per_dex_mg is not None:
+            out["dexamethasone_mg"] += out["patient_id"].map(mg).fillna(0.0).astype(float) / per_dex_mg
+    return out[["patient_id", "tocilizumab_doses", "dexamethasone_doses", "methylprednisolone_doses", "dexamethasone_mg"]]
 
 
 def make_policy(name: str, weight_kg) -> ConsensusPolicy:

@@ -145,7 +145,9 @@ def _labs_at(tc: pd.DataFrame, days) -> pd.DataFrame:
 
 
 def _drug_use(treatments: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
-    out = doses_given(treatments, ids).rename(columns={"dexamethasone_doses": "steroid_doses"})
+    out = doses_given(treatments, ids)
+    # Corticosteroid doses of either drug (methylprednisolone only for grade-4 ICANS).
+    out["steroid_doses"] = out.pop("dexamethasone_doses") + out.pop("methylprednisolone_doses")
     out["tocilizumab"] = out["tocilizumab_doses"] > 0
     out["steroids"] = out["steroid_doses"] > 0
     return out
