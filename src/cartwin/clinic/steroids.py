@@ -69,15 +69,22 @@ class DoseLevel:
 
 
 def _levels(name: str, value) -> tuple[DoseLevel, ...]:
-    try:
-        out = tuple(v if isinstance(v, DoseLevel) else DoseLevel(*v) for v in value)
-    except ValidationError:
-        raise
-    except (TypeError, ValueError):
-        raise ValidationError(name, "a list of (mg, every_hours) pairs", value) from None
+    """A ladder from DoseLevels or (mg, every_hours) pairs; errors name the rung."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise ValidationError(name, "a list of (mg, every_hours) pairs", value)
+    out = []
+    for i, v in enumerate(value):
+        if isinstance(v, DoseLevel):
+            out.append(v)
+            continue
+        if isinstance(v, (str, bytes)) or not hasattr(v, "__len__") or len(v) != 2:
+            raise ValidationError(f"{name}[{i}]", "an (mg, every_hours) pair", v)
+        check(f"{name}[{i}].mg", v[0], Interval(0.0, 2000.0, low_open=True))
+        check(f"{name}[{i}].every_hours", v[1], Interval(1.0, 168.0))
+        out.append(DoseLevel(float(v[0]), float(v[1])))
     if not out:
         raise ValidationError(name, "at least one (mg, every_hours) step", value)
-    return out
+    return tuple(out)
 
 
 @dataclass(frozen=True)
