@@ -13,8 +13,9 @@ A course, per patient, as the guidelines describe it:
   2022;33:259, EBMT/JACIE/EHA); the halving ladder and its 2-day steps are this model's
   assumption (no guideline fixes the steps);
 * **methylprednisolone pulse** for ICANS grade 4: 1,000 mg IV daily for 3 days, then 250 mg
-  q12h for 2 days, 125 mg q12h for 2 days, 60 mg q12h for 2 days (Hayden 2022, ICANS table;
-  Santomasso 2021: methylprednisolone 1,000 mg/day for grade 4). If the patient still needs
+  q12h for 2 days, 125 mg q12h for 2 days, 60 mg q12h for 2 days (Hayden 2022, ICANS table, as
+  tabulated in J Clin Med 2023;12:6124, Table 1; Santomasso 2021: methylprednisolone 1,000 mg/day
+  for grade 4). If the patient still needs
   steroids when the 3 pulse days end, dexamethasone treatment follows instead of the taper;
 * **re-escalation**: a patient whose toxicity returns to a treated grade during the taper goes
   back to the treatment dose (the course continues);
