@@ -113,7 +113,9 @@ def test_treatment_dose_is_capped_and_a_refractory_patient_gets_no_new_course_un
     """ICANS grade 2 from day 1 to 20, again from day 25: at most 7 days of 10 mg q6h, then the
     taper although grade 2 persists (second-line agents not modelled); no new course before the
     grade falls; a new course on day 25."""
-    log = _run(ConsensusPolicy(), lambda t: 2 if 1.0 <= t < 20.0 or t >= 25.0 else 0)
+    policy = ConsensusPolicy()
+    log = _run(policy, lambda t: 2 if 1.0 <= t < 20.0 or t >= 25.0 else 0)
+    assert policy._state["steroid_course"].courses_capped.tolist() == [1]
     got = _steroids(log)
     first_course = [d for d, _, _ in got if d < 20.0]
     assert max(first_course) == 13.75  # 7 days of treatment to day 8, then 6 days of taper

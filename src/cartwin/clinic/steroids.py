@@ -149,7 +149,8 @@ class SteroidCourses:
     of that ladder (0 = highest); ``tapering``: stepping down (else held at a treatment rung);
     ``level_since_day``: when the rung began; ``last_dose_day``; ``treated_days``: days held at
     treatment rungs in this course; ``pulsed``: this course had its methylprednisolone pulse
-    (one per course); ``refractory``: capped, no new course until grade <= 1.
+    (one per course); ``refractory``: capped, no new course until grade <= 1; ``courses_capped``:
+    how many of the patient's courses reached ``max_treatment_days``.
     """
 
     plan: SteroidPlan
@@ -163,6 +164,7 @@ class SteroidCourses:
     treated_days: np.ndarray = field(init=False)
     pulsed: np.ndarray = field(init=False)
     refractory: np.ndarray = field(init=False)
+    courses_capped: np.ndarray = field(init=False)
     last_call_day: float = field(init=False, default=-np.inf)
 
     def __post_init__(self) -> None:
@@ -176,6 +178,7 @@ class SteroidCourses:
         self.treated_days = np.zeros(n)
         self.pulsed = np.zeros(n, dtype=bool)
         self.refractory = np.zeros(n, dtype=bool)
+        self.courses_capped = np.zeros(n, dtype=np.int64)
         dex, mp = self.plan.dex_ladder, self.plan.methylpred_ladder
         width = max(len(dex), len(mp))
         # (drug, level) -> mg, interval (days), rung length while tapering (days).
@@ -215,6 +218,7 @@ class SteroidCourses:
         # Cap: treatment-dose steroids for max_treatment_days -> refractory, taper from here.
         capped = held & ~in_pulse & need & (self.treated_days >= p.max_treatment_days - _EPS)
         self.refractory |= capped
+        self.courses_capped += capped
         need = need & ~capped
 
         # Start or escalate: the methylprednisolone pulse for ICANS >= its grade (once per
