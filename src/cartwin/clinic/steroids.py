@@ -151,6 +151,16 @@ class SteroidCourses:
     treatment rungs in this course; ``pulsed``: this course had its methylprednisolone pulse
     (one per course); ``refractory``: capped, no new course until grade <= 1; ``courses_capped``:
     how many of the patient's courses reached ``max_treatment_days``.
+
+    Example: ICANS grade 3 at day 1 (20 mg), improved by day 1.25 (taper: 10 mg q6h for 2 days)::
+
+        >>> courses = SteroidCourses(SteroidPlan(), n=2)
+        >>> courses.step(1.0, need=np.array([True, False]), icans=np.array([3, 0]))
+        (array([20.,  0.]), array([0., 0.]))
+        >>> courses.step(1.25, need=np.array([False, False]), icans=np.array([1, 0]))
+        (array([10.,  0.]), array([0., 0.]))
+        >>> courses.level.tolist(), courses.tapering.tolist()
+        ([1, 0], [True, False])
     """
 
     plan: SteroidPlan
