@@ -83,7 +83,11 @@ def simulate(
     table.add_row("best response", str(row["best_response"]))
     table.add_row("CRS (ASTCT)", f"max grade {row['crs_max_grade_astct']:.0f}, onset day {row['crs_onset_day']:g}, {row['crs_duration_day']:.0f} days")
     table.add_row("ICANS (ASTCT)", f"max grade {row['icans_max_grade_astct']:.0f}, onset day {row['icans_onset_day']:g}, {row['icans_duration_day']:.0f} days")
-    table.add_row("tocilizumab / dexamethasone", f"{row['tocilizumab_doses']} / {row['dexamethasone_doses']} doses ({policy})")
+    steroids = f"{row['dexamethasone_doses']} doses"
+    if row.get("methylprednisolone_doses", 0):
+        steroids += f" + {row['methylprednisolone_doses']} methylprednisolone"
+    table.add_row("tocilizumab / dexamethasone",
+                  f"{row['tocilizumab_doses']} / {steroids} ({policy}); {row['dexamethasone_mg']:.0f} mg dexamethasone-equivalent")
     print_table(table)
     for name, path in written["paths"].items():
         console.print(f"  {name}: {path}")
