@@ -42,6 +42,7 @@ PURPOSES = {
     "survival": 4,  # trial.outcomes (substream 0) and not-infused patients' survival (substream 1)
     "clinic": 5,  # clinic.observe measurement noise, one substream per measured quantity
     "trial": 6,  # trial.runner: dysfunctional product
+    "laboratory": 7,  # population.laboratory: baseline laboratory values (serum IgG)
 }
 
 _SEED = Interval(0, 2**63 - 1, integer=True)

@@ -88,7 +88,7 @@ class CarTPatientModel(Model):
     >>> from cartwin.model import CarTPatientModel
     >>> model = CarTPatientModel()
     >>> len(model.states)
-    34
+    37
     """
 
     name = "cartwin-cart"
@@ -131,6 +131,9 @@ class CarTPatientModel(Model):
         # --- added in v2 (appended, so v1 state indices are unchanged) ---
         State("chronic_stimulation", "1", "antigen stimulation averaged over the exhaustion time scale (exhaustion program)"),
         State("neurovascular_activation", "1", "neurovascular-unit / blood-brain-barrier activation (ICANS driver)"),
+        State("car_priming", "1", "antigen engagement of effector CAR-T cells, first stage of the secretion lag"),
+        State("car_engagement", "1", "antigen engagement of effector CAR-T cells, lagging stimulation (cytokine secretion)"),
+        State("marrow_reserve", "1", "haematopoietic stem/progenitor reserve (1 = intact); scales marrow proliferation", initial=1.0),
     )
 
     parameter_table = params_from_rows(
@@ -155,6 +158,7 @@ class CarTPatientModel(Model):
             ("chronic_half_exhaustion", 0.6, "1", 0.01, 1.0, ASSUME + " (above a responder's first-week exposure average, ~0.25 in the reference patient)", "chronic-stimulation level at half the chronic exhaustion rate (Hill coefficient 4, assumption: a switch)"),
             ("chronic_cytokine_imax", 0.9, "1", 0.0, 1.0, ASSUME + " (exhausted T cells lose IFN-gamma production progressively: Wherry 2011 Nat Immunol 12:492)", "loss of effector cytokine release at full chronic stimulation"),
             ("tau_chronic_stimulation_day", 10.0, "day", 0.5, 100.0, ASSUME + " (exhaustion programs develop over 1-2 weeks of persistent antigen: Wherry 2011; Good 2021 in vitro chronic stimulation for 2-4 weeks)", "time scale of the chronic-stimulation average"),
+            ("tau_engagement_day", 3.0, "day", 0.01, 10.0, ASSUME + " (infused cells traffic to lymph nodes and marrow and reach full effector cytokine secretion over 1-2 days; CRS onset follows expansion, median day 1-3 after CD28/4-1BB CD19 CAR-T: Hay 2017 Blood 130:2295, Teachey 2016 Cancer Discov 6:664)", "lag between antigen stimulation and cytokine secretion by effector CAR-T cells"),
             ("chronic_gate_cells_per_ul", 1e-3, "cells/uL", 1e-9, 1.0, ASSUME + " (far below any measured CAR-T level)", "CAR-T level below which the chronic-stimulation average stops following antigen"),
             ("et_competition", _CAL["et_competition"], "1", 0.0, 1e3, CALIB + "; form: De Boer & Perelson 1995 J Theor Biol 175:567 (ratio-dependent stimulation)", "CAR-T cells competing for antigen: weight of E + M in the stimulation's denominator"),
             ("d_exhausted_per_day", 0.1, "1/day", 0.0, 10.0, ASSUME + " (Kirouac d_x range 0.001-1)", "exhausted-cell death"),
@@ -179,12 +183,12 @@ class CarTPatientModel(Model):
             # --- cytokines ---------------------------------------------------------------
             ("ifng_baseline_pg_per_ml", 2.0, "pg/mL", 0.0, 1e3, ASSUME + " (healthy serum IFN-g < 5 pg/mL)", "baseline IFN-gamma"),
             ("ifng_half_life_day", 4.0 / 24.0, "day", 1e-3, 10.0, ASSUME + " (plasma half-life of hours)", "IFN-gamma half-life"),
-            ("p_ifng_pg_per_ml_per_cell_ul_day", 20.0, "pg/mL/day per cells/uL", 0.0, 1e6, ASSUME + " (typical peak IFN-g ~10-100 pg/mL)", "IFN-gamma release per antigen-engaged effector"),
+            ("p_ifng_pg_per_ml_per_cell_ul_day", 200.0, "pg/mL/day per cells/uL", 0.0, 1e6, ASSUME + " (typical peak IFN-g ~10-100 pg/mL)", "IFN-gamma release per antigen-engaged effector"),
             ("K_ifng_myeloid_pg_per_ml", 50.0, "pg/mL", 1e-3, 1e6, ASSUME, "IFN-gamma half-activation of myeloid cells"),
             ("k_myeloid_on_per_day", 1.5, "1/day", 0.0, 100.0, ASSUME + " (Santurio 2025 macrophage activation)", "myeloid activation rate"),
             ("k_myeloid_off_per_day", 0.5, "1/day", 0.0, 100.0, ASSUME, "myeloid deactivation rate"),
             ("K_damage_cells_per_day", 5e10, "cells/day", 1.0, 1e14, ASSUME + " (Santurio 2025: DAMPs from killed tumour; Hill 2 so signals follow expansion)", "tumour kill flux giving half-maximal damage signal"),
-            ("damage_weight", 1.0, "1", 0.0, 10.0, ASSUME, "weight of damage signals vs IFN-gamma on myeloid activation"),
+            ("damage_weight", 0.01, "1", 0.0, 10.0, ASSUME, "weight of damage signals vs IFN-gamma on myeloid activation"),
             ("il6_baseline_pg_per_ml", 5.0, "pg/mL", 0.0, 1e3, "healthy serum IL-6 < 7 pg/mL (clinical reference range)", "baseline IL-6"),
             ("il6_half_life_day", 20.0 / 1440.0, "day", 1e-4, 1.0, HOSSEINI + " (thalfIL6 20 min)", "IL-6 half-life without tocilizumab"),
             ("p_il6_myeloid_pg_per_ml_day", 2.0e4, "pg/mL/day", 0.0, 1e8, ASSUME + " (typical peak IL-6 ~10^2 pg/mL, severe CRS ~10^3-10^4)", "IL-6 release at full myeloid activation"),
@@ -225,7 +229,7 @@ class CarTPatientModel(Model):
             ("tumour_ld_sensitivity", 0.05, "1", 0.0, 1.0, ASSUME, "tumour kill by LD relative to lymphocytes"),
             # --- observation bridges ------------------------------------------------------
             ("vector_copies_per_cell", 2.0, "copies/cell", 0.1, 20.0, "FDA labels: tisa-cel/axi-cel VCN ~1-3 copies per transduced cell", "transgene copies per CAR-T cell"),
-            ("other_leukocytes_per_ul", 2500.0, "cells/uL", 10.0, 1e5, ASSUME + " (neutrophils+monocytes after recovery)", "leukocytes other than lymphocytes in blood"),
+            ("non_neutrophil_myeloid_per_ul", 600.0, "cells/uL", 10.0, 1e5, ASSUME + " (monocytes ~200-800/uL plus eosinophils and basophils ~100-300/uL, adult reference ranges; they recover within days of Flu/Cy)", "leukocytes other than lymphocytes and neutrophils in blood (the rest of the transgene assay's DNA)"),
             ("m_protein_baseline_g_per_dl", 0.0, "g/dL", 0.0, 20.0, "set per patient (myeloma only)", "serum M-protein at baseline"),
             ("m_protein_half_life_day", 21.0, "day", 1.0, 100.0, "IgG half-life ~21 days (Morell 1970 J Clin Invest 49:673)", "M-protein half-life"),
             # --- haematopoiesis (Friberg 2002 semi-mechanistic myelosuppression model) ------
@@ -235,6 +239,9 @@ class CarTPatientModel(Model):
             ("plt_mtt_day", 8.0, "day", 0.5, 40.0, ASSUME + " (platelet MTT ~ 7-9 d in Friberg-type models)", "platelet mean maturation time"),
             ("marrow_feedback_gamma", 0.17, "1", 0.0, 2.0, FRIBERG + " (gamma)", "feedback of circulating cells on proliferation"),
             ("ld_marrow_slope", 0.8, "1 per unit LD exposure", 0.0, 10.0, ASSUME + " (grade 3-4 neutropenia after Flu/Cy in >90% of patients, KarMMa/CARTITUDE-1)", "marrow toxicity of lymphodepletion"),
+            ("stem_toxicity_ld", 0.06, "1/day per unit LD exposure", 0.0, 10.0, ASSUME + " (prolonged or biphasic cytopenia after Flu/Cy + CAR-T in ~30-40 % at day 28: JULIET, KarMMa; baseline reserve and inflammation predict it: Rejeski 2021 Blood 138:2499 CAR-HEMATOTOX; value set so a typical patient keeps ANC > 1,000/uL at day 28)", "stem/progenitor injury by lymphodepletion"),
+            ("stem_toxicity_inflammation", 0.06, "1/day", 0.0, 10.0, ASSUME + " (IFN-gamma/inflammation suppress haematopoietic stem cells: Rejeski 2023 Blood 142:865; severe CRS predicts prolonged cytopenia)", "stem/progenitor injury per unit myeloid activation"),
+            ("stem_recovery_half_life_day", 21.0, "day", 1.0, 365.0, ASSUME + " (most late cytopenias resolve within 1-3 months: Fried 2019 BMT 54:1643; Rejeski 2023)", "half-life of stem/progenitor reserve recovery"),
             ("inflammation_marrow_slope", 0.3, "1", 0.0, 5.0, ASSUME + " (inflammatory marrow suppression: Rejeski 2021 Blood 138:2499)", "marrow suppression by myeloid activation"),
             ("igg_baseline_g_per_l", 9.0, "g/L", 0.1, 50.0, "set per patient (normal 7-16 g/L)", "serum IgG at baseline"),
             ("igg_half_life_day", 21.0, "day", 1.0, 100.0, "Morell 1970 J Clin Invest 49:673 (IgG t1/2 ~21 d)", "IgG half-life"),
@@ -271,7 +278,7 @@ class CarTPatientModel(Model):
     def rhs(self, t, y, p, xp=np):
         (n, e, m, x, tp, tn, bn, ifng, mac, il6, endo, crp,
          tc, tpe, dc, dpe, f1, f2, f3, cy, mprot,
-         np0, nt1, nt2, nt3, anc, pp0, pt1, pt2, pt3, plt, igg, chronic, neuro) = y
+         np0, nt1, nt2, nt3, anc, pp0, pt1, pt2, pt3, plt, igg, chronic, neuro, primed, engaged, reserve) = y
 
         # Drug concentrations and effects.
         toci = tc / p.toci_V1_l  # mg/L == ug/mL
@@ -316,6 +323,15 @@ class CarTPatientModel(Model):
         # Averaged over the CAR-T cells' own exposure: it stays at rest before the infusion.
         car_present = (e + m) / (e + m + p.chronic_gate_cells_per_ul)
         dchronic = car_present * (exposure - chronic) / p.tau_chronic_stimulation_day
+        # v2: effectors secrete cytokines once engaged, a lag behind stimulation: infused cells
+        # reach the disease sites and full effector function over a day or two, so CRS follows
+        # expansion rather than the infusion itself (killing, by contrast, is immediate).
+        # Two stages (a gamma-distributed delay, mean tau_engagement_day), as in transit models.
+        # Like the chronic average, it starts at infusion (gated by the CAR-T cells' presence);
+        # the cells of a second infusion share the engagement of those already there.
+        k_engage = 2.0 / p.tau_engagement_day
+        dprimed = car_present * k_engage * (stim - primed)
+        dengaged = car_present * k_engage * (primed - engaged)
         rej = p.k_rejection_per_day
 
         dn = -p.r_N_per_day * n * xp.log(total / p.K_N_cells_per_ul) - ld_kill * n
@@ -347,14 +363,14 @@ class CarTPatientModel(Model):
         # their phenotype (Wherry 2011: IL-2, then TNF, then IFN-gamma), so inflammation ends
         # under persistent antigen even where the cells remain.
         functional = 1.0 - p.chronic_cytokine_imax * chronic
-        difng = k_ifng * (p.ifng_baseline_pg_per_ml - ifng) + p.p_ifng_pg_per_ml_per_cell_ul_day * stim * e * cyto_scale * functional
+        difng = k_ifng * (p.ifng_baseline_pg_per_ml - ifng) + p.p_ifng_pg_per_ml_per_cell_ul_day * engaged * e * cyto_scale * functional
         kill_flux = kill_rate * tp
         # Hill 2: damage signals need substantial killing (CAR-T expansion), not the first hours.
         damage = kill_flux * kill_flux / (kill_flux * kill_flux + p.K_damage_cells_per_day * p.K_damage_cells_per_day)
         # Drives use cytokine excess over baseline: at baseline the cascade is at rest.
         ifng_excess = xp.maximum(ifng - p.ifng_baseline_pg_per_ml, 0.0)
         il6_excess = xp.maximum(il6 - p.il6_baseline_pg_per_ml, 0.0)
-        ifng_drive = ifng_excess / (ifng_excess + p.K_ifng_myeloid_pg_per_ml)
+        ifng_drive = ifng_excess * ifng_excess / (ifng_excess * ifng_excess + p.K_ifng_myeloid_pg_per_ml * p.K_ifng_myeloid_pg_per_ml)
         drive = ifng_drive + p.damage_weight * damage
         dmac = p.k_myeloid_on_per_day * drive * cyto_scale * (1.0 - mac) - p.k_myeloid_off_per_day * mac
         k_il6 = LN2 / p.il6_half_life_day
@@ -398,16 +414,21 @@ class CarTPatientModel(Model):
 
         # Marrow (Friberg 2002): LD exposure and inflammation suppress proliferation.
         marrow_hit = xp.minimum(p.ld_marrow_slope * ld_exposure + p.inflammation_marrow_slope * mac, 0.99)
+        # v2: a slow stem/progenitor reserve, injured by lymphodepletion and inflammation and
+        # recovering over weeks, scales proliferation: prolonged and biphasic cytopenia after the
+        # transit compartments have recovered (Friberg's model alone recovers by ~day 21).
+        k_stem = LN2 / p.stem_recovery_half_life_day
+        dreserve = k_stem * (1.0 - reserve) - (p.stem_toxicity_ld * ld_exposure + p.stem_toxicity_inflammation * mac) * reserve
         k_n = 4.0 / p.neut_mtt_day
         fb_n = (p.anc_baseline_per_ul / xp.maximum(anc, 1e-3)) ** p.marrow_feedback_gamma
-        dnp0 = k_n * np0 * ((1.0 - marrow_hit) * fb_n - 1.0)
+        dnp0 = k_n * np0 * (reserve * (1.0 - marrow_hit) * fb_n - 1.0)
         dnt1 = k_n * (np0 - nt1)
         dnt2 = k_n * (nt1 - nt2)
         dnt3 = k_n * (nt2 - nt3)
         danc = k_n * (nt3 - anc)
         k_p = 4.0 / p.plt_mtt_day
         fb_p = (p.platelets_baseline_per_nl / xp.maximum(plt, 1e-3)) ** p.marrow_feedback_gamma
-        dpp0 = k_p * pp0 * ((1.0 - marrow_hit) * fb_p - 1.0)
+        dpp0 = k_p * pp0 * (reserve * (1.0 - marrow_hit) * fb_p - 1.0)
         dpt1 = k_p * (pp0 - pt1)
         dpt2 = k_p * (pt1 - pt2)
         dpt3 = k_p * (pt2 - pt3)
@@ -420,7 +441,7 @@ class CarTPatientModel(Model):
 
         return (dn, de, dm, dx, dtp, dtn, dbn, difng, dmac, dil6, dendo, dcrp,
                 dtc, dtpe, ddc, ddpe, df1, df2, df3, dcy, dmprot,
-                dnp0, dnt1, dnt2, dnt3, danc, dpp0, dpt1, dpt2, dpt3, dplt, digg, dchronic, dneuro)
+                dnp0, dnt1, dnt2, dnt3, danc, dpp0, dpt1, dpt2, dpt3, dplt, digg, dchronic, dneuro, dprimed, dengaged, dreserve)
 
     # ------------------------------------------------------------------------------------
     def initial_state(self, p, n_patients):
@@ -444,7 +465,10 @@ class CarTPatientModel(Model):
     def observables(self, t, y, p):
         s = dict(zip(self.state_names(), y, strict=False))
         car = s["car_effector"] + s["car_memory"] + s["car_exhausted"]
-        leukocytes = s["host_t"] + car + s["normal_target"] + p.other_leukocytes_per_ul
+        # v2: the assay's genomic DNA comes from all blood leukocytes, whose count falls after
+        # lymphodepletion (modelled neutrophils, not v1's fixed 2,500/uL): at the CAR-T peak
+        # (days 7-14) neutropenia concentrates the transgene per ug of DNA.
+        leukocytes = s["host_t"] + car + s["normal_target"] + s["neutrophils"] + p.non_neutrophil_myeloid_per_ul
         toci = s["toci_central"] / p.toci_V1_l
         blockade = toci / (toci + p.toci_EC50_ug_per_ml)
         il6 = s["il6"]

@@ -24,6 +24,7 @@ import pandas as pd
 
 from cartwin.foundation.streams import patient_rng, patient_seed_sequence, patient_streams
 from cartwin.population.covariates import COVARIATE_MODELS, CovariateModel, get_covariate_model
+from cartwin.population.laboratory import baseline_igg_g_per_l
 from cartwin.population.variability import IIV_MODELS, IIVModel, get_iiv_model, typical_values
 
 
@@ -85,6 +86,8 @@ class VirtualPopulation:
             typical = typical_values(self.product, self.indication)
         draw = iiv.sample(n, seed, typical=typical, start=start)
         overrides = {k: np.asarray(v) for k, v in draw.items()}
+        # Baseline IgG from its own stream (population.laboratory): no other draw changes.
+        table["igg_baseline_g_per_l"] = overrides["igg_baseline_g_per_l"] = baseline_igg_g_per_l(n, seed, start=start)
         if cov.measure == "m_protein_g_per_dl":
             overrides["m_protein_baseline_g_per_dl"] = table["m_protein_g_per_dl"].to_numpy()
         for name, values in draw.items():
