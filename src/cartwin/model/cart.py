@@ -370,7 +370,7 @@ class CarTPatientModel(Model):
         # Drives use cytokine excess over baseline: at baseline the cascade is at rest.
         ifng_excess = xp.maximum(ifng - p.ifng_baseline_pg_per_ml, 0.0)
         il6_excess = xp.maximum(il6 - p.il6_baseline_pg_per_ml, 0.0)
-        ifng_drive = ifng_excess * ifng_excess / (ifng_excess * ifng_excess + p.K_ifng_myeloid_pg_per_ml * p.K_ifng_myeloid_pg_per_ml)
+        ifng_drive = ifng_excess / (ifng_excess + p.K_ifng_myeloid_pg_per_ml)
         drive = ifng_drive + p.damage_weight * damage
         dmac = p.k_myeloid_on_per_day * drive * cyto_scale * (1.0 - mac) - p.k_myeloid_off_per_day * mac
         k_il6 = LN2 / p.il6_half_life_day
