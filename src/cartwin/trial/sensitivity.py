@@ -50,7 +50,7 @@ from cartwin.foundation.errors import CartwinError, CartwinWarning
 from cartwin.trial.calibration import MULTIPLIED
 from cartwin.trial.endpoints import ENDPOINTS
 
-#: Defaults of :func:`sobol_indices` and ``cartwin sensitivity`` (see docs/calibration.md for
+#: Defaults of :func:`sobol_indices` and ``cartwin sensitivity`` (see docs/sensitivity.md for
 #: what they give on ZUMA-1's severe CRS and how long they take).
 DEFAULT_BASE_SAMPLES = 256
 DEFAULT_PATIENTS = 20
