@@ -156,8 +156,10 @@ def sobol_indices(protocol, endpoint: str, *, base_samples: int = DEFAULT_BASE_S
     ``n`` enrolled patients each, all on the same patients. ``follow_up_days``: default the
     protocol's (at most 730 days). ``progress(k)``: called with simulated patients done.
 
-    >>> t = sobol_indices("zuma-1", "crs_grade3plus")          # doctest: +SKIP  (~2-4 min)
-    >>> bool(t.in_unit_interval.all())                          # doctest: +SKIP
+    Example (about 3 CPU-minutes, so not run as a doctest):
+
+    >>> t = sobol_indices("zuma-1", "crs_grade3plus")  # doctest: +SKIP
+    >>> bool(t.in_unit_interval.all())  # doctest: +SKIP
     True
     """
     from cartwin.trial.calibration import calibrated_multipliers
