@@ -42,7 +42,18 @@ def test_sensitivity_cli_small(tmp_path):
     table = pd.read_csv(tmp_path / "s.csv")
     assert list(table["parameter"]) == ["k_prolif_per_day", "gamma_kill_per_day", "p_il6_myeloid_pg_per_ml_day",
                                         "k_neurovascular_on_per_day"]
-    assert {"S1", "ST"} <= set(table.columns)
+    assert {"S1", "S1_low", "S1_high", "ST", "ST_low", "ST_high", "in_unit_interval"} <= set(table.columns)
+
+
+def test_sensitivity_cli_defaults_are_the_functions():
+    import inspect
+
+    from cartwin.cli.trial import sensitivity
+    from cartwin.trial.sensitivity import DEFAULT_BASE_SAMPLES, DEFAULT_PATIENTS
+
+    params = inspect.signature(sensitivity).parameters
+    assert params["base_samples"].default.default == DEFAULT_BASE_SAMPLES
+    assert params["n"].default.default == DEFAULT_PATIENTS
 
 
 def test_sensitivity_unknown_endpoint_is_named(tmp_path):

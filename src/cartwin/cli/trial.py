@@ -144,13 +144,14 @@ def calibrate(
 def sensitivity(
     protocol: str = typer.Argument(..., help="Preset name or protocol file."),
     endpoint: str = typer.Option("crs_grade3plus", help="Endpoint (infused set) whose variance is decomposed."),
-    base_samples: int = typer.Option(8, help="Saltelli base samples N (runs = N * (2D + 2))."),
-    n: int = typer.Option(60, help="Patients per simulated trial."),
+    base_samples: int = typer.Option(256, help="Saltelli base samples N, rounded up to a power of two (trials = N * (2D + 2) = 10 N)."),
+    n: int = typer.Option(20, help="Patients enrolled per simulated trial (the same patients in every trial)."),
     seed: int = typer.Option(1),
     out: Path = typer.Option(None, help="Write the indices as CSV."),
     engine: str = typer.Option("auto", help="auto, numpy, numba, numba-generated, or the engine a result records (e.g. rodas5p-numba)."),
 ) -> None:
-    """Global Sobol indices (SALib) of an endpoint over population multipliers."""
+    """Global Sobol indices of an endpoint over population multipliers, with 95% bootstrap intervals
+    (Saltelli design from SALib; Owen first-order and Jansen total estimators)."""
     from cartwin.trial.sensitivity import sobol_indices
 
     with user_errors({"endpoint": "--endpoint", "base_samples": "--base-samples", "n": "--n"}):

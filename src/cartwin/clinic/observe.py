@@ -168,6 +168,7 @@ def observe(
     noise: bool = True,
     seed: int = 0,
     treatments: pd.DataFrame | None = None,
+    stream_ids: Mapping[int, int] | None = None,
 ) -> pd.DataFrame:
     """Bedside observation table (the format of docs/grading.md) from a model timecourse.
 
@@ -175,7 +176,9 @@ def observe(
     probability 0.2) is drawn from one stream per patient and quantity:
     :func:`cartwin.foundation.streams.patient_rng` ``(seed, patient_id, "clinic", substream=k)``.
     ``treatments`` (patient_id, day, drug) marks ``tocilizumab_given``/``steroids_given`` from
-    the first dose on.
+    the first dose on. ``stream_ids`` (patient_id -> stream index, default the patient's own id)
+    lets copies of one patient, simulated under different parameters in one table, draw the same
+    noise (common random numbers: :func:`cartwin.trial.runner.run_design`).
     """
     values = bedside({c: timecourse[c].to_numpy() for c in timecourse.columns if c in _NEEDED}, mapping)
     obs = pd.DataFrame({"patient_id": timecourse["patient_id"].to_numpy(), "time_day": timecourse["day"].to_numpy()})
@@ -187,6 +190,8 @@ def observe(
         ice_all = obs["ice_score"].to_numpy(copy=True)
         groups = obs.groupby("patient_id").indices
         pids, rows = np.fromiter(groups, dtype=np.int64, count=len(groups)), list(groups.values())
+        if stream_ids is not None:
+            pids = np.array([stream_ids.get(int(p), int(p)) for p in pids], dtype=np.int64)
 
         def streams(k):
             # One stream per patient and measured quantity: a row's noise does not depend on how

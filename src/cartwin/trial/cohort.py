@@ -65,10 +65,14 @@ def grade_observations(obs: pd.DataFrame, scale: str) -> pd.DataFrame:
 
 def simulate_batch(spec: CohortSpec, patients: pd.DataFrame, overrides: dict[str, np.ndarray], seed: int, solver=None):
     """One batch. ``patients``: patient_id, weight_kg, height_cm, tumour_cells_at_infusion,
-    antigen_negative_fraction (and optionally dose_cells, memory_fraction)."""
+    antigen_negative_fraction (and optionally dose_cells, memory_fraction, and ``stream_id``: the
+    patient whose measurement-noise and survival streams a row draws from, default its own id —
+    copies of one patient under different parameters share them, :func:`cartwin.trial.runner.run_design`)."""
     ind = get_indication(spec.indication)
     days = spec.follow_up_days
     ids = patients["patient_id"].to_numpy()
+    stream_ids = (dict(zip(ids.tolist(), patients["stream_id"].to_numpy(np.int64).tolist(), strict=True))
+                  if "stream_id" in patients else None)
     weight = patients["weight_kg"].to_numpy(float)
     policy = make_policy(spec.policy, weight)
     regimen = Regimen(spec.product, spec.indication, spec.dose_cells, spec.per_kg, spec.lymphodepletion)
@@ -91,7 +95,7 @@ def simulate_batch(spec: CohortSpec, patients: pd.DataFrame, overrides: dict[str
 
     treatments = policy.treatments()
     treatments["patient_id"] = ids[treatments["patient_id"].to_numpy(int)] if len(treatments) else treatments["patient_id"]
-    obs = observe(tc, seed=seed, treatments=treatments)
+    obs = observe(tc, seed=seed, treatments=treatments, stream_ids=stream_ids)
     graded = grade_observations(obs, "astct")
     tox = toxicity_course(graded, "astct").merge(toxicity_timing(graded), on="patient_id")
     if spec.crs_scale != "astct":
@@ -101,7 +105,7 @@ def simulate_batch(spec: CohortSpec, patients: pd.DataFrame, overrides: dict[str
         tox[f"icans_max_grade_{spec.crs_scale}"] = tox["icans_max_grade_astct"]
     tox = tox.merge(haematotoxicity_course(obs), on="patient_id", how="left")  # cytopenias d28/d90, ICAHT
 
-    eff = outcomes(tc, ind.disease_measure, spec.assessment_days, spec.indication, days, seed)
+    eff = outcomes(tc, ind.disease_measure, spec.assessment_days, spec.indication, days, seed, stream_ids)
     kin = result.summary()
     kin["patient_id"] = ids[kin["patient_id"].to_numpy()]
     kin = kin[["patient_id", "status", "cmax_copies_per_ug", "tmax_day", "auc0_28_day_copies_per_ug",

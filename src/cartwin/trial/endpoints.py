@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from cartwin.foundation.constraints import OneOf, check
 from cartwin.foundation.errors import ValidationError
 
 DAYS_PER_MONTH = 30.4375
@@ -251,50 +252,63 @@ def _bool(series: pd.Series) -> np.ndarray:
     return series.fillna(False).astype(bool).to_numpy()
 
 
-def _set_endpoints(df: pd.DataFrame, scale: str, n_enrolled: int) -> dict[str, dict[str, Any]]:
+def _set_endpoints(df: pd.DataFrame, scale: str, n_enrolled: int, names: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+    """The endpoints ``names`` (default every one of :data:`ENDPOINTS`, in that order) of one set;
+    each is computed only when asked for (a sensitivity design needs one, not the KM fits)."""
     resp = df["best_response"].fillna("").astype(str).to_numpy()
     crs = df[f"crs_max_grade_{scale}"].fillna(0).to_numpy(dtype=float)
     icans = df[f"icans_max_grade_{scale}"].fillna(0).to_numpy(dtype=float)
     infused = _bool(df["infused"])
-    n_inf = int(infused.sum())
-    lo, hi = clopper_pearson(n_inf, n_enrolled)
     responders = np.isin(resp, list(RESPONDERS))
-    out = {
-        "enrolled": _entry(n_enrolled, n_enrolled, n_enrolled, n_enrolled, "patients", "count"),
-        "infused": _entry(n_inf, lo * n_enrolled, hi * n_enrolled, n_enrolled, "patients",
-                          "count; CI = Clopper-Pearson on the infused fraction x enrolled"),
-        "orr": _rate(responders),
-        "cr_rate": _rate(np.isin(resp, list(COMPLETE))),
-        "mrd_neg_rate": _rate(_bool(df["mrd_negative"])),
-        "crs_any": _rate(crs >= 1),
-        "crs_grade3plus": _rate(crs >= 3),
-        "icans_any": _rate(icans >= 1),
-        "icans_grade3plus": _rate(icans >= 3),
-        "crs_onset_median_day": _median(df["crs_onset_day"].to_numpy(dtype=float)[crs >= 1], "day"),
-        "icans_onset_median_day": _median(df["icans_onset_day"].to_numpy(dtype=float)[icans >= 1], "day"),
-        "tocilizumab_rate": _rate(_bool(df["tocilizumab"])),
-        "steroid_rate": _rate(_bool(df["steroids"])),
+
+    def infused_count():
+        n_inf = int(infused.sum())
+        lo, hi = clopper_pearson(n_inf, n_enrolled)
+        return _entry(n_inf, lo * n_enrolled, hi * n_enrolled, n_enrolled, "patients",
+                      "count; CI = Clopper-Pearson on the infused fraction x enrolled")
+
+    def km(kind, column, *args):
+        d = df[f"{column}_day"].to_numpy(dtype=float)
+        e = _bool(df[f"{column}_event"])
+        return _km_median(d, e) if kind == "median" else _km_at(d, e, *args)
+
+    pfs_e = lambda: _bool(df["pfs_event"])  # noqa: E731
+    makers = {
+        "enrolled": lambda: _entry(n_enrolled, n_enrolled, n_enrolled, n_enrolled, "patients", "count"),
+        "infused": infused_count,
+        "orr": lambda: _rate(responders),
+        "cr_rate": lambda: _rate(np.isin(resp, list(COMPLETE))),
+        "mrd_neg_rate": lambda: _rate(_bool(df["mrd_negative"])),
+        "crs_any": lambda: _rate(crs >= 1),
+        "crs_grade3plus": lambda: _rate(crs >= 3),
+        "icans_any": lambda: _rate(icans >= 1),
+        "icans_grade3plus": lambda: _rate(icans >= 3),
+        "crs_onset_median_day": lambda: _median(df["crs_onset_day"].to_numpy(dtype=float)[crs >= 1], "day"),
+        "icans_onset_median_day": lambda: _median(df["icans_onset_day"].to_numpy(dtype=float)[icans >= 1], "day"),
+        "tocilizumab_rate": lambda: _rate(_bool(df["tocilizumab"])),
+        "steroid_rate": lambda: _rate(_bool(df["steroids"])),
+        "pfs_median_month": lambda: km("median", "pfs"),
+        "pfs_12m": lambda: km("at", "pfs", 365.25),
+        "os_median_month": lambda: km("median", "os"),
+        "os_12m": lambda: km("at", "os", 365.25),
+        "dor_median_month": lambda: _km_median(df["dor_day"].to_numpy(dtype=float)[responders], pfs_e()[responders]),
+        "cmax_median": lambda: _median(df["cmax_copies_per_ug"].to_numpy(dtype=float)[infused], "copies/ug gDNA"),
+        "tmax_median_day": lambda: _median(df["tmax_day"].to_numpy(dtype=float)[infused], "day"),
+        "auc0_28_median": lambda: _median(df["auc0_28_day_copies_per_ug"].to_numpy(dtype=float)[infused], "day*copies/ug gDNA"),
     }
-    pfs_d, pfs_e = df["pfs_day"].to_numpy(dtype=float), _bool(df["pfs_event"])
-    os_d, os_e = df["os_day"].to_numpy(dtype=float), _bool(df["os_event"])
-    out["pfs_median_month"] = _km_median(pfs_d, pfs_e)
-    out["pfs_12m"] = _km_at(pfs_d, pfs_e, 365.25)
-    out["os_median_month"] = _km_median(os_d, os_e)
-    out["os_12m"] = _km_at(os_d, os_e, 365.25)
-    out["dor_median_month"] = _km_median(df["dor_day"].to_numpy(dtype=float)[responders], pfs_e[responders])
-    kin = infused
-    out["cmax_median"] = _median(df["cmax_copies_per_ug"].to_numpy(dtype=float)[kin], "copies/ug gDNA")
-    out["tmax_median_day"] = _median(df["tmax_day"].to_numpy(dtype=float)[kin], "day")
-    out["auc0_28_median"] = _median(df["auc0_28_day_copies_per_ug"].to_numpy(dtype=float)[kin], "day*copies/ug gDNA")
-    out.update(haematotoxicity_endpoints(df))
-    return {name: out[name] for name in ENDPOINTS}
+    for name in HAEMATOTOXICITY_ENDPOINTS:
+        makers[name] = lambda name=name: haematotoxicity_endpoints(df, (name,))[name]
+    wanted = tuple(ENDPOINTS) if names is None else tuple(names)
+    return {name: makers[name]() for name in wanted}
 
 
-def haematotoxicity_endpoints(df: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    """Rates of :data:`HAEMATOTOXICITY_ENDPOINTS` among the patients of ``df`` with a value;
-    ``estimate`` None (n = 0) where the column is absent or no patient has one."""
+def haematotoxicity_endpoints(df: pd.DataFrame, names: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Rates of :data:`HAEMATOTOXICITY_ENDPOINTS` (or those of ``names``) among the patients of
+    ``df`` with a value; ``estimate`` None (n = 0) where the column is absent or no patient has one."""
     out = {}
     for name, (column, _) in HAEMATOTOXICITY_ENDPOINTS.items():
+        if names is not None and name not in names:
+            continue
         values = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float) if column in df.columns else np.array([])
         values = values[np.isfinite(values)]
         entry = _rate(values >= 1.0)  # 0/1 indicators
@@ -303,20 +317,23 @@ def haematotoxicity_endpoints(df: pd.DataFrame) -> dict[str, dict[str, Any]]:
     return out
 
 
-def compute_endpoints(patients: pd.DataFrame, scale: str = "astct") -> dict[str, Any]:
-    """Every endpoint of :data:`ENDPOINTS` for the ITT and infused sets.
+def compute_endpoints(patients: pd.DataFrame, scale: str = "astct", names: Sequence[str] | None = None) -> dict[str, Any]:
+    """Every endpoint of :data:`ENDPOINTS` (or only those of ``names``) for the ITT and infused sets.
 
     Returns ``{"scale": scale, "itt": {name: entry}, "infused": {name: entry}}`` — the content of
     ``endpoints.json``. ``scale`` picks the ``crs_max_grade_<scale>`` / ``icans_max_grade_<scale>``
     columns.
     """
     check_patients(patients, scale)
+    if names is not None:
+        for name in names:
+            check("names", name, OneOf(tuple(ENDPOINTS)))
     n = len(patients)
     infused = patients[_bool(patients["infused"])]
     return {
         "scale": scale,
-        "itt": _set_endpoints(patients, scale, n),
-        "infused": _set_endpoints(infused, scale, n),
+        "itt": _set_endpoints(patients, scale, n, names),
+        "infused": _set_endpoints(infused, scale, n, names),
     }
 
 

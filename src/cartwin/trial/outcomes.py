@@ -14,6 +14,8 @@ hazards, one seeded stream per patient:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -76,32 +78,35 @@ def efficacy(timecourse: pd.DataFrame, measure: str, assessment_days, death_day:
     return pd.DataFrame(rows, columns=columns)
 
 
-def death_days(eff: pd.DataFrame, indication: str, seed: int) -> pd.Series:
+def death_days(eff: pd.DataFrame, indication: str, seed: int, stream_ids: Mapping[int, int] | None = None) -> pd.Series:
     """Day of death per patient (index ``patient_id``): non-relapse mortality or death after
     progression, whichever comes first, from the patient's own ``survival`` stream.
 
     It is the same whether ``eff`` was computed with or without :func:`efficacy`'s
     ``death_day``: a patient whose progression the death precedes dies of the non-relapse
     draw in both cases. That is what lets :func:`outcomes` draw it before the assessments.
+    ``stream_ids``: patient_id -> stream index (default the id; see :func:`cartwin.clinic.observe.observe`).
     """
     median_pp = POST_PROGRESSION_MEDIAN_DAYS.get(indication, 180.0)
     nrm_rate = -np.log(1.0 - NON_RELAPSE_MORTALITY_1Y) / 365.0
     ids = eff["patient_id"].to_numpy(np.int64)
     progression = np.where(np.isfinite(eff["progression_day"].to_numpy(float)), eff["progression_day"].to_numpy(float), np.inf)
     out = np.empty(ids.size)
-    for i, rng in enumerate(patient_generators(seed, ids, "survival")):
+    streams = ids if stream_ids is None else np.array([stream_ids.get(int(k), int(k)) for k in ids], dtype=np.int64)
+    for i, rng in enumerate(patient_generators(seed, streams, "survival")):
         nrm_day = rng.exponential(1.0 / nrm_rate)
         pp_survival = rng.exponential(median_pp / np.log(2.0))
         out[i] = min(nrm_day, progression[i] + pp_survival)
     return pd.Series(out, index=ids, name="death_day")
 
 
-def survival(eff: pd.DataFrame, indication: str, follow_up_days: float, seed: int) -> pd.DataFrame:
+def survival(eff: pd.DataFrame, indication: str, follow_up_days: float, seed: int,
+             stream_ids: Mapping[int, int] | None = None) -> pd.DataFrame:
     """PFS, OS and DOR per patient (days), with event flags, from efficacy and stated hazards.
 
     DOR runs from the first response to progression, death or censoring and is never negative
     (responses are assessed before both, see :func:`efficacy`)."""
-    death = death_days(eff, indication, seed).to_numpy()
+    death = death_days(eff, indication, seed, stream_ids).to_numpy()
     out = []
     for row, dead in zip(eff.itertuples(index=False), death, strict=True):
         progression = row.progression_day if np.isfinite(row.progression_day) else np.inf
@@ -124,12 +129,12 @@ def survival(eff: pd.DataFrame, indication: str, follow_up_days: float, seed: in
 
 
 def outcomes(timecourse: pd.DataFrame, measure: str, assessment_days, indication: str, follow_up_days: float,
-             seed: int) -> pd.DataFrame:
+             seed: int, stream_ids: Mapping[int, int] | None = None) -> pd.DataFrame:
     """Efficacy and survival per patient with death and progression respected in time.
 
     Death is drawn first (it depends on progression only, which death cannot precede when it
     follows progression), then the assessments are read up to death and progression."""
     full = efficacy(timecourse, measure, assessment_days)
-    death = death_days(full, indication, seed)
+    death = death_days(full, indication, seed, stream_ids)
     eff = efficacy(timecourse, measure, assessment_days, death_day=death)
-    return eff.merge(survival(eff, indication, follow_up_days, seed), on="patient_id")
+    return eff.merge(survival(eff, indication, follow_up_days, seed, stream_ids), on="patient_id")

@@ -4,34 +4,49 @@ Rejeski K, Subklewe M, Aljurf M, et al. Immune effector cell-associated hematoto
 consensus grading and best practice recommendations. Blood 2023;142(10):865-877.
 doi:10.1182/blood.2023020578. Grading by depth and duration of neutropenia (absolute
 neutrophil count, ANC), early (day 0 to +30) and late (after day +30). The rule table
-implemented (from the paper's grading table as recalled and as reproduced by the T-ICAHT
-follow-up of the same group, which "follows the principal logic of the existing N-ICAHT
-grading"; **not checked verbatim against the PDF** — see docs/grading.md):
+implemented:
 
-===========================  =========  =========  ==========================  ==================
+===========================  =========  =========  ==========================  ==========================
                              grade 1    grade 2    grade 3                     grade 4
-===========================  =========  =========  ==========================  ==================
+===========================  =========  =========  ==========================  ==========================
 early (days 0-30):
-  days with ANC <= 500/µL    1-6        7-13       >= 14                       --
-  days with ANC <= 100/µL    --         --         >= 7                        >= 14
+  days with ANC <= 500/µL    1-6        7-13       14-30                       all 31 (never > 500)
+  days with ANC <= 100/µL    --         --         7-13                        >= 14
 late (after day +30):
   ANC (>= 2 measurements)    <= 1500/µL <= 1000/µL <= 500/µL                   <= 100/µL
-===========================  =========  =========  ==========================  ==================
+===========================  =========  =========  ==========================  ==========================
+
+The grade is the highest any row reaches. **Provenance** (the 2023 paper's table itself was not
+read; what was checked, rule by rule, is in docs/grading.md "ICAHT: what was checked"): the
+thresholds (<= 500 and <= 100/µL early; <= 1500/1000/500/100 late), the durations 1-6 / 7-13 /
+14-30 days <= 500, 7-13 / >= 14 days <= 100, and grade 4 for an ANC <= 500/µL on every day 0-30
+("never recovering ANC > 500 cells/µL", one of the grade-4 definitions) are those of the
+automated EHA/EBMT grader of Liang EC et al. (Fred Hutchinson; github.com/emilyliangmd/
+automatedicahtgrading, index.Rmd and "Manual Code.R", which cite Rejeski 2023 as their source).
+The cumulative count and the non-stable-recovery rule are the group's own restatement in its
+T-ICAHT paper (Table 1 footnote: T-ICAHT "follows the principal logic of the existing N-ICAHT
+grading ... the cumulative length beneath the respective threshold is calculated ... Days of
+nonstable count recovery (<3 days) are counted to the cumulative total of days"; late: "Two or
+more laboratory tests or nontransient" cytopenia).
 
 Early duration is the *cumulative* number of days below the threshold in days 0-30 (a biphasic
 course adds up), and days of non-stable recovery — fewer than 3 consecutive days above the
-threshold between days below it — count as days below (as the T-ICAHT follow-up restates the
-N-ICAHT convention). Late ICAHT needs the count at or below the threshold on at least two
-measurements after day +30 ("non-transient"); the paper's alternative, neutropenia needing G-CSF,
-has no column and is not graded.
+threshold between days below it — count as days below. (Liang's grader counts the *longest*
+episode, joined across such gaps; the two agree on a single episode.) Late ICAHT needs the count
+at or below the threshold on at least two measurements after day +30 (not necessarily
+consecutive; "non-transient"); the paper's alternative, neutropenia needing G-CSF, has no column
+and is not graded. Liang's extra grade-4 case (neutropenia from days 0-3 that never recovers
+before the last count, e.g. an early death) is not applied as such: without counts to day 30 the
+unmeasured days make the grade a lower bound whose upper bound is 4.
 
 Implementation choices (*assumptions*, documented): a day's ANC is its lowest measurement (day =
-floor(time_day)); a day without a measurement between two measured days on the same side of the
-threshold, at most :data:`MAX_BRIDGE_DAYS` apart, takes that side; any other unmeasured day in
-0-30 is *unknown*, and the early grade is bounded over every assignment of the unknown days
-(status ``observed`` with none unknown, ``determined`` when the bounds meet, ``lower bound`` or
-``not assessable`` otherwise, as for CRS/ICANS). Censoring at progression, a new line of therapy
-or death is not applied (no column).
+floor(time_day); as Liang's grader); a day without a measurement between two measured days on
+the same side of the threshold, at most :data:`MAX_BRIDGE_DAYS` apart, takes that side (Liang
+interpolates linearly across up to 7 missing days); any other unmeasured day in 0-30 is
+*unknown*, and the early grade is bounded over every assignment of the unknown days (status
+``observed`` with none unknown, ``determined`` when the bounds meet, ``lower bound`` or ``not
+assessable`` otherwise, as for CRS/ICANS). Censoring at progression, a new line of therapy or
+death is not applied (no column).
 """
 
 from __future__ import annotations
@@ -43,6 +58,8 @@ from cartwin.foundation.errors import DataError
 
 VERSION = "EHA/EBMT ICAHT (Rejeski K et al. Blood 2023;142:865-877)"
 EARLY_LAST_DAY = 30
+#: Days in the early window (days 0-30); ANC <= 500/µL on all of them is grade 4 ("never > 500").
+EARLY_DAYS = EARLY_LAST_DAY + 1
 #: Longest gap between two measurements across which an unmeasured day takes their common side.
 MAX_BRIDGE_DAYS = 7
 #: Days above the threshold fewer than this, between days below it, are non-stable recovery.
@@ -64,9 +81,12 @@ def anc_per_ul(obs: pd.DataFrame, source: str = "observations") -> np.ndarray:
 
 
 def early_grade(days_le_500: np.ndarray, days_le_100: np.ndarray) -> np.ndarray:
-    """Early ICAHT grade from cumulative days with ANC <= 500 and <= 100 /µL (table above)."""
+    """Early ICAHT grade from cumulative days with ANC <= 500 and <= 100 /µL (table above): 4 for
+    >= 14 days <= 100 or every one of days 0-30 (:data:`EARLY_DAYS`) <= 500; 3 for 14-30 days
+    <= 500 or 7-13 days <= 100; 2 for 7-13 days <= 500; 1 for 1-6 days."""
     d5, d1 = np.asarray(days_le_500), np.asarray(days_le_100)
-    return np.select([d1 >= 14, (d5 >= 14) | (d1 >= 7), d5 >= 7, d5 >= 1], [4, 3, 2, 1], 0).astype(np.int64)
+    return np.select([(d1 >= 14) | (d5 >= EARLY_DAYS), (d5 >= 14) | (d1 >= 7), d5 >= 7, d5 >= 1],
+                     [4, 3, 2, 1], 0).astype(np.int64)
 
 
 def _below_days(state: np.ndarray) -> np.ndarray:
