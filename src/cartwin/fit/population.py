@@ -135,6 +135,30 @@ class PopulationFit:
     def _mu_i(self) -> np.ndarray:
         return _mu_i(self.problem, self.beta)
 
+    def fitted_population(self):
+        """The estimated population as a :class:`cartwin.population.fitted.FittedPopulation`
+        (what ``population.json`` holds; ``cartwin trial --population`` draws from it)."""
+        from cartwin.population.fitted import CovariateEffect, FittedParameter, FittedPopulation
+
+        p = self.problem
+        specs = p.model.parameter_specs()
+        params = []
+        for k, (name, tr) in enumerate(zip(p.estimate, p.transforms, strict=True)):
+            b = self.beta[name]
+            covs = tuple(CovariateEffect(col, float(p.covariate_refs[name][c]), float(b[c + 1]),
+                                         p.covariate_forms.get(name, ("power",) * len(p.covariate_names[name]))[c])
+                         for c, col in enumerate(p.covariate_names.get(name, ())))
+            params.append(FittedParameter(name, specs[name].unit, float(np.exp(b[0]) if tr == "log" else b[0]), tr,
+                                          float(self.omega2[k]), covs, float(specs[name].low), float(specs[name].high)))
+        fixed = {k: {"value": float(np.asarray(v, dtype=float).ravel()[0]) if np.ndim(v) else float(v),
+                     "unit": specs[k].unit} for k, v in p.fixed.items()}
+        return FittedPopulation(p.model.name, str(p.model.version), tuple(params), fixed=fixed,
+                                residual_error={"model": p.error, "sigma": float(self.sigma),
+                                                "scale": {"log": "natural log of DV", "additive": p.dataset.dv_unit,
+                                                          "proportional": "fraction of the prediction"}[p.error]},
+                                observable=p.observable, dv_unit=p.dataset.dv_unit, source=str(p.dataset.source),
+                                n_patients=p.n_subjects, ofv=float(self.ofv))
+
     def sample_parameters(self, n: int, seed: int, covariates: Mapping[str, np.ndarray] | None = None):
         """A virtual population from the fit: a ParameterSet of ``n`` patients (reference
         covariates unless given), e.g. for ``cartwin trial``; draws outside the table's bounds

@@ -64,6 +64,7 @@ class Problem:
     covariate_design: dict[str, np.ndarray] = field(default_factory=dict)
     covariate_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
     covariate_refs: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    covariate_forms: dict[str, tuple[str, ...]] = field(default_factory=dict)
     n_simulations: int = 0
 
     @property
@@ -274,26 +275,30 @@ def make_problem(model: Model, dataset: NonmemDataset, *, estimate: Sequence[str
         by_key.setdefault(key, np.zeros(len(ids)))[index[row["ID"]]] += float(row["AMT"])
     schedule = Schedule([Dose(t, s, a, "dataset dose") for (t, s), a in by_key.items()])
 
-    design, cov_names, cov_refs = {}, {}, {}
+    design, cov_names, cov_refs, cov_forms = {}, {}, {}, {}
     table = dataset.covariate_table()
     for param, covs in (covariates or {}).items():
         if param not in estimate:
             raise ValidationError("covariates", "estimated parameters", param)
-        cols, refs = [np.ones(len(ids))], []
+        cols, refs, forms = [np.ones(len(ids))], [], []
         for c in covs:
             if c not in dataset.covariates:
                 raise ValidationError(f"covariates[{param}]", "covariate columns of the dataset (" + ", ".join(dataset.covariates) + ")", c)
             v = table.set_index("ID").loc[ids, c].to_numpy(float)
             ref = float(np.median(v))
             refs.append(ref)
-            cols.append(np.log(v / ref) if np.all(v > 0) else v - ref)
+            power = bool(np.all(v > 0))
+            forms.append("power" if power else "linear")
+            cols.append(np.log(v / ref) if power else v - ref)
         design[param] = np.column_stack(cols)
         cov_names[param] = tuple(covs)
         cov_refs[param] = tuple(refs)
+        cov_forms[param] = tuple(forms)
     return Problem(model=model, dataset=dataset, observable=observable, estimate=estimate, transforms=transforms,
                    fixed=fixed, error=error, solver=_fit_solver(solver), rtol=rtol, ids=ids,
                    obs_subject=obs["ID"].map(index).to_numpy(int), obs_time=obs["TIME_DAY"].to_numpy(float),
                    obs_dv=obs["DV"].to_numpy(float), obs_cens=obs["CENS"].to_numpy(int),
                    obs_lloq=obs["LLOQ"].to_numpy(float), obs_row=obs["ROW"].to_numpy(int), save_days=save,
                    obs_col=col, schedule=schedule, t0=t_first, unapplied_doses=unapplied,
-                   covariate_design=design, covariate_names=cov_names, covariate_refs=cov_refs)
+                   covariate_design=design, covariate_names=cov_names, covariate_refs=cov_refs,
+                   covariate_forms=cov_forms)
