@@ -219,7 +219,7 @@ def fit_population(problem: Problem, *, initial: Mapping[str, float] | None = No
     iterations."""
     rng = np.random.default_rng(seed)
     specs = problem.model.parameter_specs()
-    start = {k: specs[k].value for k in problem.estimate} | dict(initial or {})
+    start = {k: problem.reference.get(k, specs[k].value) for k in problem.estimate} | dict(initial or {})
     for k in start:
         if k not in problem.estimate:
             raise ValidationError("initial", "estimated parameters", k)

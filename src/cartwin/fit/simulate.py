@@ -55,26 +55,46 @@ def draw_parameters(model: Model, n: int, omega2: Mapping[str, float], rng: np.r
 def simulate_dataset(model: Model, n: int, *, omega2: Mapping[str, float], sigma: float, seed: int,
                      observable: str | None = None, typical: Mapping[str, float] | None = None,
                      sample_days: Sequence[float] = ELIANA_DAYS, missing: float = 0.0, lloq: float | None = None,
-                     error: str = "log", dose_amount: float | None = None, dv_unit: str | None = None,
-                     covariates: Mapping[str, np.ndarray] | None = None) -> tuple[NonmemDataset, dict[str, np.ndarray]]:
+                     error: str = "log", dose_amount: float | Sequence[float] | None = None, dv_unit: str | None = None,
+                     covariates: Mapping[str, np.ndarray] | None = None, amt_unit: str = "cells",
+                     product: str | None = None, indication: str | None = None) -> tuple[NonmemDataset, dict[str, np.ndarray]]:
     """A NONMEM dataset of ``n`` patients and the true per-patient parameters.
 
     Each sample is missed with probability ``missing`` (at least three are kept); values below
-    ``lloq`` are written as BLQ rows (``CENS`` 1, ``DV`` = ``LLOQ``). ``dose_amount``: a dose
-    row at day 0 (``CMT`` empty: recorded, not applied, for models without a dosing input).
+    ``lloq`` are written as BLQ rows (``CENS`` 1, ``DV`` = ``LLOQ``). ``dose_amount`` (one, or
+    one per patient, in ``amt_unit``): a dose row at day 0 with ``CMT`` empty, the model's
+    default dose input; it is applied in the simulation as a fit applies it
+    (:mod:`cartwin.fit.dosing`; for the composite model with ``product`` and ``indication``),
+    and recorded, not applied, for a model without a dose input (Stein 2019).
     """
-    from cartwin.engine import SaveAt, StepController, simulate
+    from cartwin.engine import Dose, SaveAt, Schedule, StepController, simulate
     from cartwin.engine.choice import resolve_solver
+    from cartwin.fit.dosing import DOSE_INPUTS, plan_doses
 
     rng = np.random.default_rng(seed)
     truth = draw_parameters(model, n, omega2, rng, typical)
+    ids = [str(i + 1) for i in range(n)]
+    amounts = None if dose_amount is None else np.broadcast_to(np.asarray(dose_amount, dtype=float), (n,))
+    extra_sim: dict = {}
+    if amounts is not None and model.name in DOSE_INPUTS:
+        doses = pd.DataFrame({"ID": ids, "TIME_DAY": 0.0, "AMT": amounts, "CMT": "", "ROW": 0})
+        table = pd.DataFrame({"ID": ids, **{k: np.asarray(v, dtype=float) for k, v in (covariates or {}).items()}})
+        plan = plan_doses(model, doses, ids, table, "simulate_dataset", amt_unit=amt_unit, product=product,
+                          indication=indication)
+        truth = {k: np.full(n, float(v)) for k, v in plan.base_values.items()} | truth
+        params = model.parameters(**truth)
+        y0 = model.initial_state(params.broadcast(n), n)
+        for state, v in plan.initial.items():
+            y0[model.state_index(state)] = np.broadcast_to(np.asarray(v, dtype=float), (n,))
+        extra_sim = {"y0": y0, "t0": min([0.0] + [t for t, _ in plan.doses]),
+                     "schedule": Schedule([Dose(t, st, a, "dose") for (t, st), a in sorted(plan.doses.items())])}
     params = model.parameters(**truth)
     obs_names = [o.name for o in model.observables_spec]
     observable = observable or obs_names[0]
     unit = dv_unit or next(o.unit for o in model.observables_spec if o.name == observable)
     days = np.asarray(sample_days, dtype=float)
     sol = simulate(model, params, saveat=SaveAt(days), solver=resolve_solver("auto"),
-                   controller=StepController(rtol=1e-8, atol=1e-10))
+                   controller=StepController(rtol=1e-8, atol=1e-10), **extra_sim)
     f = sol.observables()[observable]
     if error == "log":
         y = f * np.exp(rng.normal(0.0, sigma, f.shape))
@@ -90,8 +110,8 @@ def simulate_dataset(model: Model, n: int, *, omega2: Mapping[str, float], sigma
     cov = {k: np.asarray(v) for k, v in (covariates or {}).items()}
     for i in range(n):
         extra = {k: float(v[i]) for k, v in cov.items()}
-        if dose_amount is not None:
-            rows.append({"ID": i + 1, "TIME": 0.0, "DV": ".", "AMT": dose_amount, "EVID": 1, "MDV": 1, "CMT": ".",
+        if amounts is not None:
+            rows.append({"ID": i + 1, "TIME": 0.0, "DV": ".", "AMT": float(amounts[i]), "EVID": 1, "MDV": 1, "CMT": ".",
                          "CENS": 0, "LLOQ": ".", **extra})
         for j in np.flatnonzero(keep[i]):
             blq = lloq is not None and y[i, j] < lloq
