@@ -86,7 +86,7 @@ def test_composite_fit_simulates_the_regimen_the_therapy_layer_gives(cart_data):
     p = _cart_problem(exact)
     assert p.t0 == -5.0 and p.dosing["lymphodepletion"]["from"] == "regimen"
     assert p.dosing["lymphodepletion"]["fludarabine_mg_per_m2"] == 25.0  # tisa-cel's Flu/Cy (Kymriah label)
-    np.testing.assert_allclose(p.predict(p.to_phi(truth)), p.obs_dv, rtol=2e-3)
+    np.testing.assert_allclose(p.predict(p.to_phi(truth)), p.obs_dv, rtol=1e-5)
     # without lymphodepletion the same patients expand less: the fit would see another course
     none = _cart_problem(exact, lymphodepletion="none")
     assert np.median(np.abs(np.log(none.predict(none.to_phi(truth)) / none.obs_dv))) > 0.2
@@ -113,10 +113,10 @@ def test_composite_fit_simulates_the_regimen_the_therapy_layer_gives(cart_data):
 def test_composite_fit_recovers_parameters_with_the_doses_and_not_without_lymphodepletion(cart_data):
     _, noisy, truth = cart_data
     err = _log_errors(fit_individual(_cart_problem(noisy), sigma=0.1), truth, truth)
-    assert np.median(err["k_prolif_per_day"]) < 0.1 and np.median(err["d_effector_per_day"]) < 0.15, err
-    assert err["k_prolif_per_day"].max() < 0.25, err
+    # measured 2026-12-06: max 0.037 and 0.048; without lymphodepletion medians 0.44 and 1.18
+    assert err["k_prolif_per_day"].max() < 0.1 and err["d_effector_per_day"].max() < 0.15, err
     biased = _log_errors(fit_individual(_cart_problem(noisy, lymphodepletion="none"), sigma=0.1), truth, truth)
-    assert np.median(biased["d_effector_per_day"]) > 2 * np.median(err["d_effector_per_day"]) + 0.1, biased
+    assert np.median(biased["k_prolif_per_day"]) > 0.2 and np.median(biased["d_effector_per_day"]) > 0.5, biased
 
 
 def test_composite_fit_refusals_name_the_field(cart_data):
@@ -142,3 +142,45 @@ def test_models_without_a_dose_input_record_dose_rows_without_applying_them():
     assert p.unapplied_doses == 3 and not p.schedule.doses
     with pytest.raises(ValidationError, match="product"):
         make_problem(Stein2019(), ds, product="tisa-cel")
+
+
+@pytest.mark.slow
+def test_composite_population_fit_with_doses_feeds_a_virtual_trial(tmp_path):
+    # ~60 s: SAEM on 24 patients of the composite model, then a 30-patient ELIANA trial with it
+    import warnings
+
+    from cartwin.fit import fit
+    from cartwin.foundation.errors import CartwinWarning
+    from cartwin.therapy import Covariates, Regimen, simulate_course
+    from cartwin.therapy.course import build_course
+    from cartwin.trial.runner import run_trial
+
+    rng = np.random.default_rng(7)
+    n = 24
+    regimen = Regimen("tisa-cel", "all")
+    _, params, *_ = build_course(regimen, Covariates(), dose_cells=np.ones(1))
+    typical = {k: float(params[k]) for k in ("k_prolif_per_day", "d_effector_per_day")}
+    omega2 = {"k_prolif_per_day": 0.09, "d_effector_per_day": 0.16}
+    truth = {k: typical[k] * np.exp(rng.normal(0, np.sqrt(omega2[k]), n)) for k in typical}
+    days = (1.0, 4.0, 7.0, 10.0, 14.0, 21.0, 28.0, 56.0, 84.0)
+    w, h = rng.uniform(40, 90, n), rng.uniform(150, 185, n)
+    course = simulate_course(regimen, Covariates(weight_kg=w, height_cm=h), days=84, param_overrides=truth,
+                             dose_cells=np.full(n, 1e8), save_days=np.array(days))
+    ds = timecourse_to_nonmem(course.timecourse(), dose_cells=np.full(n, 1e8), days=days, covariates={"WT": w, "HT": h})
+    frame = ds.frame.copy()
+    obs = frame["EVID"] == 0
+    frame.loc[obs, "DV"] *= np.exp(rng.normal(0, 0.2, int(obs.sum())))
+    ds = NonmemDataset(frame, ds.dv_unit, ds.time_unit, ds.covariates, ds.source)
+    result = fit(ds, "cart", estimate=list(typical), observable="transgene_copies_per_ug", amt_unit="cells",
+                 product="tisa-cel", indication="all", n_burn=40, n_smooth=30, n_is=30, out=tmp_path / "fit")
+    sample_typical = {k: float(np.exp(np.mean(np.log(v)))) for k, v in truth.items()}  # this cohort's
+    for k, v in result.typical().items():
+        assert abs(np.log(v / sample_typical[k])) < np.log(1.3), (k, v, sample_typical[k])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CartwinWarning)  # same product: no warning
+        trial = run_trial("eliana", 30, 1, population=tmp_path / "fit", follow_up_days=60.0)
+    assert trial.fitted_population["context"]["product"] == "tisa-cel"
+    assert set(trial.fitted_population["mapping"].values()) == set(typical)
+    assert "k_prolif_per_day" in trial.fitted_population["superseded_calibration"]
+    with pytest.warns(CartwinWarning, match="fitted to tisa-cel"):
+        run_trial("zuma-1", 5, 1, population=tmp_path / "fit", follow_up_days=30.0)

@@ -157,7 +157,9 @@ class PopulationFit:
                                                 "scale": {"log": "natural log of DV", "additive": p.dataset.dv_unit,
                                                           "proportional": "fraction of the prediction"}[p.error]},
                                 observable=p.observable, dv_unit=p.dataset.dv_unit, source=str(p.dataset.source),
-                                n_patients=p.n_subjects, ofv=float(self.ofv))
+                                n_patients=p.n_subjects, ofv=float(self.ofv),
+                                context={k: p.dosing[k] for k in ("product", "indication", "lymphodepletion", "amt_units")
+                                         if k in p.dosing})
 
     def sample_parameters(self, n: int, seed: int, covariates: Mapping[str, np.ndarray] | None = None):
         """A virtual population from the fit: a ParameterSet of ``n`` patients (reference
@@ -179,7 +181,9 @@ class PopulationFit:
                 break
             phi[bad] = np.array([self.beta[name][0] for name in p.estimate]) + \
                 rng.normal(0, 1, (int(bad.sum()), p.K)) * np.sqrt(self.omega2)
-        values = {k: np.broadcast_to(v, (n,)).copy() for k, v in p.fixed.items()}
+        values = {k: np.broadcast_to(np.asarray(v, float).ravel()[0] if np.size(v) > 1 else v, (n,)).copy()
+                  for k, v in p.base_values.items()}  # the regimen's typical values (composite model)
+        values.update({k: np.broadcast_to(v, (n,)).copy() for k, v in p.fixed.items()})
         values.update(p.from_phi(phi))
         return p.model.parameters(**values)
 

@@ -124,11 +124,18 @@ def simulate_dataset(model: Model, n: int, *, omega2: Mapping[str, float], sigma
 def timecourse_to_nonmem(timecourse: pd.DataFrame, *, observable: str = "transgene_copies_per_ug",
                          unit: str = "copies/ug gDNA", days: Sequence[float] = ELIANA_DAYS,
                          dose_cells: Sequence[float] | None = None, lloq: float | None = None,
-                         covariates: Mapping[str, Sequence[float]] | None = None) -> NonmemDataset:
+                         covariates: Mapping[str, Sequence[float]] | None = None, treatments: pd.DataFrame | None = None,
+                         lymphodepletion=None) -> NonmemDataset:
     """A simulated course's tidy timecourse (``patient_id``, ``day``, observables) as a NONMEM
     dataset: one observation per patient at each of ``days`` that was saved (model values, no
     measurement noise), a dose row at day 0 per patient when ``dose_cells`` is given (``CMT``
-    empty), BLQ rows below ``lloq``."""
+    empty: the model's default dose input, the CAR-T infusion in cells), BLQ rows below ``lloq``.
+    ``treatments`` (a policy's ``treatments()``: patient_id, day, drug, mg) become dose rows into
+    ``toci_central`` / ``dex_central`` (mg) and ``lymphodepletion`` (a
+    :class:`~cartwin.model.dosing.Lymphodepletion`) rows ``fludarabine`` / ``cyclophosphamide`` in
+    mg/m2, so a fit of the composite model simulates the course that was given (:mod:`cartwin.fit.dosing`;
+    ``amt_unit={"car_t": "cells", "fludarabine": "mg/m2", "cyclophosphamide": "mg/m2", "toci_central": "mg",
+    "dex_central": "mg"}``)."""
     if observable not in timecourse.columns:
         raise ValidationError("observable", "a column of the timecourse", observable)
     rows = []
@@ -136,9 +143,24 @@ def timecourse_to_nonmem(timecourse: pd.DataFrame, *, observable: str = "transge
     for i, pid in enumerate(ids):
         extra = {k: float(np.asarray(v)[i]) for k, v in (covariates or {}).items()}
         d = timecourse[timecourse["patient_id"] == pid]
+        dose = {"DV": ".", "EVID": 1, "MDV": 1, "CENS": 0, "LLOQ": ".", **extra}
+        start = len(rows)
+        if lymphodepletion is not None:
+            for day in lymphodepletion.days:
+                for cmt, amt in (("fludarabine", lymphodepletion.fludarabine_mg_per_m2),
+                                 ("cyclophosphamide", lymphodepletion.cyclophosphamide_mg_per_m2)):
+                    if amt > 0:
+                        rows.append({"ID": pid, "TIME": float(day), "AMT": float(amt), "CMT": cmt, **dose})
         if dose_cells is not None:
             rows.append({"ID": pid, "TIME": 0.0, "DV": ".", "AMT": float(np.asarray(dose_cells)[i]), "EVID": 1, "MDV": 1,
                          "CMT": ".", "CENS": 0, "LLOQ": ".", **extra})
+        if treatments is not None and len(treatments):
+            given = treatments[treatments["patient_id"] == i]
+            for _, t in given.iterrows():
+                cmt = {"tocilizumab": "toci_central", "dexamethasone": "dex_central"}.get(str(t["drug"]))
+                if cmt is None:
+                    raise ValidationError("treatments.drug", "tocilizumab or dexamethasone", t["drug"])
+                rows.append({"ID": pid, "TIME": float(t["day"]), "AMT": float(t["mg"]), "CMT": cmt, **dose})
         for day in days:
             hit = d[np.isclose(d["day"], day)]
             if hit.empty:
@@ -147,4 +169,5 @@ def timecourse_to_nonmem(timecourse: pd.DataFrame, *, observable: str = "transge
             blq = lloq is not None and v < lloq
             rows.append({"ID": pid, "TIME": float(day), "DV": lloq if blq else v, "AMT": ".", "EVID": 0, "MDV": 0,
                          "CMT": ".", "CENS": int(blq), "LLOQ": lloq if lloq is not None else ".", **extra})
+        rows[start:] = sorted(rows[start:], key=lambda r: r["TIME"])  # stable: a dose before a sample at its time
     return read_nonmem(pd.DataFrame(rows), dv_unit=unit, source="simulated course")

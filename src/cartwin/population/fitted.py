@@ -132,6 +132,7 @@ class FittedPopulation:
     n_patients: int = 0
     ofv: float = float("nan")
     path: str = ""
+    context: Mapping[str, Any] = field(default_factory=dict)  # the regimen the fit simulated (product, ...)
 
     def __post_init__(self) -> None:
         where = self.path or "population"
@@ -172,6 +173,7 @@ class FittedPopulation:
                            for p in self.parameters},
             "fixed": {k: dict(v) for k, v in self.fixed.items()},
             "residual_error": dict(self.residual_error),
+            "context": dict(self.context),
             "notes": ("typical: natural scale at the reference covariates; omega2: variance of the random effect on the "
                       "estimation scale (log: log-normal); covariate form power: phi += beta*log(cov/reference), "
                       "linear: phi += beta*(cov - reference); docs/fitting.md"),
@@ -279,7 +281,7 @@ class FittedPopulation:
         """What a trial records about the fitted population it used."""
         mapping = self.mapping(target, use)
         return {"path": self.path, "sha256": self.sha256, "model": self.model, "model_version": self.model_version,
-                "source": self.source, "n_patients": self.n_patients, "mapping": mapping,
+                "source": self.source, "n_patients": self.n_patients, "context": dict(self.context), "mapping": mapping,
                 "parameters": {mapping[p.name]: {"fitted": p.name, "typical": p.typical, "unit": p.unit,
                                                  "scale": p.scale, "omega2": p.omega2,
                                                  "covariates": [c.column for c in p.covariates]}
@@ -377,7 +379,8 @@ def from_dict(data: Mapping[str, Any], path: str = "population") -> FittedPopula
                             fixed=dict(data.get("fixed") or {}), residual_error=dict(data.get("residual_error") or {}),
                             observable=str(data.get("observable", "")), dv_unit=str(data.get("dv_unit", "")),
                             source=str(data.get("source", "")), n_patients=int(data.get("n_patients") or 0),
-                            ofv=float(data.get("ofv_minus_2loglik") or float("nan")), path=path)
+                            ofv=float(data.get("ofv_minus_2loglik") or float("nan")), path=path,
+                            context=dict(data.get("context") or {}))
 
 
 def _float(v: Any, field: str) -> float:

@@ -351,7 +351,8 @@ def _run(protocol: Protocol, n: int, seed: int, *, follow: float, batch_size: in
     in_vivo = _patient_parameters(protocol, enrolled, journey, dict(multipliers), seed)
     fitted_record = None
     if fitted is not None:
-        in_vivo, fitted_record = _fitted_parameters(fitted, fitted_use, enrolled, in_vivo, multipliers, seed)
+        in_vivo, fitted_record = _fitted_parameters(fitted, fitted_use, enrolled, in_vivo, multipliers, seed,
+                                                   protocol.product.key)
 
     cohort = pd.DataFrame({
         "patient_id": enrolled["patient_id"].to_numpy(),
@@ -394,7 +395,7 @@ def _run(protocol: Protocol, n: int, seed: int, *, follow: float, batch_size: in
 
 
 def _fitted_parameters(fitted, use, enrolled: pd.DataFrame, in_vivo: dict[str, np.ndarray], multipliers: dict[str, float],
-                       seed: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+                       seed: int, protocol_product: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The fitted population's draws in place of the protocol's for the parameters it names
     (the ``param_<name>`` columns of ``enrolled`` then hold the values used), and the record of
     what was replaced (the calibration multipliers that no longer apply among them)."""
@@ -406,6 +407,10 @@ def _fitted_parameters(fitted, use, enrolled: pd.DataFrame, in_vivo: dict[str, n
     for name, values in draws.items():
         enrolled[f"param_{name}"] = values
     record = fitted.describe(CarTPatientModel, use)
+    product = fitted.context.get("product")
+    if product is not None and product != protocol_product:
+        warnings.warn(f"the fitted population was fitted to {product} patients; this trial gives {protocol_product}: "
+                      f"its {', '.join(sorted(draws))} are {product}'s, not the product's own", CartwinWarning, stacklevel=4)
     record["superseded_calibration"] = {k: v for k, v in multipliers.items() if k in draws}
     if any(k in draws for k in DYSFUNCTION_EFFECT) and multipliers.get(DYSFUNCTIONAL_FRACTION):
         record["superseded_calibration"][DYSFUNCTIONAL_FRACTION] = multipliers[DYSFUNCTIONAL_FRACTION]
