@@ -88,10 +88,10 @@ def _unit_for(amt_unit, cmt: str, default: str) -> str | None:
     return None
 
 
-def _cells_factor(unit: str, weight: np.ndarray | None, where: str, row: dict) -> np.ndarray | float:
+def _cells_factor(unit: str, weight: np.ndarray | None, where: str, row: dict, hint: str | None = None):
     m = _CELLS.match(_norm(unit).replace("10**", "10^"))
     if not m:
-        raise ValidationError(where, "cells, 10^6 cells, cells/kg or 10^6 cells/kg for a CAR-T dose", unit)
+        raise ValidationError(where, "cells, 10^6 cells, cells/kg or 10^6 cells/kg for a CAR-T dose", unit, hint=hint)
     scale = 1.0
     if m.group(1):
         g = m.group(1)
@@ -104,7 +104,7 @@ def _cells_factor(unit: str, weight: np.ndarray | None, where: str, row: dict) -
     return scale
 
 
-def _mg_factor(unit: str, bsa: np.ndarray | None, where: str, row: dict, what: str):
+def _mg_factor(unit: str, bsa: np.ndarray | None, where: str, row: dict, what: str, hint: str | None = None):
     u = _norm(unit)
     if u == "mg":
         return 1.0
@@ -113,7 +113,7 @@ def _mg_factor(unit: str, bsa: np.ndarray | None, where: str, row: dict, what: s
             raise DataError(row["source"], f"AMT in {unit} needs body surface area: WT (kg) and HT (cm) columns",
                             row=row["ROW"], column="AMT")
         return bsa
-    raise ValidationError(where, f"mg or mg/m2 for a {what} dose", unit)
+    raise ValidationError(where, f"mg or mg/m2 for a {what} dose", unit, hint=hint)
 
 
 def _patient_column(covariates: pd.DataFrame, ids: list[str], names: tuple[str, ...]) -> np.ndarray | None:
@@ -142,6 +142,8 @@ def plan_doses(model, doses: pd.DataFrame, ids: list[str], covariates: pd.DataFr
                               "only with the composite model (cart): other models have no product or indication", product or indication)
     if not composite and not (isinstance(lymphodepletion, str) and lymphodepletion == "auto"):
         raise ValidationError("lymphodepletion", "'auto' (only the composite model (cart) has lymphodepletion)", lymphodepletion)
+    if isinstance(lymphodepletion, str) and lymphodepletion not in LD_CHOICES:
+        raise ValidationError("lymphodepletion", "auto, none or a Lymphodepletion", lymphodepletion)
     index = {pid: i for i, pid in enumerate(ids)}
     n = len(ids)
     weight = _patient_column(covariates, ids, ("WT", "WEIGHT", "BW"))
@@ -171,14 +173,16 @@ def plan_doses(model, doses: pd.DataFrame, ids: list[str], covariates: pd.DataFr
         key = default if cmt == "" else cmt
         unit = _unit_for(amt_unit, cmt, default or "")
         if key in inputs:
+            example = "cells" if inputs[key] == "cells" else "mg/m2"
+            hint = (f"row {int(r['ROW'])} of {source} doses {key}; with dose rows of several inputs give a unit "
+                    f"per CMT, e.g. {key}={example}")
             if unit is None:
-                raise ValidationError("amt_unit", f"the unit of AMT of the {key} dose rows (e.g. "
-                                      + ("'cells'" if inputs[key] == "cells" else "'mg/m2'") + ")", None)
+                raise ValidationError("amt_unit", f"the unit of AMT of the {key} dose rows (e.g. '{example}')", None, hint=hint)
             units_used[key] = unit
             amt = float(r["AMT"])
             if inputs[key] == "cells":
                 w = None if weight is None else weight[i]
-                cells = amt * float(np.asarray(_cells_factor(unit, w, "amt_unit", where_row)))
+                cells = amt * float(np.asarray(_cells_factor(unit, w, "amt_unit", where_row, hint)))
                 conc = cells / BODY_LYMPHOID_VOLUME_UL
                 if composite:
                     add(r["TIME_DAY"], "car_effector", i, conc * (1.0 - memory))
@@ -189,7 +193,7 @@ def plan_doses(model, doses: pd.DataFrame, ids: list[str], covariates: pd.DataFr
                 first_car[i] = np.nanmin([first_car[i], r["TIME_DAY"]])
             else:
                 b = None if bsa is None else bsa[i]
-                mg = amt * float(np.asarray(_mg_factor(unit, b, "amt_unit", where_row, key)))
+                mg = amt * float(np.asarray(_mg_factor(unit, b, "amt_unit", where_row, key, hint)))
                 if key == "fludarabine":
                     add(r["TIME_DAY"], "flu_central", i, mg * FLUDARABINE_TO_FARAA)
                 else:
@@ -223,8 +227,6 @@ def plan_doses(model, doses: pd.DataFrame, ids: list[str], covariates: pd.DataFr
                                   "patient: without one the composite model has no CAR-T cells",
                                   f"none for ID {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
         if isinstance(lymphodepletion, str):
-            if lymphodepletion not in LD_CHOICES:
-                raise ValidationError("lymphodepletion", "auto, none or a Lymphodepletion", lymphodepletion)
             ld = None if (lymphodepletion == "none" or ld_rows.any()) else ld_regimen
         elif isinstance(lymphodepletion, Lymphodepletion):
             if ld_rows.any():
