@@ -288,7 +288,7 @@ def run_trial(
     :meth:`~cartwin.population.fitted.FittedPopulation.mapping`; ``population_parameters``
     picks some of them) are drawn from the fitted distribution, with the patient's covariates,
     and replace the protocol's: for those parameters the preset's IIV, calibration multipliers,
-    dysfunctional-product factor and ``overrides`` do not apply; every other parameter keeps the
+    dysfunctional-product factor, journey product factors and ``overrides`` do not apply; every other parameter keeps the
     protocol's population and calibration (docs/fitting.md, "Using a fitted population in a
     virtual trial").
     """
