@@ -65,3 +65,14 @@ def test_refusals_name_the_field():
         run_trial("zuma-1", 5, 1, population_parameters=["alpha_per_day"])
     with pytest.raises(ValidationError, match="population"):
         run_trial("zuma-1", 5, 1, population="no/such/dir")
+
+
+def test_sharded_trial_with_a_fitted_population_gives_the_same_patients(tmp_path):
+    from cartwin.trial.runner import ShardOptions
+
+    fp = FittedPopulation("stein2019", "1", (ALPHA, BETA))
+    kw = {"follow_up_days": 30.0, "population": fp}
+    one = run_trial("zuma-1", 10, 4, **kw)
+    sharded = run_trial("zuma-1", 10, 4, shards=ShardOptions(out_dir=str(tmp_path / "s"), shard_size=4, progress=False), **kw)
+    cols = ["patient_id", "param_d_effector_per_day", "param_d_memory_per_day", "cmax_copies_per_ug", "best_response"]
+    assert one.patients[cols].equals(sharded.patients[cols])
