@@ -175,4 +175,5 @@ def demo(out: Path = typer.Option(Path("demo-output"), help="Output directory.")
     """The demo: a 200-patient virtual ZUMA-1 (axi-cel in LBCL) with its HTML report."""
     # Every option spelled out: called as a function, an omitted one would be its typer.Option.
     trial(protocol="zuma-1", n=200, seed=1, out=out, replicates=1, follow_up_days=365.0, engine="auto",
-          workers=None, scheduler=None, resume=False, shard_size=512, rtol=1e-6)
+          workers=None, scheduler=None, resume=False, shard_size=512, rtol=1e-6,
+          population=None, population_parameters=None)
