@@ -41,6 +41,7 @@ def test_file_round_trips_and_a_directory_is_accepted(tmp_path):
     assert back.sha256 == fp.sha256
     data = json.loads((tmp_path / "population.json").read_text())
     assert data["parameters"]["alpha_per_day"]["unit"] == "1/day"
+    assert data["parameters"]["alpha_per_day"]["covariates"][0]["unit"] == "kg"
     assert data["parameters"]["alpha_per_day"]["cv_percent"] == pytest.approx(100 * math.sqrt(math.expm1(0.5)))
 
 

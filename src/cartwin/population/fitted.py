@@ -169,7 +169,7 @@ class FittedPopulation:
             "parameters": {p.name: {"unit": p.unit, "typical": p.typical, "scale": p.scale, "omega2": p.omega2,
                                     "cv_percent": _cv(p), "low": _num(p.low), "high": _num(p.high),
                                     "covariates": [{"column": c.column, "reference": c.reference, "beta": c.beta,
-                                                    "form": c.form} for c in p.covariates]}
+                                                    "form": c.form, **_trial_covariate(c.column)} for c in p.covariates]}
                            for p in self.parameters},
             "fixed": {k: dict(v) for k, v in self.fixed.items()},
             "residual_error": dict(self.residual_error),
@@ -286,6 +286,12 @@ class FittedPopulation:
                                                  "scale": p.scale, "omega2": p.omega2,
                                                  "covariates": [c.column for c in p.covariates]}
                                for p in self.parameters if p.name in mapping}}
+
+
+def _trial_covariate(column: str) -> dict[str, str]:
+    """The virtual population's covariate a dataset column is read as, with its unit (for readers)."""
+    hit = COVARIATE_COLUMNS.get(str(column).upper())
+    return {"trial_covariate": hit[0], "unit": hit[1]} if hit else {}
 
 
 def _cv(p: FittedParameter) -> float:
