@@ -61,6 +61,16 @@ def test_report_writes_tables_figures_and_html(small_fit, tmp_path):
     html = paths["report"].read_text()
     assert html.count("data:image/png;base64,") == 3 and "Visual predictive check" in html
     assert paths["estimates"].stat().st_size > 0 and paths["vpc"].stat().st_size > 0
+    # the population file holds the estimates with units, the model and the residual error
+    from cartwin.population.fitted import load_population
+
+    pop = load_population(tmp_path)
+    assert pop.model == "stein2019" and pop.n_patients == 40
+    by_name = {p.name: p for p in pop.parameters}
+    for k, (name, value) in enumerate(fit.typical().items()):
+        assert by_name[name].typical == pytest.approx(value) and by_name[name].omega2 == pytest.approx(fit.omega2[k])
+        assert by_name[name].unit == Stein2019.parameter_specs()[name].unit and by_name[name].scale == "log"
+    assert pop.residual_error["sigma"] == pytest.approx(fit.sigma) and pop.residual_error["model"] == "log"
 
 
 @pytest.mark.slow

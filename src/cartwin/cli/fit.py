@@ -31,13 +31,29 @@ def fit(
     error: str = typer.Option("log", help="Residual error model: log, additive or proportional."),
     iterations: str = typer.Option("150,100", help="SAEM iterations: burn-in,smoothing."),
     seed: int = typer.Option(0, help="Seed of the SAEM chains."),
-    out: Path = typer.Option(Path("cartwin-fit"), help="Output directory (tables, report.html)."),
+    out: Path = typer.Option(Path("cartwin-fit"), help="Output directory (tables, report.html, population.json)."),
+    amt_unit: list[str] = typer.Option(None, "--amt-unit", help="Unit of AMT in the dose rows: e.g. cells, '10^6 cells', cells/kg, mg, mg/m2; or CMT=UNIT per dose input (repeatable), e.g. car_t=cells."),
+    product: str = typer.Option(None, help="With --model cart: the product given (sets typical values, memory fraction and lymphodepletion)."),
+    indication: str = typer.Option(None, help="With --model cart: the patients' indication."),
+    lymphodepletion: str = typer.Option("auto", help="With --model cart: auto (the dataset's fludarabine/cyclophosphamide rows, else the product's Flu/Cy regimen) or none."),
 ) -> None:
     """Fit a kinetics model to a NONMEM-format dataset and write estimates and diagnostics."""
     from cartwin.fit.api import fit as run_fit
     from cartwin.foundation.errors import ValidationError
 
-    with user_errors():
+    with user_errors({"amt_unit": "--amt-unit", "product": "--product", "indication": "--indication",
+                      "lymphodepletion": "--lymphodepletion", "estimate": "--estimate", "covariates": "--covariate"}):
+        units: str | dict[str, str] | None = None
+        for item in amt_unit or []:
+            cmt, sep, unit = item.partition("=")
+            if not sep:
+                if units is not None:
+                    raise ValidationError("--amt-unit", "one unit, or CMT=UNIT for each dose input", item)
+                units = item.strip()
+                continue
+            if isinstance(units, str) or not cmt.strip() or not unit.strip():
+                raise ValidationError("--amt-unit", "one unit, or CMT=UNIT for each dose input", item)
+            units = (units or {}) | {cmt.strip(): unit.strip()}
         covs: dict[str, list[str]] = {}
         for item in covariate or []:
             param, sep, col = item.partition("=")
@@ -50,7 +66,8 @@ def fit(
         with console.status(f"fitting {model} to {data.name}..."):
             result = run_fit(data, model, population=population, dv_unit=dv_unit, time_unit=time_unit,
                              estimate=_split(estimate), covariates=covs or None, observable=observable, error=error,
-                             seed=seed, n_burn=int(parts[0]), n_smooth=int(parts[1]), out=out)
+                             seed=seed, n_burn=int(parts[0]), n_smooth=int(parts[1]), out=out, amt_unit=units,
+                             product=product, indication=indication, lymphodepletion=lymphodepletion)
     if population:
         t = Table(title=f"{model}: population estimates (-2LL {result.ofv:.2f})")
         table = result.table()

@@ -69,7 +69,8 @@ def simulate(
                 from cartwin.fit.simulate import timecourse_to_nonmem
 
                 write_nonmem(timecourse_to_nonmem(result.timecourse(), dose_cells=result.dose_cells,
-                                                  covariates={"WT": [weight_kg], "HT": [height_cm]}), nonmem)
+                                                  covariates={"WT": [weight_kg], "HT": [height_cm]},
+                                                  treatments=manager.treatments(), lymphodepletion=regimen.ld()), nonmem)
     row = written["summary"].iloc[0]
     table = Table(title=f"{product} / {indication}: one patient", show_header=True)
     table.add_column("quantity")
@@ -92,7 +93,10 @@ def simulate(
     for name, path in written["paths"].items():
         console.print(f"  {name}: {path}")
     if nonmem is not None:
-        console.print(f"  nonmem: {nonmem}")
+        console.print(f"  nonmem: {nonmem} (fit it with: cartwin fit {nonmem} --model cart --product {product} "
+                      f"--indication {indication} --amt-unit car_t=cells --amt-unit fludarabine=mg/m2 "
+                      "--amt-unit cyclophosphamide=mg/m2 --amt-unit toci_central=mg --amt-unit dex_central=mg "
+                      "--observable transgene_copies_per_ug --dv-unit 'copies/ug gDNA' --estimate ...)", soft_wrap=True)
 
 
 def presets(parameters: bool = typer.Option(False, "--parameters", help="Also list the model's parameters.")) -> None:

@@ -55,15 +55,19 @@ def trial(
     resume: bool = typer.Option(False, "--resume", help="Continue a stopped sharded run in --out without redoing finished shards."),
     shard_size: int = typer.Option(512, help="Patients per shard when sharding."),
     rtol: float = typer.Option(1e-6, help="Engine relative tolerance (calibrations were fitted at 1e-6; 1e-4 is faster, see docs/performance.md)."),
+    population: Path = typer.Option(None, "--population", help="A fitted population: the population.json of `cartwin fit --population --out DIR`, or DIR. Its parameters are drawn from the fitted distribution; every other parameter keeps the protocol's (docs/fitting.md)."),
+    population_parameters: str = typer.Option(None, "--population-parameters", help="Comma-separated fitted parameters to use (default: all; a fit of another model must name only mapped ones)."),
 ) -> None:
     """Run a virtual trial: enrolment, journey, infusion, dynamics, clinic, assessments, report."""
     from cartwin.foundation.results import atomic_write_text, check_writable
     from cartwin.trial.protocol import load_protocol
     from cartwin.trial.runner import ShardOptions, run_replicates, run_trial
 
-    with user_errors():
+    with user_errors({"population": "--population", "population_parameters": "--population-parameters"}):
         check_options(n=n, seed=seed, replicates=replicates, follow_up_days=follow_up_days, workers=workers,
                       shard_size=shard_size, rtol=rtol)
+        use = None if population_parameters is None else [t.strip() for t in population_parameters.split(",") if t.strip()]
+        fitted = {"population": population, "population_parameters": use}
         proto = load_protocol(protocol)
         solver = _solver(engine)
         check_writable(out, "--out")  # before any work: a read-only --out is found now, not after the trial
@@ -79,7 +83,7 @@ def trial(
                 raise ValidationError("--replicates", "1 with --workers, --scheduler or --resume (replicates run in this process)",
                                       replicates)
             results, spread = run_replicates(proto, n, seed, replicates, follow_up_days=follow_up_days, solver=solver,
-                                             rtol=rtol)
+                                             rtol=rtol, **fitted)
             result = results[0]
         else:
             total = n or proto.trial.n_enrolled
@@ -87,7 +91,7 @@ def trial(
                           console=console, transient=True) as bar:
                 task = bar.add_task(f"{proto.name}: infused patients", total=total)
                 result = run_trial(proto, n, seed, follow_up_days=follow_up_days, solver=solver, shards=options,
-                                   progress=lambda k: bar.advance(task, k), rtol=rtol)
+                                   progress=lambda k: bar.advance(task, k), rtol=rtol, **fitted)
             spread = None
         paths = result.write(out)
         if spread is not None:
@@ -172,4 +176,5 @@ def demo(out: Path = typer.Option(Path("demo-output"), help="Output directory.")
     """The demo: a 200-patient virtual ZUMA-1 (axi-cel in LBCL) with its HTML report."""
     # Every option spelled out: called as a function, an omitted one would be its typer.Option.
     trial(protocol="zuma-1", n=200, seed=1, out=out, replicates=1, follow_up_days=365.0, engine="auto",
-          workers=None, scheduler=None, resume=False, shard_size=512, rtol=1e-6)
+          workers=None, scheduler=None, resume=False, shard_size=512, rtol=1e-6,
+          population=None, population_parameters=None)

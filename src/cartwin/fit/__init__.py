@@ -5,9 +5,11 @@ Layer: with ``calibrate`` (above ``engine`` and ``model``; imports those and ``f
 * :func:`fit` — one call: dataset file -> population (SAEM) or individual (MAP) estimates.
 * :mod:`.dataset` — NONMEM-format datasets: :func:`read_nonmem`, :func:`write_nonmem`.
 * :mod:`.problem` — model + dataset + estimated parameters + error model, predicted by the engine.
+* :mod:`.dosing` — the dataset's dose rows as the model's doses (the regimen the patients had).
 * :mod:`.individual` — MAP per patient with standard errors, BLQ by M3.
 * :mod:`.population` — SAEM with linearization standard errors, -2LL, shrinkage, CWRES.
-* :mod:`.report` — diagnostics (observed vs predicted, CWRES, VPC) and the HTML report.
+* :mod:`.report` — diagnostics (observed vs predicted, CWRES, VPC), the HTML report and
+  ``population.json`` (:mod:`cartwin.population.fitted`, read by ``cartwin trial --population``).
 * :mod:`.simulate` — simulated datasets (recovery studies).
 """
 

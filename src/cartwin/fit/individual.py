@@ -75,16 +75,58 @@ def map_estimates(problem: Problem, mu: np.ndarray, omega2: np.ndarray, sigma: f
         diff_step=1e-6)
     phi = res.x.reshape(N, K)
     J = res.jac.tocsr() if sparse.issparse(res.jac) else sparse.csr_matrix(res.jac)
+    blocks = [J[:, i * K:(i + 1) * K].toarray() for i in range(N)]
+    converged = np.full(N, bool(res.status > 0))
+    if N > 1:
+        _polish(problem, phi, blocks, converged, mu, omega2, sigma, res.fun, max_nfev)
     cov = np.empty((N, K, K))
     for i in range(N):
-        block = J[:, i * K:(i + 1) * K].toarray()
-        h = block.T @ block
+        h = blocks[i].T @ blocks[i]
         try:
             cov[i] = np.linalg.inv(h)
         except np.linalg.LinAlgError:
             cov[i] = np.full((K, K), np.nan)
-    converged = np.full(N, bool(res.status > 0))
     return phi, cov, converged
+
+
+#: A patient whose data residuals after the joint solve average more than this (squared,
+#: standardised) is refitted alone from several starts (:func:`_polish`).
+POLISH_MEAN_SQUARE = 2.0
+
+
+def _polish(problem: Problem, phi, blocks, converged, mu, omega2, sigma, fun, max_nfev) -> None:
+    """Refit alone the patients the joint solve left far from their data: one trust region
+    for all patients (the joint solve) lets a patient in a poor basin hold the step size, and the
+    stopping rule is on the total cost, which such a patient dominates. Each is solved from its
+    joint result, then (while still far) its prior centre and the prior centre +- one prior SD on
+    each parameter; the best posterior is kept (never worse than the joint result)."""
+    N, K = phi.shape
+    M = problem.n_obs
+    sq = np.bincount(problem.obs_subject, weights=fun[:M] ** 2, minlength=N)
+    counts = np.maximum(np.bincount(problem.obs_subject, minlength=N), 1)
+    poor = np.flatnonzero(sq / counts > POLISH_MEAN_SQUARE)
+    for i in poor:
+        sub = problem.subset([i])
+        lo, hi = sub.phi_bounds()
+        span = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
+        sd = np.sqrt(omega2)
+        starts = [phi[i], mu[i]] + [mu[i] + s * sd[k] * np.eye(K)[k] for k in range(K) for s in (-1.0, 1.0)]
+        best = (float(np.sum(fun[:M][problem.obs_subject == i] ** 2) + np.sum(((phi[i] - mu[i]) / sd) ** 2)), None)
+        for x0 in starts:
+            x0 = np.clip(x0, lo + 1e-9 * span, hi - 1e-9 * span)
+            r = optimize.least_squares(lambda v, sub=sub, m=mu[i]: residuals(sub, v[None, :], m[None, :], omega2, sigma), x0,
+                                       bounds=(lo, hi), method="trf", x_scale="jac", ftol=1e-8, xtol=1e-8, gtol=1e-8,
+                                       max_nfev=max_nfev, diff_step=1e-6)
+            cost = float(np.sum(r.fun ** 2))
+            if cost < best[0] - 1e-9:
+                best = (cost, r)
+            if np.mean(r.fun[:sub.n_obs] ** 2) <= POLISH_MEAN_SQUARE:
+                break  # in the data's basin: the remaining starts are for patients still far from it
+        if best[1] is not None:
+            phi[i] = best[1].x
+            blocks[i] = np.asarray(best[1].jac)
+            converged[i] = bool(best[1].status > 0)
+        problem.n_simulations += sub.n_simulations
 
 
 @dataclass
@@ -137,7 +179,7 @@ def fit_individual(problem: Problem, *, typical: Mapping[str, float] | None = No
     estimated from the pooled residuals (alternating with the MAP fits, ``sigma_iterations``).
     """
     specs = problem.model.parameter_specs()
-    typical = {k: specs[k].value for k in problem.estimate} | dict(typical or {})
+    typical = {k: problem.reference.get(k, specs[k].value) for k in problem.estimate} | dict(typical or {})
     for k in typical:
         if k not in problem.estimate:
             raise ValidationError("typical", "estimated parameters (" + ", ".join(problem.estimate) + ")", k)

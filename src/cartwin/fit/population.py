@@ -135,6 +135,32 @@ class PopulationFit:
     def _mu_i(self) -> np.ndarray:
         return _mu_i(self.problem, self.beta)
 
+    def fitted_population(self):
+        """The estimated population as a :class:`cartwin.population.fitted.FittedPopulation`
+        (what ``population.json`` holds; ``cartwin trial --population`` draws from it)."""
+        from cartwin.population.fitted import CovariateEffect, FittedParameter, FittedPopulation
+
+        p = self.problem
+        specs = p.model.parameter_specs()
+        params = []
+        for k, (name, tr) in enumerate(zip(p.estimate, p.transforms, strict=True)):
+            b = self.beta[name]
+            covs = tuple(CovariateEffect(col, float(p.covariate_refs[name][c]), float(b[c + 1]),
+                                         p.covariate_forms.get(name, ("power",) * len(p.covariate_names[name]))[c])
+                         for c, col in enumerate(p.covariate_names.get(name, ())))
+            params.append(FittedParameter(name, specs[name].unit, float(np.exp(b[0]) if tr == "log" else b[0]), tr,
+                                          float(self.omega2[k]), covs, float(specs[name].low), float(specs[name].high)))
+        fixed = {k: {"value": float(np.asarray(v, dtype=float).ravel()[0]) if np.ndim(v) else float(v),
+                     "unit": specs[k].unit} for k, v in p.fixed.items()}
+        return FittedPopulation(p.model.name, str(p.model.version), tuple(params), fixed=fixed,
+                                residual_error={"model": p.error, "sigma": float(self.sigma),
+                                                "scale": {"log": "natural log of DV", "additive": p.dataset.dv_unit,
+                                                          "proportional": "fraction of the prediction"}[p.error]},
+                                observable=p.observable, dv_unit=p.dataset.dv_unit, source=str(p.dataset.source),
+                                n_patients=p.n_subjects, ofv=float(self.ofv),
+                                context={k: p.dosing[k] for k in ("product", "indication", "lymphodepletion", "amt_units")
+                                         if k in p.dosing})
+
     def sample_parameters(self, n: int, seed: int, covariates: Mapping[str, np.ndarray] | None = None):
         """A virtual population from the fit: a ParameterSet of ``n`` patients (reference
         covariates unless given), e.g. for ``cartwin trial``; draws outside the table's bounds
@@ -155,7 +181,9 @@ class PopulationFit:
                 break
             phi[bad] = np.array([self.beta[name][0] for name in p.estimate]) + \
                 rng.normal(0, 1, (int(bad.sum()), p.K)) * np.sqrt(self.omega2)
-        values = {k: np.broadcast_to(v, (n,)).copy() for k, v in p.fixed.items()}
+        values = {k: np.broadcast_to(np.asarray(v, float).ravel()[0] if np.size(v) > 1 else v, (n,)).copy()
+                  for k, v in p.base_values.items()}  # the regimen's typical values (composite model)
+        values.update({k: np.broadcast_to(v, (n,)).copy() for k, v in p.fixed.items()})
         values.update(p.from_phi(phi))
         return p.model.parameters(**values)
 
@@ -195,7 +223,7 @@ def fit_population(problem: Problem, *, initial: Mapping[str, float] | None = No
     iterations."""
     rng = np.random.default_rng(seed)
     specs = problem.model.parameter_specs()
-    start = {k: specs[k].value for k in problem.estimate} | dict(initial or {})
+    start = {k: problem.reference.get(k, specs[k].value) for k in problem.estimate} | dict(initial or {})
     for k in start:
         if k not in problem.estimate:
             raise ValidationError("initial", "estimated parameters", k)

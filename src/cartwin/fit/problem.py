@@ -64,6 +64,12 @@ class Problem:
     covariate_design: dict[str, np.ndarray] = field(default_factory=dict)
     covariate_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
     covariate_refs: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    covariate_forms: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    base_values: dict[str, Any] = field(default_factory=dict)   # set by the regimen (product, indication)
+    initial: dict[str, np.ndarray] = field(default_factory=dict)  # initial-state values per patient
+    atol: Any = 1e-9
+    dosing: dict[str, Any] = field(default_factory=dict)
+    reference: dict[str, float] = field(default_factory=dict)     # typical values before the fit
     n_simulations: int = 0
 
     @property
@@ -77,6 +83,33 @@ class Problem:
     @property
     def K(self) -> int:  # noqa: N802 - the usual symbol
         return len(self.estimate)
+
+    def subset(self, patients: Sequence[int]) -> Problem:
+        """The same problem for some of its patients (positions in :attr:`ids`), e.g. to
+        refit one patient alone."""
+        import dataclasses
+
+        from cartwin.engine.events import Dose, Schedule
+
+        idx = np.asarray(patients, dtype=int)
+        pos = np.full(self.n_subjects, -1)
+        pos[idx] = np.arange(idx.size)
+        keep = pos[self.obs_subject] >= 0
+        n = self.n_subjects
+
+        def take(v):
+            v = np.asarray(v)
+            return v[idx] if v.ndim >= 1 and v.shape[0] == n else v
+
+        doses = [Dose(d.time_day, d.state, take(d.amount), d.label) if isinstance(d, Dose) else d
+                 for d in self.schedule.doses]
+        return dataclasses.replace(
+            self, ids=[self.ids[i] for i in idx], obs_subject=pos[self.obs_subject[keep]],
+            obs_time=self.obs_time[keep], obs_dv=self.obs_dv[keep], obs_cens=self.obs_cens[keep],
+            obs_lloq=self.obs_lloq[keep], obs_row=self.obs_row[keep], obs_col=self.obs_col[keep],
+            schedule=Schedule(doses), initial={k: take(v) for k, v in self.initial.items()},
+            base_values={k: take(v) for k, v in self.base_values.items()},
+            covariate_design={k: take(v) for k, v in self.covariate_design.items()}, n_simulations=0)
 
     # ---- scales -----------------------------------------------------------------------
     def to_phi(self, values: Mapping[str, Any]) -> np.ndarray:
@@ -139,10 +172,16 @@ class Problem:
     def _simulate(self, flat_phi: np.ndarray, reps: int = 1) -> np.ndarray:
         from cartwin.engine import Dose, SaveAt, Schedule, StepController, simulate
 
-        values = {k: np.asarray(v, dtype=float) for k, v in self.fixed.items()}
-        values.update(self.from_phi(flat_phi))
         n = flat_phi.shape[0]
+        values = {k: _tile(v, n) for k, v in self.base_values.items()}
+        values.update({k: np.asarray(v, dtype=float) for k, v in self.fixed.items()})
+        values.update(self.from_phi(flat_phi))
         params = self.model.parameters(**{k: np.broadcast_to(v, (n,)).copy() for k, v in values.items()})
+        y0 = None
+        if self.initial:
+            y0 = self.model.initial_state(params, n)
+            for state, v in self.initial.items():
+                y0[self.model.state_index(state)] = np.tile(v, n // v.size)
         schedule = self.schedule
         if reps > 1 and schedule.doses:
             schedule = Schedule([Dose(d.time_day, d.state, np.tile(np.asarray(d.amount), reps), d.label)
@@ -151,8 +190,8 @@ class Problem:
 
         schedule = schedule + event_schedule(self.model, params)
         self.n_simulations += 1
-        sol = simulate(self.model, params, t0=self.t0, solver=self.solver, saveat=SaveAt(self.save_days),
-                       controller=StepController(rtol=self.rtol, atol=1e-9), schedule=schedule)
+        sol = simulate(self.model, params, y0=y0, t0=self.t0, solver=self.solver, saveat=SaveAt(self.save_days),
+                       controller=StepController(rtol=self.rtol, atol=self.atol), schedule=schedule)
         obs = sol.observables()[self.observable]
         bad = sol.status != SolveStatus.SUCCESS
         if bad.any():
@@ -182,6 +221,11 @@ class Problem:
         return np.stack([np.bincount(self.obs_subject, weights=t, minlength=self.n_subjects) for t in terms])
 
 
+def _tile(v: Any, n: int) -> np.ndarray:
+    v = np.asarray(v, dtype=float)
+    return np.broadcast_to(v, (n,)).copy() if v.ndim == 0 or v.size == 1 else np.tile(v, n // v.size)
+
+
 def _fit_solver(solver: Any) -> Any:
     """``"auto"``: the compiled engine on one thread (the fit calls it thousands of times with
     ~100 patients, where thread start-up and a shared machine's cores cost more than they
@@ -198,14 +242,18 @@ def _fit_solver(solver: Any) -> Any:
 def make_problem(model: Model, dataset: NonmemDataset, *, estimate: Sequence[str] | None = None,
                  fixed: Mapping[str, float] | None = None, observable: str | None = None, error: str = "log",
                  solver: Any = "auto", rtol: float = 1e-6,
-                 covariates: Mapping[str, Sequence[str]] | None = None) -> Problem:
+                 covariates: Mapping[str, Sequence[str]] | None = None, amt_unit: Any = None,
+                 product: str | None = None, indication: str | None = None,
+                 lymphodepletion: Any = "auto") -> Problem:
     """Check the pieces against each other and lay the data out for batched prediction.
 
     ``estimate``: parameter names as the model names them (default: every parameter of a model
     with at most 10, else required). ``fixed``: values for parameters not estimated (default:
     the table's). ``covariates``: ``{parameter: [covariate column, ...]}`` (power model for
     positive covariates, ``phi = ... + beta * log(cov / median)``; linear in ``cov - median``
-    otherwise).
+    otherwise). ``amt_unit`` (the unit of AMT: one for every dose row, or ``{CMT: unit}``),
+    ``product``, ``indication`` and ``lymphodepletion``: how dose rows become doses and, for
+    the composite model, the regimen (:mod:`cartwin.fit.dosing`).
     """
     from cartwin.engine.events import Dose, Schedule
 
@@ -251,49 +299,44 @@ def make_problem(model: Model, dataset: NonmemDataset, *, estimate: Sequence[str
     t_first = min(0.0, float(obs["TIME_DAY"].min()), float(doses["TIME_DAY"].min()) if len(doses) else 0.0)
     save = np.unique(obs["TIME_DAY"].to_numpy(float))
     col = np.searchsorted(save, obs["TIME_DAY"].to_numpy(float))
-    names = model.state_names()
-    by_key: dict[tuple[float, str], np.ndarray] = {}
-    unapplied = 0
-    for _, row in doses.iterrows():
-        cmt = row["CMT"]
-        if cmt == "":
-            unapplied += 1
-            continue
-        if cmt.isdigit():
-            k = int(cmt)
-            if not 1 <= k <= len(names):
-                raise ValidationError(f"{dataset.source}, row {row['ROW']}, column 'CMT'",
-                                      f"a state number 1..{len(names)} of {model.name} or a state name", cmt)
-            state = names[k - 1]
-        elif cmt in names:
-            state = cmt
-        else:
-            raise ValidationError(f"{dataset.source}, row {row['ROW']}, column 'CMT'",
-                                  "a state of " + model.name + " (" + ", ".join(names) + ")", cmt)
-        key = (float(row["TIME_DAY"]), state)
-        by_key.setdefault(key, np.zeros(len(ids)))[index[row["ID"]]] += float(row["AMT"])
-    schedule = Schedule([Dose(t, s, a, "dataset dose") for (t, s), a in by_key.items()])
+    from cartwin.fit.dosing import plan_doses
 
-    design, cov_names, cov_refs = {}, {}, {}
+    plan = plan_doses(model, doses, ids, dataset.covariate_table(), dataset.source, amt_unit=amt_unit,
+                      product=product, indication=indication, lymphodepletion=lymphodepletion)
+    if plan.doses:
+        t_first = min(t_first, min(t for t, _ in plan.doses))
+    unapplied = plan.unapplied
+    for name in fixed:
+        plan.base_values.pop(name, None)
+    reference = {k: float(plan.base_values.get(k, specs[k].value)) for k in estimate}
+    schedule = Schedule([Dose(t, s, a, "dataset dose") for (t, s), a in sorted(plan.doses.items())])
+
+    design, cov_names, cov_refs, cov_forms = {}, {}, {}, {}
     table = dataset.covariate_table()
     for param, covs in (covariates or {}).items():
         if param not in estimate:
             raise ValidationError("covariates", "estimated parameters", param)
-        cols, refs = [np.ones(len(ids))], []
+        cols, refs, forms = [np.ones(len(ids))], [], []
         for c in covs:
             if c not in dataset.covariates:
                 raise ValidationError(f"covariates[{param}]", "covariate columns of the dataset (" + ", ".join(dataset.covariates) + ")", c)
             v = table.set_index("ID").loc[ids, c].to_numpy(float)
             ref = float(np.median(v))
             refs.append(ref)
-            cols.append(np.log(v / ref) if np.all(v > 0) else v - ref)
+            power = bool(np.all(v > 0))
+            forms.append("power" if power else "linear")
+            cols.append(np.log(v / ref) if power else v - ref)
         design[param] = np.column_stack(cols)
         cov_names[param] = tuple(covs)
         cov_refs[param] = tuple(refs)
+        cov_forms[param] = tuple(forms)
     return Problem(model=model, dataset=dataset, observable=observable, estimate=estimate, transforms=transforms,
                    fixed=fixed, error=error, solver=_fit_solver(solver), rtol=rtol, ids=ids,
                    obs_subject=obs["ID"].map(index).to_numpy(int), obs_time=obs["TIME_DAY"].to_numpy(float),
                    obs_dv=obs["DV"].to_numpy(float), obs_cens=obs["CENS"].to_numpy(int),
                    obs_lloq=obs["LLOQ"].to_numpy(float), obs_row=obs["ROW"].to_numpy(int), save_days=save,
                    obs_col=col, schedule=schedule, t0=t_first, unapplied_doses=unapplied,
-                   covariate_design=design, covariate_names=cov_names, covariate_refs=cov_refs)
+                   covariate_design=design, covariate_names=cov_names, covariate_refs=cov_refs,
+                   covariate_forms=cov_forms, base_values={k: v for k, v in plan.base_values.items() if k not in estimate},
+                   initial={k: np.broadcast_to(np.asarray(v, float), (len(ids),)).copy() for k, v in plan.initial.items()},
+                   atol=plan.atol, dosing=plan.record, reference=reference)

@@ -118,8 +118,9 @@ def figures(fit: PopulationFit, vpc: pd.DataFrame) -> dict[str, str]:
 
 
 def write_population_outputs(fit: PopulationFit, out: str | Path, n_vpc: int = 200) -> dict[str, Path]:
-    """estimates.csv (tidy table), individual.csv, predictions.csv, vpc.csv, summary.json and
-    report.html under ``out``."""
+    """estimates.csv (tidy table), individual.csv, predictions.csv, vpc.csv, summary.json,
+    report.html and population.json (the fitted population, :mod:`cartwin.population.fitted`:
+    ``cartwin trial --population`` draws from it) under ``out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     table = fit.table()
@@ -127,8 +128,9 @@ def write_population_outputs(fit: PopulationFit, out: str | Path, n_vpc: int = 2
     paths = {
         "estimates": out / "estimates.csv", "individual": out / "individual.csv",
         "predictions": out / "predictions.csv", "vpc": out / "vpc.csv", "summary": out / "summary.json",
-        "report": out / "report.html",
+        "report": out / "report.html", "population": out / "population.json",
     }
+    fit.fitted_population().write(paths["population"])
     table.to_csv(paths["estimates"], index=False)
     fit.individual().to_csv(paths["individual"], index=False)
     fit.predictions.to_csv(paths["predictions"], index=False)

@@ -2,7 +2,9 @@
 
 Owns who the virtual patients are: baseline covariates from each trial's published baseline
 characteristics (Gaussian copula), log-normal inter-individual variability on model parameters,
-and the per-patient random streams that make any sharding of a run reproducible.
+and the per-patient random streams that make any sharding of a run reproducible; and fitted
+populations (:mod:`cartwin.population.fitted`: the estimates of ``cartwin fit --population`` as
+virtual patients).
 May import foundation, model, clinic.response and therapy (for the Covariates value object).
 
 Example
@@ -24,6 +26,7 @@ import pandas as pd
 
 from cartwin.foundation.streams import patient_rng, patient_seed_sequence, patient_streams
 from cartwin.population.covariates import COVARIATE_MODELS, CovariateModel, get_covariate_model
+from cartwin.population.fitted import FittedPopulation, load_population
 from cartwin.population.laboratory import baseline_igg_g_per_l
 from cartwin.population.variability import IIV_MODELS, IIVModel, get_iiv_model, typical_values
 
@@ -100,11 +103,13 @@ __all__ = [
     "COVARIATE_MODELS",
     "IIV_MODELS",
     "CovariateModel",
+    "FittedPopulation",
     "IIVModel",
     "PopulationDraw",
     "VirtualPopulation",
     "get_covariate_model",
     "get_iiv_model",
+    "load_population",
     "patient_rng",
     "patient_seed_sequence",
     "patient_streams",

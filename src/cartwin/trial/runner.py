@@ -59,6 +59,7 @@ class TrialResult:
     seed: int
     engine: str
     rtol: float = 1e-6
+    fitted_population: dict[str, Any] | None = None
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
         """``patients.parquet``, ``endpoints.json`` and ``report.html`` in ``out_dir``."""
@@ -77,6 +78,8 @@ class TrialResult:
                           extra={"protocol": self.protocol.name})
         paths = {"patients": write_parquet(self.patients, out / "patients.parquet", prov)}
         payload = {"protocol": self.protocol.name, "seed": self.seed, "provenance": prov.to_dict(), **self.endpoints}
+        if self.fitted_population is not None:
+            payload["fitted_population"] = self.fitted_population
         paths["endpoints"] = atomic_write_text(out / "endpoints.json", json.dumps(payload, indent=2, default=_json_default) + "\n")
         paths["report"] = write_report(self.patients, self.endpoints, self.protocol, out, timecourses=self.timecourses)
         return paths
@@ -264,6 +267,8 @@ def run_trial(
     calibrated: bool = True,
     shards: ShardOptions | None = None,
     rtol: float = 1e-6,
+    population: Any = None,
+    population_parameters: list[str] | None = None,
 ) -> TrialResult:
     """Simulate one virtual trial (see module docstring).
 
@@ -278,6 +283,15 @@ def run_trial(
     ``rtol``: the engine's relative tolerance. The calibration records were fitted at 1e-6; with
     1e-4 ``cartwin trial zuma-1 --n 1000`` took 15 s instead of 20-22 s and gave the same
     endpoints (docs/performance.md).
+    ``population``: a fitted population (the ``population.json`` of ``cartwin fit --population
+    --out DIR``, that directory, or a :class:`cartwin.population.fitted.FittedPopulation`):
+    each patient's values of the parameters the fit names (mapped onto the composite model,
+    :meth:`~cartwin.population.fitted.FittedPopulation.mapping`; ``population_parameters``
+    picks some of them) are drawn from the fitted distribution, with the patient's covariates,
+    and replace the protocol's: for those parameters the preset's IIV, calibration multipliers,
+    dysfunctional-product factor, journey product factors and ``overrides`` do not apply; every other parameter keeps the
+    protocol's population and calibration (docs/fitting.md, "Using a fitted population in a
+    virtual trial").
     """
     protocol = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
     if protocol.is_placeholder:
@@ -289,8 +303,18 @@ def run_trial(
     check("follow_up_days", follow, Interval(28.0, 3650.0))
     check("rtol", rtol, Interval(1e-10, 1e-2))
     # The solver is chosen here, so the result can name the engine that ran.
+    fitted = None
+    if population is not None:
+        from cartwin.model import CarTPatientModel
+        from cartwin.population.fitted import load_population
+
+        fitted = load_population(population)
+        fitted.mapping(CarTPatientModel, population_parameters)  # refused now, before any work
+    elif population_parameters is not None:
+        raise ValidationError("population_parameters", "a fitted population given with it (population=...)", population_parameters)
     settings = {"follow": follow, "batch_size": batch_size, "solver": resolve_solver(solver), "progress": progress,
-                "overrides": overrides, "calibrated": calibrated, "rtol": rtol}
+                "overrides": overrides, "calibrated": calibrated, "rtol": rtol, "fitted": fitted,
+                "fitted_use": None if population_parameters is None else list(population_parameters)}
     if shards is None:
         return _run(protocol, int(n), seed, shards=None, **settings)
     from cartwin.dispatch import cluster
@@ -303,7 +327,8 @@ def run_trial(
 
 
 def _run(protocol: Protocol, n: int, seed: int, *, follow: float, batch_size: int, solver, progress,
-         overrides: dict[str, float] | None, calibrated: bool, shards: ShardOptions | None, rtol: float) -> TrialResult:
+         overrides: dict[str, float] | None, calibrated: bool, shards: ShardOptions | None, rtol: float,
+         fitted=None, fitted_use: list[str] | None = None) -> TrialResult:
     from cartwin.journey import simulate_journeys
 
     enrolled = enrol(protocol, int(n), seed)
@@ -312,12 +337,18 @@ def _run(protocol: Protocol, n: int, seed: int, *, follow: float, batch_size: in
         journey = simulate_journeys(_journey_config(protocol), int(n), seed)
     else:
         identity = run_identity(protocol, n_enrolled=int(n), engine=solver.name, rtol=float(rtol), follow_up_days=float(follow),
-                                calibrated=bool(calibrated), overrides=dict(sorted((overrides or {}).items())))
+                                calibrated=bool(calibrated), overrides=dict(sorted((overrides or {}).items())),
+                                fitted_population=None if fitted is None else fitted.sha256, fitted_use=fitted_use)
         journey = _sharded_journeys(_journey_config(protocol), int(n), seed, shards, identity)
     journey = journey.drop(columns=[c for c in ("product",) if c in journey])
     infused = journey["infused"].to_numpy(bool)
 
-    in_vivo = _patient_parameters(protocol, enrolled, journey, _multipliers(protocol, calibrated, overrides), seed)
+    multipliers = _multipliers(protocol, calibrated, overrides)
+    in_vivo = _patient_parameters(protocol, enrolled, journey, dict(multipliers), seed)
+    fitted_record = None
+    if fitted is not None:
+        in_vivo, fitted_record = _fitted_parameters(fitted, fitted_use, enrolled, in_vivo, multipliers, seed,
+                                                   protocol.product.key)
     cohort = _cohort_table(protocol, enrolled, journey)
     sub = {k: np.asarray(v)[infused] for k, v in in_vivo.items()}
     spec = _cohort_spec(protocol, follow, batch_size, rtol)
@@ -333,7 +364,8 @@ def _run(protocol: Protocol, n: int, seed: int, *, follow: float, batch_size: in
     patients = _patients_table(protocol, enrolled, journey, rows, follow, seed)
     _warn_failed(patients, protocol.name)
     endpoints = compute_endpoints(patients, scale=protocol.reporting.crs_scale)
-    return TrialResult(protocol, patients, endpoints, sample, seed, engine=solver.name, rtol=float(rtol))
+    return TrialResult(protocol, patients, endpoints, sample, seed, engine=solver.name, rtol=float(rtol),
+                       fitted_population=fitted_record)
 
 
 def _multipliers(protocol: Protocol, calibrated: bool, overrides: dict[str, float] | None) -> dict[str, float]:
@@ -471,6 +503,31 @@ def run_design(
         warnings.warn(f"{protocol.name}: {failed} of {len(points) * len(cohort)} infused patients' simulations over the "
                       f"{len(points)} design points did not succeed; they count as not evaluable", CartwinWarning, stacklevel=2)
     return out
+
+
+def _fitted_parameters(fitted, use, enrolled: pd.DataFrame, in_vivo: dict[str, np.ndarray], multipliers: dict[str, float],
+                       seed: int, protocol_product: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The fitted population's draws in place of the protocol's for the parameters it names
+    (the ``param_<name>`` columns of ``enrolled`` then hold the values used), and the record of
+    what was replaced (the calibration multipliers that no longer apply among them)."""
+    from cartwin.model import CarTPatientModel
+
+    draws = fitted.sample(CarTPatientModel, enrolled, seed, use)
+    out = dict(in_vivo)
+    out.update(draws)
+    for name, values in draws.items():
+        enrolled[f"param_{name}"] = values
+    record = fitted.describe(CarTPatientModel, use)
+    product = fitted.context.get("product")
+    if product is not None and product != protocol_product:
+        warnings.warn(f"the fitted population was fitted to {product} patients; this trial gives {protocol_product}: "
+                      f"its {', '.join(sorted(draws))} are {product}'s, not the product's own", CartwinWarning, stacklevel=4)
+    record["superseded_calibration"] = {k: v for k, v in multipliers.items() if k in draws}
+    if any(k in draws for k in DYSFUNCTION_EFFECT) and multipliers.get(DYSFUNCTIONAL_FRACTION):
+        record["superseded_calibration"][DYSFUNCTIONAL_FRACTION] = multipliers[DYSFUNCTIONAL_FRACTION]
+    record["drawn"] = {k: {"median": float(np.median(v)), "p5": float(np.percentile(v, 5)), "p95": float(np.percentile(v, 95))}
+                       for k, v in draws.items()}
+    return out, record
 
 
 #: Enrolled patients per journey shard of a sharded trial (one SimPy environment each).
