@@ -201,9 +201,12 @@ def test_vignette_simulated_patient_whose_icans_resolves_gets_the_taper_on_the_e
     seen = [(t, c, i) for t, c, i in policy.seen if t >= 0]
     start = next(t for t, c, i in seen if i >= 2 or c >= 3)
     improved = next(t for t, c, i in seen if t > start and c <= 1 and i <= 1)
-    # The vignette's premise: no re-escalation after the improvement (grades stay <= 1).
-    assert all(c <= 1 and i <= 1 for t, c, i in seen if t >= improved)
-    got = [(d, mg) for d, _, mg in _steroids(policy.treatments())]
+    # A later course (ICANS returning after the taper has ended, as it does in this model v2
+    # patient around day 14) is a new course: the vignette checks the first one.
+    second = next((t for t, c, i in seen if t > improved and (i >= 2 or c >= 3)), np.inf)
+    # The vignette's premise: no re-escalation during the taper (grades stay <= 1 until it ends).
+    assert all(c <= 1 and i <= 1 for t, c, i in seen if improved <= t < second)
+    got = [(d, mg) for d, _, mg in _steroids(policy.treatments()) if d < second]
     treatment = [(d, mg) for d, mg in got if d < improved]
     assert treatment[0][0] == start and all(mg == 10.0 for _, mg in treatment)
     assert [d for d, _ in treatment] == list(np.arange(start, improved - 1e-9, 0.25))

@@ -156,7 +156,7 @@ class CarTPatientModel(Model):
             ("k_exhaustion_per_day", 0.05, "1/day", 0.0, 10.0, ASSUME + " (Kirouac k_ex range 0.001-1)", "antigen-driven exhaustion on first engagement"),
             ("k_exhaustion_chronic_per_day", 1.0, "1/day", 0.0, 10.0, ASSUME + " (CAR-T cells under continuous antigen lose function within 2-4 weeks: Good 2021 Cell 184:6081; Wherry 2011 Nat Immunol 12:492)", "extra exhaustion rate once chronic stimulation is established"),
             ("chronic_half_exhaustion", 0.6, "1", 0.01, 1.0, ASSUME + " (above a responder's first-week exposure average, ~0.25 in the reference patient)", "chronic-stimulation level at half the chronic exhaustion rate (Hill coefficient 4, assumption: a switch)"),
-            ("chronic_cytokine_imax", 0.9, "1", 0.0, 1.0, ASSUME + " (exhausted T cells lose IFN-gamma production progressively: Wherry 2011 Nat Immunol 12:492)", "loss of effector cytokine release at full chronic stimulation"),
+            ("chronic_cytokine_imax", 0.99, "1", 0.0, 1.0, ASSUME + " (exhausted T cells lose IFN-gamma production progressively: Wherry 2011 Nat Immunol 12:492; 0.99 with the 10x IFN-gamma release of the engagement lag keeps the chronically stimulated release of v2.0, 0.1 x 20)", "loss of effector cytokine release at full chronic stimulation"),
             ("tau_chronic_stimulation_day", 10.0, "day", 0.5, 100.0, ASSUME + " (exhaustion programs develop over 1-2 weeks of persistent antigen: Wherry 2011; Good 2021 in vitro chronic stimulation for 2-4 weeks)", "time scale of the chronic-stimulation average"),
             ("tau_engagement_day", 3.0, "day", 0.01, 10.0, ASSUME + " (infused cells traffic to lymph nodes and marrow and reach full effector cytokine secretion over 1-2 days; CRS onset follows expansion, median day 1-3 after CD28/4-1BB CD19 CAR-T: Hay 2017 Blood 130:2295, Teachey 2016 Cancer Discov 6:664)", "lag between antigen stimulation and cytokine secretion by effector CAR-T cells"),
             ("chronic_gate_cells_per_ul", 1e-3, "cells/uL", 1e-9, 1.0, ASSUME + " (far below any measured CAR-T level)", "CAR-T level below which the chronic-stimulation average stops following antigen"),
@@ -184,6 +184,7 @@ class CarTPatientModel(Model):
             ("ifng_baseline_pg_per_ml", 2.0, "pg/mL", 0.0, 1e3, ASSUME + " (healthy serum IFN-g < 5 pg/mL)", "baseline IFN-gamma"),
             ("ifng_half_life_day", 4.0 / 24.0, "day", 1e-3, 10.0, ASSUME + " (plasma half-life of hours)", "IFN-gamma half-life"),
             ("p_ifng_pg_per_ml_per_cell_ul_day", 200.0, "pg/mL/day per cells/uL", 0.0, 1e6, ASSUME + " (typical peak IFN-g ~10-100 pg/mL)", "IFN-gamma release per antigen-engaged effector"),
+            ("ifng_myeloid_threshold_pg_per_ml", 5.0, "pg/mL", 0.0, 1e3, ASSUME + " (serum IFN-gamma within ~5 pg/mL of its healthy level, < 5 pg/mL, is not an inflammatory signal: clinical reference range)", "IFN-gamma excess over baseline below which macrophages are not activated"),
             ("K_ifng_myeloid_pg_per_ml", 50.0, "pg/mL", 1e-3, 1e6, ASSUME, "IFN-gamma half-activation of myeloid cells"),
             ("k_myeloid_on_per_day", 1.5, "1/day", 0.0, 100.0, ASSUME + " (Santurio 2025 macrophage activation)", "myeloid activation rate"),
             ("k_myeloid_off_per_day", 0.5, "1/day", 0.0, 100.0, ASSUME, "myeloid deactivation rate"),
@@ -368,7 +369,10 @@ class CarTPatientModel(Model):
         # Hill 2: damage signals need substantial killing (CAR-T expansion), not the first hours.
         damage = kill_flux * kill_flux / (kill_flux * kill_flux + p.K_damage_cells_per_day * p.K_damage_cells_per_day)
         # Drives use cytokine excess over baseline: at baseline the cascade is at rest.
-        ifng_excess = xp.maximum(ifng - p.ifng_baseline_pg_per_ml, 0.0)
+        # v2: macrophages respond to IFN-gamma some pg/mL above baseline, not to the trickle a
+        # few residual CAR-T cells release months later (which, with IL-6 release at the
+        # calibrated high end, kept progressing ZUMA-2 patients febrile after day 30).
+        ifng_excess = xp.maximum(ifng - p.ifng_baseline_pg_per_ml - p.ifng_myeloid_threshold_pg_per_ml, 0.0)
         il6_excess = xp.maximum(il6 - p.il6_baseline_pg_per_ml, 0.0)
         ifng_drive = ifng_excess / (ifng_excess + p.K_ifng_myeloid_pg_per_ml)
         drive = ifng_drive + p.damage_weight * damage
