@@ -85,7 +85,9 @@ def test_sparse_lu_agrees_with_dense_partial_pivoting_and_needs_no_fallback():
     dense = simulate_course(Regimen("axi-cel", "lbcl"), cov, days=60, policy=None,
                             solver=NumbaRosenbrock(sparse_lu=False, jacobian="differences"))
     np.testing.assert_array_equal(sparse.solution.steps, dense.solution.steps)
-    np.testing.assert_allclose(sparse.solution.ys, dense.solution.ys, rtol=1e-7, atol=1e-9)
+    # 1e-7 until model v2's IFN-gamma threshold (a kink in the macrophage drive): a step that
+    # straddles it amplifies the two factorisations' round-off to 3.3e-7 (measured 2026-12-07).
+    np.testing.assert_allclose(sparse.solution.ys, dense.solution.ys, rtol=1e-6, atol=1e-9)
     assert sparse_solver.dense_lu_steps() == 0  # the static minimum-degree order was always stable
 
 
