@@ -254,6 +254,20 @@ def _patient_parameters(protocol: Protocol, enrolled: pd.DataFrame, journey: pd.
     return out
 
 
+def _checked_run_arguments(protocol, n, seed, follow_up_days, rtol) -> tuple[Protocol, int, float]:
+    """The protocol (loaded), enrolled ``n`` and follow-up of a run, each checked at the boundary."""
+    protocol = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
+    if protocol.is_placeholder:
+        protocol.regimen()  # raises the placeholder's explanation
+    n = protocol.trial.n_enrolled if n is None else n
+    check("n", n, Interval(1, 1e8, integer=True))
+    check("seed", seed, Interval(0, 2**63 - 1, integer=True))
+    follow = min(protocol.trial.follow_up_days, DEFAULT_MAX_FOLLOW_UP_DAYS) if follow_up_days is None else follow_up_days
+    check("follow_up_days", follow, Interval(28.0, 3650.0))
+    check("rtol", rtol, Interval(1e-10, 1e-2))
+    return protocol, n, follow
+
+
 def run_trial(
     protocol: Protocol | str | Path,
     n: int | None = None,
@@ -293,15 +307,7 @@ def run_trial(
     protocol's population and calibration (docs/fitting.md, "Using a fitted population in a
     virtual trial").
     """
-    protocol = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
-    if protocol.is_placeholder:
-        protocol.regimen()  # raises the placeholder's explanation
-    n = protocol.trial.n_enrolled if n is None else n
-    check("n", n, Interval(1, 1e8, integer=True))
-    check("seed", seed, Interval(0, 2**63 - 1, integer=True))
-    follow = min(protocol.trial.follow_up_days, DEFAULT_MAX_FOLLOW_UP_DAYS) if follow_up_days is None else follow_up_days
-    check("follow_up_days", follow, Interval(28.0, 3650.0))
-    check("rtol", rtol, Interval(1e-10, 1e-2))
+    protocol, n, follow = _checked_run_arguments(protocol, n, seed, follow_up_days, rtol)
     # The solver is chosen here, so the result can name the engine that ran.
     fitted = None
     if population is not None:
@@ -448,16 +454,8 @@ def run_design(
     from cartwin.journey import simulate_journeys
     from cartwin.trial.endpoints import ENDPOINTS as _ENDPOINTS
 
-    protocol = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
-    if protocol.is_placeholder:
-        protocol.regimen()
+    protocol, n, follow = _checked_run_arguments(protocol, n, seed, follow_up_days, rtol)
     check("endpoint", endpoint, OneOf(tuple(_ENDPOINTS)))
-    n = protocol.trial.n_enrolled if n is None else n
-    check("n", n, Interval(1, 1e8, integer=True))
-    check("seed", seed, Interval(0, 2**63 - 1, integer=True))
-    follow = min(protocol.trial.follow_up_days, DEFAULT_MAX_FOLLOW_UP_DAYS) if follow_up_days is None else follow_up_days
-    check("follow_up_days", follow, Interval(28.0, 3650.0))
-    check("rtol", rtol, Interval(1e-10, 1e-2))
     check("batch_size", batch_size, Interval(1, 1e6, integer=True))
     solver = resolve_solver(solver)
     points = [dict(p) for p in points]
