@@ -14,14 +14,13 @@ SIMULABLE = [name for name in list_protocols() if not load_protocol(name).is_pla
 @pytest.mark.parametrize("name", SIMULABLE)
 def test_every_patients_parameters_are_inside_the_bounds(name):
     from cartwin.journey import simulate_journeys
-    from cartwin.trial.calibration import calibrated_multipliers
-    from cartwin.trial.runner import _journey_config, _patient_parameters, enrol
+    from cartwin.trial.runner import _journey_config, _patient_parameters, calibrated_factors, enrol
 
     protocol = load_protocol(name)
     n = 3000
     enrolled = enrol(protocol, n, 11)
     journey = simulate_journeys(_journey_config(protocol), n, 11)
-    params = _patient_parameters(protocol, enrolled, journey, dict(calibrated_multipliers(protocol)), 11)
+    params = _patient_parameters(protocol, enrolled, journey, dict(calibrated_factors(protocol)), 11)
     specs = CarTPatientModel.parameter_specs()
     for key, values in params.items():
         v = np.asarray(values, dtype=float)
@@ -32,13 +31,12 @@ def test_every_patients_parameters_are_inside_the_bounds(name):
 def test_zuma2_seed_11_patient_is_inside_the_bounds():
     from cartwin.journey import simulate_journeys
     from cartwin.model import CarTPatientModel
-    from cartwin.trial.calibration import calibrated_multipliers
-    from cartwin.trial.runner import _journey_config, _patient_parameters, enrol
+    from cartwin.trial.runner import _journey_config, _patient_parameters, calibrated_factors, enrol
 
     protocol = load_protocol("zuma-2")
     enrolled = enrol(protocol, 1000, 11)
     journey = simulate_journeys(_journey_config(protocol), 1000, 11)
-    k = _patient_parameters(protocol, enrolled, journey, dict(calibrated_multipliers(protocol)), 11)["k_neurovascular_on_per_day"]
+    k = _patient_parameters(protocol, enrolled, journey, dict(calibrated_factors(protocol)), 11)["k_neurovascular_on_per_day"]
     high = CarTPatientModel.parameter_specs()["k_neurovascular_on_per_day"].high
     assert k.max() <= high
     assert k.max() > 50.0  # the tail of the drawn susceptibility is still there (ω² 2.0)

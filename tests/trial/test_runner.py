@@ -168,13 +168,12 @@ def test_population_multiplier_on_a_parameter_without_variability():
     infused = base.patients["infused"]
     # The multiplier reaches every patient exactly (a parameter without variability is not redrawn) ...
     from cartwin.journey import simulate_journeys
-    from cartwin.trial.calibration import calibrated_multipliers
     from cartwin.trial.protocol import load_protocol
-    from cartwin.trial.runner import _journey_config, _patient_parameters, enrol
+    from cartwin.trial.runner import _journey_config, _patient_parameters, calibrated_factors, enrol
 
     protocol = load_protocol("zuma-1")
     enrolled, journey = enrol(protocol, 12, 4), simulate_journeys(_journey_config(protocol), 12, 4)
-    calibrated = dict(calibrated_multipliers(protocol))
+    calibrated = dict(calibrated_factors(protocol))
     plain = _patient_parameters(protocol, enrolled, journey, dict(calibrated), 4)
     scaled = _patient_parameters(protocol, enrolled, journey, {**calibrated, "p_ifng_pg_per_ml_per_cell_ul_day": 0.2}, 4)
     np.testing.assert_allclose(scaled["p_ifng_pg_per_ml_per_cell_ul_day"], 0.2 * plain["p_ifng_pg_per_ml_per_cell_ul_day"])

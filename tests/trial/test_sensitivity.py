@@ -110,8 +110,8 @@ def test_run_design_gives_the_trials_run_trial_gives():
 
 def test_trial_sensitivity_scales_the_calibrated_multipliers(monkeypatch):
     import cartwin.trial.runner as runner
-    from cartwin.trial.calibration import calibrated_multipliers
     from cartwin.trial.protocol import load_protocol
+    from cartwin.trial.runner import calibrated_factors
     from cartwin.trial.sensitivity import sobol_indices
 
     seen = []
@@ -125,7 +125,7 @@ def test_trial_sensitivity_scales_the_calibrated_multipliers(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CartwinWarning)  # one base sample resolves nothing
         table = sobol_indices("zuma-1", "crs_any", base_samples=1, n=4, seed=2)
-    cal = calibrated_multipliers(load_protocol("zuma-1"))
+    cal = calibrated_factors(load_protocol("zuma-1"))
     assert len(seen) == 1 and seen[0][0] is None  # one design; the protocol's follow-up, not a hard-coded 120 days
     assert len(seen[0][1]) == table.attrs["evaluations"] == 10
     for overrides in seen[0][1]:

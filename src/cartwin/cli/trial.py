@@ -1,4 +1,4 @@
-"""``cartwin trial``, ``cartwin calibrate``, ``cartwin sensitivity`` and ``cartwin demo``."""
+"""``cartwin trial``, ``cartwin sensitivity`` and ``cartwin demo`` (``cartwin calibrate``: cli/calibrate.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from cartwin.cli._common import check_options, console, print_table, user_errors
 
 def register(app: typer.Typer) -> None:
     app.command("trial")(trial)
-    app.command("calibrate")(calibrate)
     app.command("sensitivity")(sensitivity)
     app.registered_commands[:] = [c for c in app.registered_commands if c.name != "demo"]
     app.command("demo")(demo)
@@ -57,6 +56,7 @@ def trial(
     rtol: float = typer.Option(1e-6, help="Engine relative tolerance (calibrations were fitted at 1e-6; 1e-4 is faster, see docs/performance.md)."),
     population: Path = typer.Option(None, "--population", help="A fitted population: the population.json of `cartwin fit --population --out DIR`, or DIR. Its parameters are drawn from the fitted distribution; every other parameter keeps the protocol's (docs/fitting.md)."),
     population_parameters: str = typer.Option(None, "--population-parameters", help="Comma-separated fitted parameters to use (default: all; a fit of another model must name only mapped ones)."),
+    parameter_uncertainty: int = typer.Option(0, "--parameter-uncertainty", help="Also run the trial with this many bootstrap draws of the calibrated parameters (same patients) and write endpoint intervals that include parameter uncertainty (parameter_uncertainty.csv)."),
 ) -> None:
     """Run a virtual trial: enrolment, journey, infusion, dynamics, clinic, assessments, report."""
     from cartwin.foundation.results import atomic_write_text, check_writable
@@ -76,6 +76,11 @@ def trial(
         if sharded:
             options = ShardOptions(out_dir=str(out / "shards"), shard_size=shard_size,
                                    scheduler=scheduler or ("local" if workers else None), workers=workers, resume=resume)
+        if parameter_uncertainty and (replicates > 1 or sharded):
+            from cartwin.foundation.errors import ValidationError
+
+            raise ValidationError("--parameter-uncertainty", "0 with --replicates, --workers, --scheduler or --resume",
+                                  parameter_uncertainty)
         if replicates > 1:
             if sharded:
                 from cartwin.foundation.errors import ValidationError
@@ -93,56 +98,32 @@ def trial(
                 result = run_trial(proto, n, seed, follow_up_days=follow_up_days, solver=solver, shards=options,
                                    progress=lambda k: bar.advance(task, k), rtol=rtol, **fitted)
             spread = None
+        uncertainty = None
+        if parameter_uncertainty:
+            from cartwin.trial.runner import run_parameter_uncertainty
+
+            with console.status(f"{proto.name}: {parameter_uncertainty} parameter draws..."):
+                uncertainty = run_parameter_uncertainty(proto, n, seed, parameter_uncertainty, follow_up_days=follow_up_days,
+                                                        solver=solver, rtol=rtol)
         paths = result.write(out)
+        if uncertainty is not None:
+            uncertainty.to_csv(out / "parameter_uncertainty.csv", index=False)
+            paths["parameter_uncertainty"] = out / "parameter_uncertainty.csv"
         if spread is not None:
             import json
 
             paths["replicates"] = atomic_write_text(out / "replicates.json", json.dumps(spread, indent=2, default=str) + "\n")
     _print_endpoints(result)
+    if uncertainty is not None:
+        table = Table(title=f"{result.protocol.name}: with parameter uncertainty ({parameter_uncertainty} draws)")
+        for col in ("endpoint", "estimate", "sampling 95% CI", "parameter 95% range", "total 95% interval"):
+            table.add_column(col)
+        for row in uncertainty.itertuples(index=False):
+            table.add_row(row.endpoint, f"{row.estimate:.3g}", f"{row.ci_low:.3g}–{row.ci_high:.3g}",
+                          f"{row.parameter_p2_5:.3g}–{row.parameter_p97_5:.3g}", f"{row.total_ci_low:.3g}–{row.total_ci_high:.3g}")
+        print_table(table)
     for name, path in paths.items():
         console.print(f"  {name}: {path}")
-
-
-def calibrate(
-    protocol: str = typer.Argument(..., help="Preset name or protocol file with [targets]."),
-    n: int = typer.Option(200, help="Patients per evaluation."),
-    seed: int = typer.Option(1, help="Seed shared by every evaluation (common random numbers)."),
-    evaluations: int = typer.Option(40, help="Maximum objective evaluations."),
-    out: Path = typer.Option(None, help="Where to write the calibration record (default calibration-<preset>.json)."),
-    engine: str = typer.Option("auto", help="auto, numpy, numba, numba-generated, or the engine a result records (e.g. rodas5p-numba)."),
-) -> None:
-    """Fit a preset's population multipliers to its published targets (reproducible from the seed)."""
-    from cartwin.trial.calibration import calibrate as run_calibration
-    from cartwin.trial.calibration import write_record
-
-    with user_errors():
-        check_options(n=n, seed=seed, evaluations=evaluations)
-        with console.status("calibrating...") as status:
-            record = run_calibration(protocol, n=n, seed=seed, max_evaluations=evaluations, solver=_solver(engine),
-                                     progress=lambda k, f: status.update(f"calibrating: evaluation {k}, objective {f:.2f}"))
-        path = write_record(record, out or Path(f"calibration-{record['preset']}.json"))
-    table = Table(title=f"{record['preset']}: calibration ({record['evaluations']} evaluations)")
-    for col in ("target", "published (95% CI)", "simulated", "inside CI"):
-        table.add_column(col)
-    for name, row in record["targets"].items():
-        ci = f"{row['published']:.3g} ({row['ci_low']:.3g}–{row['ci_high']:.3g})" if row["ci_low"] is not None else f"{row['published']:.3g}"
-        table.add_row(name, ci, f"{row['simulated']:.3g}" if row["simulated"] is not None else "—", "yes" if row["within_ci"] else "no")
-    print_table(table)
-    console.print(f"multipliers: {record['multipliers']}\nwritten: {path}")
-    if "converged=False" in record.get("optimizer", ""):
-        outside = [k for k, r in record["targets"].items() if not r["within_ci"]]
-        from rich.markup import escape
-
-        from cartwin.cli._common import err_console
-
-        err_console.print(
-            f"[bold red]error:[/] {escape(record['preset'])}: the calibration did not converge in {record['evaluations']} "
-            f"evaluations (--evaluations {evaluations}); best objective {record['objective']:.3g}, "
-            f"{len(outside)} of {len(record['targets'])} targets outside their 95% CI"
-            + (f" ({', '.join(outside)})" if outside else "")
-            + f". {path} holds the best point for inspection; it is not a fit: raise --evaluations or start elsewhere.",
-            soft_wrap=True)
-        raise typer.Exit(code=1)
 
 
 def sensitivity(
@@ -177,4 +158,4 @@ def demo(out: Path = typer.Option(Path("demo-output"), help="Output directory.")
     # Every option spelled out: called as a function, an omitted one would be its typer.Option.
     trial(protocol="zuma-1", n=200, seed=1, out=out, replicates=1, follow_up_days=365.0, engine="auto",
           workers=None, scheduler=None, resume=False, shard_size=512, rtol=1e-6,
-          population=None, population_parameters=None)
+          population=None, population_parameters=None, parameter_uncertainty=0)

@@ -154,6 +154,11 @@ SCHEMA: Mapping[str, Mapping[str, FieldSpec]] = MappingProxyType({
         "covariates": FieldSpec(_choice(COVARIATE_MODELS), doc="key of cartwin.population.covariates.COVARIATE_MODELS"),
         "iiv": FieldSpec(_choice(IIV_MODELS), doc="key of cartwin.population.variability.IIV_MODELS"),
     },
+    "calibration": {
+        "parameters": FieldSpec(TEXT, "calibrated",
+                                "'calibrated' (the committed joint calibration of the product and indication), "
+                                "'uncalibrated' (published typical values) or the path of a calibration record"),
+    },
 })
 
 #: Fields of one ``[targets.<endpoint>]`` entry.
@@ -170,7 +175,7 @@ TARGET_SCHEMA: Mapping[str, FieldSpec] = MappingProxyType({
 })
 
 _SECTION_ORDER = ("trial", "eligibility", "product", "dose", "lymphodepletion", "bridging", "journey",
-                  "management", "assessment", "reporting", "population", "targets", "assumed")
+                  "management", "assessment", "reporting", "population", "calibration", "targets", "assumed")
 
 
 def _frozen(cls):
@@ -255,6 +260,11 @@ class PopulationSection:
 
 
 @_frozen
+class CalibrationSection:
+    parameters: str = "calibrated"
+
+
+@_frozen
 class Target:
     value: float
     source: str
@@ -277,9 +287,9 @@ _SECTION_TYPES = {
     "trial": TrialSection, "eligibility": EligibilitySection, "product": ProductSection, "dose": DoseSection,
     "lymphodepletion": LymphodepletionSection, "bridging": BridgingSection, "journey": JourneySection,
     "management": ManagementSection, "assessment": AssessmentSection, "reporting": ReportingSection,
-    "population": PopulationSection,
+    "population": PopulationSection, "calibration": CalibrationSection,
 }
-_OPTIONAL_SECTIONS = {"eligibility", "bridging", "journey", "management", "reporting"}
+_OPTIONAL_SECTIONS = {"eligibility", "bridging", "journey", "management", "reporting", "calibration"}
 
 
 @dataclass(frozen=True)
@@ -297,6 +307,7 @@ class Protocol:
     journey: JourneySection = field(default_factory=JourneySection)
     management: ManagementSection = field(default_factory=ManagementSection)
     reporting: ReportingSection = field(default_factory=ReportingSection)
+    calibration: CalibrationSection = field(default_factory=CalibrationSection)
     targets: Mapping[str, Target] = field(default_factory=dict)
     assumed: Mapping[str, str] = field(default_factory=dict)
     path: str | None = None

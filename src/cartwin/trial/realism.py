@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -216,9 +217,8 @@ def trial_checks(preset: str) -> list[Check]:
 
 def realism_table(result, preset: str | None = None) -> pd.DataFrame:
     """Every check for one trial result: one row each (see the module docstring)."""
-    from cartwin.trial.calibration import preset_key
-
-    preset = preset or preset_key(result.protocol)
+    # The published values checked are the trial's own: looked up by the preset's name.
+    preset = preset or (Path(result.protocol.path).stem if result.protocol.path else None)
     infused = result.patients[result.patients["infused"].astype(bool)]
     rows = []
     for kind, checks in (("general", GENERAL_CHECKS), ("trial", trial_checks(preset))):

@@ -287,8 +287,8 @@ def run_trial(
     """Simulate one virtual trial (see module docstring).
 
     ``overrides``: population-level multipliers on model parameters, e.g.
-    ``{"k_prolif_per_day": 1.1}``. With ``calibrated`` (default) a shipped preset's committed
-    calibration multipliers (:mod:`cartwin.trial.calibration`) apply first. ``shards`` runs the
+    ``{"k_prolif_per_day": 1.1}``. With ``calibrated`` (default) the calibrated factors of the
+    protocol's product and indication (:func:`calibrated_factors`) apply first. ``shards`` runs the
     enrolled patients' journeys and then the infused cohort as checkpointed shards (serial or
     Dask, one cluster for both; resumable): results are identical.
     ``solver``: ``"auto"`` (the compiled engine where numba is installed, as the calibration
@@ -374,13 +374,23 @@ def _run(protocol: Protocol, n: int, seed: int, *, follow: float, batch_size: in
                        fitted_population=fitted_record)
 
 
-def _multipliers(protocol: Protocol, calibrated: bool, overrides: dict[str, float] | None) -> dict[str, float]:
-    """The population multipliers of a trial: the preset's calibration (if ``calibrated``), then ``overrides``."""
-    multipliers: dict[str, float] = {}
-    if calibrated:
-        from cartwin.trial.calibration import calibrated_multipliers
+def calibrated_factors(protocol: Protocol) -> dict[str, float]:
+    """The fitted factors of the protocol's product and indication (:mod:`cartwin.model.calibrated`).
 
-        multipliers.update(calibrated_multipliers(protocol))
+    They come from what the protocol names (``[product] key``, ``[trial] indication`` and
+    ``[calibration] parameters``), never from its file name: a renamed copy of a preset runs as
+    the preset does.
+    """
+    from cartwin.model.calibrated import load_calibrated
+
+    where = Path(protocol.path).parent if protocol.path else None
+    params = load_calibrated(protocol.calibration.parameters, where)
+    return {} if params is None else params.factors(protocol.product.key, protocol.trial.indication)
+
+
+def _multipliers(protocol: Protocol, calibrated: bool, overrides: dict[str, float] | None) -> dict[str, float]:
+    """The population multipliers of a trial: the calibrated factors (if ``calibrated``), then ``overrides``."""
+    multipliers: dict[str, float] = dict(calibrated_factors(protocol)) if calibrated else {}
     multipliers.update(overrides or {})
     return multipliers
 
@@ -655,6 +665,53 @@ def _warn_failed(patients: pd.DataFrame, name: str) -> None:
         warnings.warn(f"{name}: {len(failed)} of {len(status)} infused patients' simulations did not succeed ("
                       + ", ".join(f"{k}: {v}" for k, v in counts.items())
                       + "); their rows say why in 'status' and the trial went on without them", CartwinWarning, stacklevel=4)
+
+
+#: Infused-set rate endpoints reported with parameter uncertainty.
+UNCERTAINTY_ENDPOINTS = ("orr", "cr_rate", "mrd_neg_rate", "crs_any", "crs_grade3plus", "icans_any", "icans_grade3plus",
+                         "tocilizumab_rate", "pfs_12m", "os_12m")
+
+
+def run_parameter_uncertainty(protocol, n: int | None, seed: int, draws: int, **kwargs) -> pd.DataFrame:
+    """Endpoint intervals that include the calibration's parameter uncertainty.
+
+    The trial is run at the calibrated parameters and again with each of ``draws`` bootstrap draws
+    of them (:meth:`cartwin.model.calibrated.CalibratedParameters.draw`), on the same patients, so
+    the spread between draws is the parameters' alone. Per infused-set endpoint: the estimate and
+    sampling 95 % CI of the calibrated run, the 2.5-97.5 % range over draws, and a total 95 %
+    interval, estimate +/- 1.96 sqrt(se^2 + sd_draws^2) (se from the sampling CI), clipped to [0, 1].
+    """
+    from cartwin.model.calibrated import load_calibrated
+
+    check("parameter_uncertainty", draws, Interval(2, 1000, integer=True))
+    protocol, n, _ = _checked_run_arguments(protocol, n, seed, kwargs.get("follow_up_days"), kwargs.get("rtol", 1e-6))
+    params = load_calibrated(protocol.calibration.parameters, Path(protocol.path).parent if protocol.path else None)
+    if params is None or not params.draws:
+        raise ValidationError("parameter_uncertainty", "a protocol whose [calibration] parameters have bootstrap draws",
+                              protocol.calibration.parameters)
+    user = dict(kwargs.pop("overrides", None) or {})
+    kwargs.pop("calibrated", None)
+    base = run_trial(protocol, n, seed, overrides=user, **kwargs)
+    runs = []
+    for k in range(draws):
+        factors = params.draw(k).factors(protocol.product.key, protocol.trial.indication)
+        runs.append(run_trial(protocol, n, seed, overrides={**factors, **user}, calibrated=False, **kwargs).endpoints["infused"])
+    rows = []
+    for name in UNCERTAINTY_ENDPOINTS:
+        entry = base.endpoints["infused"].get(name)
+        if entry is None or entry.get("estimate") is None or entry.get("ci_low") is None:
+            continue
+        values = np.array([r[name]["estimate"] for r in runs if r.get(name, {}).get("estimate") is not None], float)
+        if values.size < 2:
+            continue
+        est = float(entry["estimate"])
+        se = (float(entry["ci_high"]) - float(entry["ci_low"])) / (2 * 1.96)
+        half = 1.96 * math.sqrt(se ** 2 + float(values.std(ddof=1)) ** 2)
+        rows.append({"endpoint": name, "estimate": est, "ci_low": float(entry["ci_low"]), "ci_high": float(entry["ci_high"]),
+                     "parameter_p2_5": float(np.percentile(values, 2.5)), "parameter_p97_5": float(np.percentile(values, 97.5)),
+                     "parameter_sd": float(values.std(ddof=1)), "total_ci_low": max(0.0, est - half),
+                     "total_ci_high": min(1.0, est + half), "draws": int(values.size)})
+    return pd.DataFrame(rows)
 
 
 def run_replicates(protocol, n: int | None, seed: int, replicates: int, **kwargs) -> tuple[list[TrialResult], dict]:

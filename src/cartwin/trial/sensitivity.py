@@ -1,7 +1,7 @@
 """Global sensitivity of trial endpoints to population parameters: Sobol indices.
 
-Factors are log2 factors on the calibration handles (:data:`cartwin.trial.calibration.MULTIPLIED`)
-in [-1, 1] (halving to doubling) *around the preset's calibrated multipliers*: a design point
+Factors are log2 factors on the calibration handles (:data:`MULTIPLIED`)
+in [-1, 1] (halving to doubling) *around the trial's calibrated factors*: a design point
 ``x`` runs the trial with multiplier ``m_cal * 2**x`` (replacing ``m_cal`` instead, as this module
 did before, moved every trial far from the calibrated one: ZUMA-1's IL-6 multiplier 4.8 became
 0.5-2, severe CRS vanished and every index read 0.000). Each point of the design is one
@@ -47,8 +47,10 @@ import pandas as pd
 
 from cartwin.foundation.constraints import Interval, OneOf, check
 from cartwin.foundation.errors import CartwinError, CartwinWarning
-from cartwin.trial.calibration import MULTIPLIED
 from cartwin.trial.endpoints import ENDPOINTS
+
+#: The handles varied: the multiplied parameters of the joint calibration (cartwin.calibrate.joint).
+MULTIPLIED = ("k_prolif_per_day", "gamma_kill_per_day", "p_il6_myeloid_pg_per_ml_day", "k_neurovascular_on_per_day")
 
 #: Defaults of :func:`sobol_indices` and ``cartwin sensitivity`` (see docs/sensitivity.md for
 #: what they give on ZUMA-1's severe CRS and how long they take).
@@ -162,14 +164,13 @@ def sobol_indices(protocol, endpoint: str, *, base_samples: int = DEFAULT_BASE_S
     >>> bool(t.in_unit_interval.all())  # doctest: +SKIP
     True
     """
-    from cartwin.trial.calibration import calibrated_multipliers
     from cartwin.trial.protocol import Protocol, load_protocol
-    from cartwin.trial.runner import run_design
+    from cartwin.trial.runner import calibrated_factors, run_design
 
     check("endpoint", endpoint, OneOf(tuple(ENDPOINTS)))
     check("n", n, Interval(1, 1e6, integer=True))
     proto = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
-    calibrated = calibrated_multipliers(proto)
+    calibrated = calibrated_factors(proto)
     centre = {name: float(calibrated.get(name, 1.0)) for name in MULTIPLIED}
 
     def evaluate(design: np.ndarray) -> np.ndarray:
