@@ -47,7 +47,7 @@ def test_journey_config_file_and_product(tmp_path):
         (["--weeks", "0"], "--weeks"),
         (["--seed", "-4"], "--seed"),
         (["--product", "nope"], "--product"),
-        (["--preset", "karmma"], "--preset"),
+        (["--preset", "kymriah-dlbcl"], "--preset"),  # not a preset (karmma is one since 2026-12-07)
     ],
 )
 def test_bad_options_exit_2_with_named_option(tmp_path, args, named):

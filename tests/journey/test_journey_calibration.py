@@ -13,7 +13,13 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from cartwin.journey import calibrate_preset, derive_hazards, preset_config, simulate_journeys
+from cartwin.journey import (
+    calibrate_preset,
+    derive_hazards,
+    preset_config,
+    preset_names,
+    simulate_journeys,
+)
 
 N = 2000
 
@@ -64,6 +70,20 @@ def test_calibration_is_computed_and_exact(name):
     assert cal.fitted_manufacturing_failure_fraction == pytest.approx(cal.target_manufacturing_failure_fraction, abs=1e-6)
     assert config.total_hazard_per_day == pytest.approx(cal.total_hazard_per_day)
     assert 0 < cal.total_hazard_per_day < 0.05
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_every_preset_hits_its_infused_target_and_median_wait(name):
+    # Every preset (one per shipped trial protocol; tests/trial/test_journey_per_trial.py checks
+    # them against the published 95 % CIs) meets its enrolled -> infused target by construction
+    # and its step durations put the median enrolment-to-infusion within 15 % of its target.
+    from cartwin.journey.calibration import preset_data
+
+    config, cal = calibrate_preset(name)
+    assert cal.fitted_infused_fraction == pytest.approx(cal.target_infused_fraction, abs=1e-6)
+    assert 0 <= cal.total_hazard_per_day < 0.05
+    target = preset_data(name)["targets"]["enrolment_to_infusion_median_day"]
+    assert cal.median_enrolment_to_infusion_day == pytest.approx(target, rel=0.15)
 
 
 def test_hazard_agrees_with_back_of_envelope():

@@ -93,7 +93,7 @@ def test_load_yaml_and_toml(tmp_path):
         load_config({"network": {"suites": 2}})
     assert err.value.field == "network.suites"
     with pytest.raises(ValidationError) as err:
-        load_config({"preset": "karmma"})
+        load_config({"preset": "kymriah-dlbcl"})  # not a preset (karmma is one since 2026-12-07)
     assert err.value.field == "preset"
 
 

@@ -21,7 +21,7 @@ def journey(
     weeks: float = typer.Option(None, help="Weeks of arrivals; the run continues until all are resolved. Default: 52."),
     seed: int = typer.Option(0, help="Root seed (arrivals and per-patient streams)."),
     product: str = typer.Option(None, help="Product key, e.g. tisa-cel, axi-cel, allo-cd19, car-nk-cd19. Default: tisa-cel."),
-    preset: str = typer.Option(None, help="Journey preset calibrated to a trial: juliet, eliana, zuma-1. Default: juliet."),
+    preset: str = typer.Option(None, help="Journey preset calibrated to a trial: juliet, eliana, zuma-1, transcend, zuma-2, karmma, cartitude-1, ct041, alpha-allo501, liu2020-car-nk. Default: juliet."),
     config: Path = typer.Option(None, "--config", help="Journey config file (YAML/TOML; keys of JourneyConfig, 'preset', 'network')."),
     out: Path = typer.Option(Path("cartwin-journey"), help="Output directory."),
 ) -> None:

@@ -95,12 +95,20 @@ def _journey_config(protocol: Protocol):
     """The journey of the protocol's ``[journey]`` preset, with the protocol's ``[bridging]``
     section deciding bridging: the share bridged and the tumour-burden factor are the trial's
     (ZUMA-1 allowed no bridging, Neelapu 2017; its protocol says probability 0), not the
-    journey preset's (JULIET's 90 %)."""
+    journey preset's (JULIET's 90 %).
+
+    Every shipped protocol names the preset calibrated to its own trial (docs/journey.md);
+    ``default`` is JULIET's logistics and hazards with the protocol's product. The product is
+    always the protocol's: a preset built for another product keeps its logistics and hazards
+    but takes the protocol's product (its manufacturing and release times, failure probability
+    and in-vivo attributes), as ``cartwin journey --preset P --product K`` does."""
     from cartwin.journey import default_config, preset_config, preset_names
 
     name = protocol.journey.name
     if name in preset_names():
         config = preset_config(name)
+        if config.product != protocol.product.key:
+            config = config.replace(product=protocol.product.key, manufacturing_failure_probability=None)
     elif name != "default":
         raise ValidationError("protocol.journey.name", "'default' or one of " + ", ".join(preset_names()), name)
     else:
