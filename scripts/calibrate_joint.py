@@ -40,7 +40,7 @@ def log(msg: str) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--fresh", action="store_true", help="delete the design table first")
     ap.add_argument("--reproduce", action="store_true", help="rerun the fit from nothing in a temporary folder and compare")
     ap.add_argument("--validate-only", action="store_true")

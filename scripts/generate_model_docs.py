@@ -12,8 +12,34 @@ HEADER = (
 )
 
 
+def calibrated_table() -> str:
+    """The joint calibration's factors by product and indication, with their 95 % bootstrap intervals."""
+    import json
+
+    from cartwin.model.calibrated import committed_record_path
+
+    path = committed_record_path()
+    if not path.is_file():
+        return ""
+    r = json.loads(path.read_text())
+    lines = ["## Calibrated factors by product and indication", "",
+             f"Factors on the typical values above, fitted jointly to every trial preset ({r['date']}; "
+             "`python scripts/calibrate_joint.py`, method in docs/calibration.md, fit quality in docs/validation.md). "
+             "A trial takes those of the product and indication its protocol names. "
+             "`dysfunctional_product_fraction` is a share of patients, not a factor.", "",
+             "| product / indication | parameter | fitted | 95 % interval |", "| --- | --- | ---: | --- |"]
+    for section in ("products", "indications"):
+        for key, factors in r[section].items():
+            for name, value in factors.items():
+                lo, hi = r["intervals_95"][section][key][name]
+                lines.append(f"| {key} | `{name}` | {value:.3g} | {lo:.3g}–{hi:.3g} |")
+    return "\n".join(lines) + "\n"
+
+
 def render() -> str:
-    return HEADER + "\n".join(m.parameter_table_markdown() for m in (CarTPatientModel, Kimmel2021, Stein2019))
+    tables = "\n".join(m.parameter_table_markdown() for m in (CarTPatientModel, Kimmel2021, Stein2019))
+    extra = calibrated_table()
+    return HEADER + tables + ("\n" + extra if extra else "")
 
 
 if __name__ == "__main__":

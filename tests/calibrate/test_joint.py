@@ -199,3 +199,26 @@ def test_the_joint_fit_reruns_to_its_record():
 
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "calibrate_joint.py"), "--reproduce", "--workers", "1"])
     assert done.returncode == 0
+
+
+@pytest.mark.parametrize("name", ["zuma-1", "eliana", "juliet", "transcend", "zuma-2", "karmma"])
+def test_icans_any_and_grade3_are_fitted_where_published(name):
+    from cartwin.trial.protocol import load_protocol
+
+    targets = load_protocol(name).targets
+    assert targets["icans_any"].fitted and targets["icans_grade3plus"].fitted
+
+
+#: Published efficacy and toxicity rates fitted beyond ORR/CRS/ICANS (issue "virtual trials":
+#: fit ORR, CR, CRS/ICANS any and grade >= 3 on the trial's own scale).
+FITTED_BEYOND_ICANS = [
+    ("eliana", "orr"), ("eliana", "cr_rate"), ("eliana", "mrd_neg_rate"),  # ELIANA primary endpoint: CR+CRi
+    ("juliet", "cr_rate"), ("liu2020-car-nk", "cr_rate"), ("liu2020-car-nk", "icans_any"),
+    ("alpha-allo501", "crs_grade3plus"), ("alpha-allo501", "icans_any"), ("karmma", "crs_grade3plus"),
+    ("karmma", "mrd_neg_rate"), ("cartitude-1", "crs_grade3plus"), ("transcend", "cr_rate"), ("zuma-2", "crs_grade3plus"),
+]
+
+
+@pytest.mark.parametrize(("name", "target"), FITTED_BEYOND_ICANS)
+def test_published_efficacy_and_toxicity_rates_are_fitted(name, target):
+    assert (name, target) in {(t.preset, t.endpoint) for trial in calibration_trials([name]) for t in trial.targets}

@@ -1,5 +1,4 @@
-"""Documented commands work and say what happened: calibrate exits non-zero when it did not
-converge, bench shows progress, writes its JSON as it goes, prints its install hint intact and
+"""Documented commands work and say what happened: bench shows progress, writes its JSON as it goes, prints its install hint intact and
 never reports patients for an engine that did not run."""
 
 import json
@@ -10,26 +9,6 @@ from typer.testing import CliRunner
 from cartwin.cli.main import app
 
 runner = CliRunner()
-
-
-def _record(optimizer: str, inside: bool) -> dict:
-    return {"preset": "karmma", "evaluations": 40, "objective": 12.5, "multipliers": {"k_prolif_per_day": 1.0},
-            "optimizer": f"scipy Nelder-Mead (log multipliers), start committed, {optimizer}",
-            "targets": {"orr": {"published": 0.73, "ci_low": 0.65, "ci_high": 0.8, "simulated": 0.5, "within_ci": inside}},
-            "all_within_ci": inside}
-
-
-@pytest.mark.parametrize(("optimizer", "inside", "code"), [("converged=False", False, 1), ("converged=True", True, 0),
-                                                             ("stopped: every target inside its 95% CI", True, 0)])
-def test_calibrate_exit_code_says_whether_it_converged(tmp_path, monkeypatch, optimizer, inside, code):
-    import cartwin.trial.calibration as calibration
-
-    monkeypatch.setattr(calibration, "calibrate", lambda *a, **k: _record(optimizer, inside))
-    result = runner.invoke(app, ["calibrate", "karmma", "--out", str(tmp_path / "c.json")])
-    assert result.exit_code == code, result.output
-    if code:
-        assert "did not converge in 40 evaluations" in result.output and "1 of 1 targets outside" in result.output
-    assert (tmp_path / "c.json").exists()
 
 
 def test_bench_progress_json_and_a_skipped_engine(tmp_path, monkeypatch):

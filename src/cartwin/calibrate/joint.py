@@ -97,7 +97,7 @@ PRIOR: Mapping[str, Prior] = {
     "p_il6_myeloid_pg_per_ml_day": Prior(0.0, math.log(3.0), 0.5, "IL-6 release per activated myeloid cell: no per-product data"),
     "k_neurovascular_on_per_day": Prior(0.0, math.log(3.0), 0.5, "endothelial activation rate: no per-product data"),
     SHARE: Prior(float(logit(0.1)), 1.0, 0.5, "share of dysfunctional products ~10 % (Fraietta 2018; Deng 2020)"),
-    "gamma_kill_per_day": Prior(0.0, math.log(5.0), 0.0, "killing by disease: no per-disease kill rate published"),
+    "gamma_kill_per_day": Prior(0.0, math.log(5.0), math.log(5.0), "killing by disease: no per-disease kill rate published (indications have no family: family_sd is theirs)"),
 }
 
 #: Product families: same antigen, costimulation domain and cell source (the CAR design shared).
@@ -227,7 +227,10 @@ def run_design(points: Sequence[tuple[str, Mapping[str, float], int]], store: Pa
             frame.to_csv(store, mode="a", header=not store.is_file(), index=False)
             if progress:
                 progress(k, len(todo))
-    return pd.read_csv(store) if store.is_file() else pd.DataFrame(rows)
+    if not store.is_file():
+        return pd.DataFrame(rows)
+    # A point simulated twice (two runs resuming one store) is the same simulation: keep one.
+    return pd.read_csv(store).drop_duplicates(subset=["preset", *(f"x:{h}" for h in HANDLES)], ignore_index=True)
 
 
 def _design_row_star(args):
@@ -311,37 +314,53 @@ class JointProblem:
         self.bounds = [BOX[h] for _, _, h in self.names]
         self.start = np.array([min(max(PRIOR[h].centre, BOX[h][0]), BOX[h][1]) for _, _, h in self.names])
 
+        self._trial_index = {t.preset: np.array([self.index[("indication", t.indication, h)] if h in INDICATION_HANDLES
+                                                 else self.index[("product", t.product, h)] for h in HANDLES])
+                             for t in self.trials}
+        # The prior as arrays: each parameter's centre (its family mean for a product) and sd.
+        kinds = [k for k, _, _ in self.names]
+        self._prior_sd = np.array([PRIOR[h].member_sd if k == "product" else PRIOR[h].family_sd for k, _, h in self.names])
+        self._prior_centre = np.array([PRIOR[h].centre for _, _, h in self.names])
+        self._prior_parent = np.array([self.index[("family", family_of(key), h)] if k == "product" else -1
+                                       for k, key, h in self.names])
+        self._is_member = np.array([k == "product" for k in kinds])
+
     def inputs(self, theta: np.ndarray, trial: CalibrationTrial) -> np.ndarray:
         """The trial's five inputs (fitted scale, :data:`HANDLES` order) from the joint vector."""
-        return np.array([theta[self.index[("indication", trial.indication, h)] if h in INDICATION_HANDLES
-                               else self.index[("product", trial.product, h)]] for h in HANDLES])
+        return np.asarray(theta)[..., self._trial_index[trial.preset]]
 
-    def prior_penalty(self, theta: np.ndarray) -> float:
-        total = 0.0
-        for (kind, key, h), i in self.index.items():
-            pr = PRIOR[h]
-            if kind == "family":
-                total += ((theta[i] - pr.centre) / pr.family_sd) ** 2
-            elif kind == "product":
-                total += ((theta[i] - theta[self.index[("family", family_of(key), h)]]) / pr.member_sd) ** 2
-            else:
-                total += ((theta[i] - pr.centre) / pr.family_sd) ** 2
+    def prior_penalty(self, thetas: np.ndarray) -> np.ndarray:
+        """The prior's sum of squared z-scores, per row of ``thetas``."""
+        thetas = np.atleast_2d(thetas)
+        centre = np.where(self._is_member, thetas[:, np.maximum(self._prior_parent, 0)], self._prior_centre)
+        return (((thetas - centre) / self._prior_sd) ** 2).sum(axis=1)
+
+    def objective_many(self, thetas: np.ndarray, emulators: Mapping[str, TrialEmulator],
+                       values: Mapping[tuple[str, str], float] | None = None, exclude: Iterable[str] = ()) -> np.ndarray:
+        """:meth:`objective` for every row of ``thetas`` (one emulator call per trial and endpoint)."""
+        thetas = np.atleast_2d(thetas)
+        excluded = set(exclude)
+        total = self.prior_penalty(thetas)
+        for trial in self.trials:
+            if trial.preset in excluded:
+                continue
+            pred = emulators[trial.preset].predict(self.inputs(thetas, trial))
+            for t in trial.targets:
+                s, var = pred[t.endpoint]
+                value = t.value if values is None else values[(t.preset, t.endpoint)]
+                total = total + (s - value) ** 2 / (t.sd ** 2 + var + 1e-4)
         return total
 
     def objective(self, theta: np.ndarray, emulators: Mapping[str, TrialEmulator],
                   values: Mapping[tuple[str, str], float] | None = None, exclude: Iterable[str] = ()) -> float:
         """Sum of squared z-scores of the fitted targets (emulated) plus the prior's."""
-        excluded = set(exclude)
-        total = self.prior_penalty(theta)
-        for trial in self.trials:
-            if trial.preset in excluded:
-                continue
-            pred = emulators[trial.preset].predict(self.inputs(theta, trial))
-            for t in trial.targets:
-                s, var = pred[t.endpoint]
-                value = t.value if values is None else values[(t.preset, t.endpoint)]
-                total += float((s[0] - value) ** 2 / (t.sd ** 2 + var[0] + 1e-4))
-        return total
+        return float(self.objective_many(np.asarray(theta)[None, :], emulators, values, exclude)[0])
+
+    def _value_and_gradient(self, theta, emulators, values, exclude, step=1e-5):
+        # Forward differences, all perturbed vectors in one batch of emulator calls.
+        thetas = np.vstack([theta, theta + step * np.eye(len(theta))])
+        f = self.objective_many(thetas, emulators, values, exclude)
+        return float(f[0]), (f[1:] - f[0]) / step
 
     def fit(self, emulators: Mapping[str, TrialEmulator], start: np.ndarray | None = None,
             values: Mapping[tuple[str, str], float] | None = None, exclude: Iterable[str] = (),
@@ -354,8 +373,8 @@ class JointProblem:
         candidates += [rng.uniform(low, high) for _ in range(starts - 1)]
         best: tuple[np.ndarray, float] | None = None
         for x0 in candidates:
-            res = minimize(self.objective, x0, args=(emulators, values, exclude), method="L-BFGS-B",
-                           bounds=self.bounds, options={"maxiter": 300})
+            res = minimize(self._value_and_gradient, x0, args=(emulators, values, exclude), jac=True,
+                           method="L-BFGS-B", bounds=self.bounds, options={"maxiter": 500})
             if best is None or res.fun < best[1]:
                 best = (np.asarray(res.x), float(res.fun))
         assert best is not None
@@ -394,9 +413,9 @@ class JointSettings:
     n: int = 1000  # patients enrolled per simulated trial
     seed: int = 1  # common random numbers: one seed for every design point
     follow_up_days: float = 365.0
-    initial_points: int = 40  # Latin-hypercube points per trial over the whole box
+    initial_points: int = 32  # Latin-hypercube points per trial over the whole box
     refine_rounds: int = 2
-    refine_points: int = 16  # per trial and round, around the current optimum
+    refine_points: int = 12  # per trial and round, around the current optimum
     refine_half_width: float = 0.6  # of the refined box, on the fitted scale (x/÷ 1.8 for factors)
     bootstrap: int = 20  # parametric-bootstrap refits for parameter uncertainty
     design_seed: int = 20261207

@@ -23,11 +23,11 @@ def calibrate(
     out: Path = typer.Option(Path("calibration-output"), help=f"Directory for {RECORD_FILE} and the design table {DESIGN_FILE} (a stopped fit resumes from it)."),
     n: int = typer.Option(1000, help="Patients enrolled per simulated trial (every design point)."),
     seed: int = typer.Option(1, help="Seed shared by every design point (common random numbers)."),
-    design_points: int = typer.Option(40, help="Latin-hypercube points per trial over the whole parameter box."),
+    design_points: int = typer.Option(32, help="Latin-hypercube points per trial over the whole parameter box."),
     refine_rounds: int = typer.Option(2, help="Rounds of design points around the current optimum."),
-    refine_points: int = typer.Option(16, help="Points per trial and refinement round."),
+    refine_points: int = typer.Option(12, help="Points per trial and refinement round."),
     bootstrap: int = typer.Option(20, help="Parametric-bootstrap refits (parameter uncertainty)."),
-    workers: int = typer.Option(2, help="Processes simulating design points in parallel."),
+    workers: int = typer.Option(1, help="Processes simulating design points in parallel (the engine already uses every core: 1 is fastest on small machines)."),
     presets: str = typer.Option(None, help="Comma-separated presets to fit (default: every preset with fitted targets)."),
 ) -> None:
     """Fit one parameter set per product and per indication to every trial preset's targets at once
@@ -74,7 +74,7 @@ def validate(
     n: int = typer.Option(2000, help="Patients enrolled per fresh-seed and left-out trial."),
     seed: int = typer.Option(1001, help="Fresh seed (must differ from the fit's)."),
     left_out: bool = typer.Option(True, "--left-out/--no-left-out", help="Also refit without each trial and predict it."),
-    workers: int = typer.Option(2, help="Processes simulating trials in parallel."),
+    workers: int = typer.Option(1, help="Processes simulating trials in parallel (the engine already uses every core)."),
     out: Path = typer.Option(Path("validation.csv"), help="Where to write the table (CSV)."),
 ) -> None:
     """Predictive validation: every fitted target on fresh seeds and predicted with its trial left out."""

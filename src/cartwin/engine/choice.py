@@ -11,10 +11,10 @@ only when chosen (numba is an optional dependency, ``pip install "cartwin[fast]"
 with the generated rhs (``"numba-generated"``: the model's rhs regenerated with its
 parameter-only expressions computed once per patient, ``rhs="generated"``) wherever numba and
 SymPy are installed, else the batched NumPy engine (:class:`~cartwin.engine.solvers.Rosenbrock4`).
-``"numba"`` compiles the model's rhs as written. The trials' calibration records were fitted
-with ``"numba"``; every simulated endpoint of every record is the same with
-``"numba-generated"`` (``scripts/calibrate_presets.py --check --engine numba-generated``,
-2026-12-03), which is ~1.1x faster (docs/performance.md), so it is the default since then.
+``"numba"`` compiles the model's rhs as written. The per-trial calibration records of
+2026-12-03 gave the same simulated endpoints with ``"numba"`` and ``"numba-generated"``,
+which is ~1.1x faster (docs/performance.md), so it is the default since then; the joint
+calibration (docs/calibration.md) is fitted with it.
 Measured 2026-12-02 on the 2-core development machine: ``run_trial("eliana", 100, seed=2)``
 took 2.5 s with the compiled engine and 100 s with the NumPy engine, with the same endpoints.
 """
