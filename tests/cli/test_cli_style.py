@@ -23,7 +23,7 @@ runner = CliRunner()
     (["simulate", "--days", "0"], "--days", "[1, 3650]"),
     (["trial", "zuma-1", "--follow-up-days", "5"], "--follow-up-days", "[28, 3650]"),
     (["trial", "zuma-1", "--shard-size", "0", "--resume"], "--shard-size", "[1, 1e+07]"),
-    (["calibrate", "zuma-1", "--evaluations", "0"], "--evaluations", "[1, 10000]"),
+    (["calibrate", "--design-points", "3"], "--design-points", "[10, 10000]"),
     (["sensitivity", "zuma-1", "--base-samples", "0"], "--base-samples", "[1, 4096]"),
     (["--format", "xml", "presets"], "--format", "one of 'rich', 'tsv', 'csv', 'json'"),
 ])

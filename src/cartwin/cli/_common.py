@@ -34,7 +34,6 @@ OPTION_RANGES = {
     "--antigen-negative-fraction": Interval(0.0, 1.0),
     "--shard-size": Interval(1, 10**7, integer=True),
     "--workers": Interval(1, 1024, integer=True),
-    "--evaluations": Interval(1, 10_000, integer=True),
     "--base-samples": Interval(1, 4096, integer=True),
     "--n-slow": Interval(0, 10**6, integer=True),
     "--n-fast": Interval(0, 10**7, integer=True),
