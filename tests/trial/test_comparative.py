@@ -13,7 +13,12 @@ from cartwin.foundation.errors import ValidationError
 from cartwin.trial.arms import Arm, Randomisation, randomise
 from cartwin.trial.comparative import hazard_ratio, run_comparative
 from cartwin.trial.power import fast_hr_logrank, power_analysis, schoenfeld_events, schoenfeld_power
-from cartwin.trial.protocol import list_protocols, list_randomised_protocols, load_protocol, protocol_from_dict
+from cartwin.trial.protocol import (
+    list_protocols,
+    list_randomised_protocols,
+    load_protocol,
+    protocol_from_dict,
+)
 from cartwin.trial.standard_of_care import REGIMENS, simulate_soc, soc_expected
 
 RANDOMISED = ("zuma-7", "transform", "belinda", "karmma-3", "cartitude-4")
