@@ -202,3 +202,66 @@ def test_every_randomised_preset_runs(tmp_path):
         r = run_comparative(name, n=12, seed=2, follow_up_days=120.0)
         assert set(r.endpoints["arms"]) == {a.name for a in r.protocol.arms}
         assert math.isfinite(r.endpoints["arms"][r.protocol.arms[0].name]["orr"]["estimate"])
+
+
+# ---- command line ---------------------------------------------------------------------------
+def _yaml_protocol(tmp_path, protocol):
+    import yaml
+
+    path = tmp_path / "two_arms.yaml"
+    path.write_text(yaml.safe_dump(protocol.to_dict()))
+    return path
+
+
+def test_power_cli_gives_power_by_sample_size(tmp_path):
+    from typer.testing import CliRunner
+
+    from cartwin.cli.main import app
+
+    path = _yaml_protocol(tmp_path, parametric_protocol(18.0, 12.0))
+    out = tmp_path / "p"
+    out.mkdir()
+    result = CliRunner().invoke(app, ["power", str(path), "--hr-target", "0.667", "--n", "100:300:100", "--replicates", "50",
+                                      "--out", str(out)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "power.csv")
+    assert list(table["n"]) == [100, 200, 300] and table["power"].is_monotonic_increasing
+    assert "schoenfeld_power" in result.output
+
+
+@pytest.mark.parametrize(("args", "option"), [
+    (["--n", "600:100:50"], "--n"), (["--hr-target", "-1"], "--hr-target"), (["--endpoint", "dfs"], "--endpoint"),
+    (["--replicates", "0"], "--replicates"),
+])
+def test_power_cli_bad_options_name_the_option(tmp_path, args, option):
+    from typer.testing import CliRunner
+
+    from cartwin.cli.main import app
+
+    path = _yaml_protocol(tmp_path, parametric_protocol())
+    result = CliRunner().invoke(app, ["power", str(path), *args], env={"COLUMNS": "200"})
+    assert result.exit_code == 2 and option in result.output, result.output
+
+
+def test_power_refuses_a_single_arm_protocol():
+    with pytest.raises(ValidationError) as err:
+        power_analysis("zuma-1", [100], 2)
+    assert err.value.field == "protocol.arms"
+
+
+def test_trial_cli_runs_a_randomised_preset(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from cartwin.cli.main import app
+
+    out = tmp_path / "t"
+    result = CliRunner().invoke(app, ["trial", "karmma-3", "--n", "18", "--seed", "1", "--out", str(out),
+                                      "--follow-up-days", "120"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    endpoints = json.loads((out / "endpoints.json").read_text())
+    assert endpoints["design"] == "randomised" and "ide-cel vs standard-regimens" in endpoints["comparisons"]
+    assert "prediction" in endpoints["prediction_note"]
+    bad = CliRunner().invoke(app, ["trial", "karmma-3", "--replicates", "2", "--out", str(tmp_path / "u")])
+    assert bad.exit_code == 2 and "--replicates" in bad.output

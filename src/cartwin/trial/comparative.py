@@ -84,7 +84,7 @@ class ComparativeResult:
         return paths
 
 
-PREDICTION_NOTE = ("simulated prediction: the CAR-T arm uses the product's jointly calibrated parameters and the comparator "
+PREDICTION_NOTE = ("simulated prediction: the CAR-T arm runs the mechanistic model with its product's parameters, the comparator "
                    "arm its own regimen model; no result of this trial was used in any fit or setting")
 
 
@@ -437,6 +437,19 @@ def _checked(protocol, n, seed, follow_up_days) -> tuple[Protocol, int, float]:
     return protocol, int(n), float(follow)
 
 
+def _parameters_used(protocol: Protocol, calibrated: bool) -> str:
+    """Which CAR-T parameters the run used (the committed joint calibration may be absent)."""
+    if not any(a.kind == "car-t" for a in protocol.arms):
+        return "no car-t arm"
+    from cartwin.trial.runner import calibrated_factors
+
+    factors = calibrated_factors(protocol) if calibrated else {}
+    if factors:
+        return f"calibrated factors of {protocol.product.key} / {protocol.trial.indication}: " + ", ".join(
+            f"{k} = {v:.3g}" for k, v in sorted(factors.items()))
+    return "published typical values (no calibration record for the product and indication, or calibrated = false)"
+
+
 def run_comparative(protocol: Protocol | str | Path, n: int | None = None, seed: int = 1, *, follow_up_days: float | None = None,
                     solver: Any = "auto", batch_size: int = 256, rtol: float = 1e-6, calibrated: bool = True,
                     progress=None) -> ComparativeResult:
@@ -459,4 +472,5 @@ def run_comparative(protocol: Protocol | str | Path, n: int | None = None, seed:
     covariates = [c for c in ("age_years", "ecog", "prior_lines", "ldh_u_per_l", "tumour_baseline_cells") if c in enrolled]
     patients = patients.merge(enrolled[["patient_id", *covariates]], on="patient_id", how="left")
     endpoints = comparative_endpoints(patients, protocol)
+    endpoints["car_t_parameters"] = _parameters_used(protocol, calibrated)
     return ComparativeResult(protocol, patients, endpoints, seed, engine=solver.name, timecourses=sample, rtol=float(rtol))

@@ -126,7 +126,7 @@ td,th{{border:1px solid #ccc;padding:3px 6px}}figure{{display:inline-block;margi
 <body><h1>Randomised virtual trial: {title}</h1>
 <p>{endpoints['n_randomised']} randomised; control arm {html.escape(endpoints['control_arm'])}; primary endpoint
 {endpoints['primary_endpoint'].upper()}; median follow-up {_f(endpoints['median_follow_up_month'], 1)} months.
-<b>{html.escape(PREDICTION_NOTE)}.</b> Not implemented: {html.escape(', '.join(endpoints['not_implemented']))}.</p>
+<b>{html.escape(PREDICTION_NOTE)}.</b> CAR-T parameters: {html.escape(str(endpoints.get('car_t_parameters', '')))}. Not implemented: {html.escape(', '.join(endpoints['not_implemented']))}.</p>
 <h2>Hazard ratios</h2>{hr_table}
 <h2>Per arm (ITT, from randomisation)</h2>{arm_table}
 <h2>Figures</h2>{imgs}
