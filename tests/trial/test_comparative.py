@@ -243,6 +243,14 @@ def test_power_cli_bad_options_name_the_option(tmp_path, args, option):
     assert result.exit_code == 2 and option in result.output, result.output
 
 
+def test_run_trial_refuses_a_randomised_protocol():
+    from cartwin.trial.runner import run_trial
+
+    with pytest.raises(ValidationError) as err:
+        run_trial("zuma-7", 4)
+    assert err.value.field == "protocol.arms"
+
+
 def test_power_refuses_a_single_arm_protocol():
     with pytest.raises(ValidationError) as err:
         power_analysis("zuma-1", [100], 2)
