@@ -42,9 +42,9 @@ def main() -> None:
                              "car_t_parameters": e["car_t_parameters"], "status": "prediction"})
         for arm, a in e["arms"].items():
             for kind in KINDS:
-                rows.append({"preset": name, "comparison": f"arm {arm}", "endpoint": f"{kind} 12m / 24m / median (mo)",
-                             "hr": a[kind].get("at_12m"), "ci_low": a[kind].get("at_24m"), "ci_high": a[kind].get("median_month"),
-                             "n": a["n"], "seed": args.seed, "status": "prediction"})
+                rows.append({"preset": name, "comparison": f"arm {arm}", "endpoint": kind, "at_12m": a[kind].get("at_12m"),
+                             "at_24m": a[kind].get("at_24m"), "median_month": a[kind].get("median_month"),
+                             "events": a[kind]["events"], "n": a["n"], "seed": args.seed, "status": "prediction"})
     table = pd.DataFrame(rows)
     table.to_csv(args.out, index=False)
     print(table.to_markdown(index=False, floatfmt=".3g"))
