@@ -5,7 +5,7 @@
 Every value is a prediction: the CAR-T arms use their products' calibrated parameters (or the
 published typical values where no calibration record is committed, which the table says), the
 comparator arms their regimen models; no published result of these trials is used. Run it after
-the calibration record is committed and paste the printed table into docs/validation.md under
+the calibration record is committed and copy the table into docs/validation.md under
 "Randomised presets: predictions".
 """
 
@@ -47,7 +47,7 @@ def main() -> None:
                              "events": a[kind]["events"], "n": a["n"], "seed": args.seed, "status": "prediction"})
     table = pd.DataFrame(rows)
     table.to_csv(args.out, index=False)
-    print(table.to_markdown(index=False, floatfmt=".3g"))
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
 
 
 if __name__ == "__main__":
