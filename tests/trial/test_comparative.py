@@ -273,3 +273,24 @@ def test_trial_cli_runs_a_randomised_preset(tmp_path):
     assert "prediction" in endpoints["prediction_note"]
     bad = CliRunner().invoke(app, ["trial", "karmma-3", "--replicates", "2", "--out", str(tmp_path / "u")])
     assert bad.exit_code == 2 and "--replicates" in bad.output
+
+
+def test_car_t_arm_patients_are_the_single_arm_trials_patients():
+    """A CAR-T-arm patient is simulated exactly as in a single-arm trial of the same protocol."""
+    from cartwin.trial.runner import run_trial
+
+    proto = load_protocol("zuma-7")
+    data = proto.to_dict()
+    data.pop("arms")
+    data.pop("randomisation")
+    single = run_trial(protocol_from_dict(data), 24, seed=4, follow_up_days=180.0).patients.set_index("patient_id")
+    arm = run_comparative(proto, n=24, seed=4, follow_up_days=180.0).patients
+    arm = arm[arm["arm"] == "axi-cel"].set_index("patient_id")
+    s = single.loc[arm.index]
+    assert len(arm) >= 10
+    np.testing.assert_array_equal(arm["infused"].to_numpy(), s["infused"].to_numpy())
+    np.testing.assert_array_equal(arm["best_response"].to_numpy(), s["best_response"].fillna("NE").to_numpy())
+    np.testing.assert_array_equal(arm["crs_max_grade"].to_numpy(), s["crs_max_grade_lee2014"].fillna(0).to_numpy())
+    inf = arm["infused"].to_numpy(bool) & arm["os_event"].to_numpy(bool)
+    shift = s["enrolment_to_infusion_day"].fillna(0).to_numpy()
+    np.testing.assert_allclose(arm["os_day"].to_numpy()[inf], (s["os_day"].to_numpy() + shift)[inf])
