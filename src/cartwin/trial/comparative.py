@@ -152,9 +152,14 @@ def _car_t_latent(protocol: Protocol, p: pd.DataFrame, follow: float) -> pd.Data
     efs, efs_e = out["pfs_latent_day"].to_numpy(float).copy(), out["pfs_latent_event"].to_numpy(bool).copy()
     limit = protocol.randomisation.efs_no_response_by_day
     if limit is not None:
-        # No CR/PR by the day: an event on that day if the patient was still event-free then.
-        late = infused & (~responder | ~(response_day <= limit)) & (efs > limit)
-        efs[late], efs_e[late] = limit, True
+        # No CR/PR by the first assessment on or after the day (from randomisation; the model
+        # assesses from infusion, so the day seldom falls on an assessment): an event dated at
+        # that assessment if the patient was still event-free then.
+        days = np.asarray(protocol.assessment.days, dtype=float)
+        at = shift[:, None] + days[None, :]
+        first = np.where(at >= limit, at, np.inf).min(axis=1)
+        late = infused & np.isfinite(first) & ~(response_day <= first) & (efs > first)
+        efs[late], efs_e[late] = first[late], True
     out["efs_latent_day"], out["efs_latent_event"] = efs, efs_e
     for kind in KINDS:  # the same horizon from randomisation as the other arms
         t, e = out[f"{kind}_latent_day"].to_numpy(float), out[f"{kind}_latent_event"].to_numpy(bool)
@@ -296,7 +301,7 @@ def _km_summary(t: np.ndarray, e: np.ndarray) -> dict[str, Any]:
     band = kmf.confidence_interval_survival_function_
     for m in LANDMARK_MONTHS:
         day = m * DAYS_PER_MONTH
-        if t.max() < day:
+        if t.max() < day - 1.0:  # 24 months is 730.5 days: a 730-day follow-up reaches it
             out[f"at_{m}m"] = None
             continue
         row = band.loc[band.index <= day].iloc[-1]

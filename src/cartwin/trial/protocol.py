@@ -202,7 +202,7 @@ RANDOMISATION_SCHEMA: Mapping[str, FieldSpec] = MappingProxyType({
     "accrual_days": FieldSpec(Interval(0.0, 3650.0), 0.0, "uniform accrual period; data cut = accrual + trial.follow_up_days"),
     "primary_endpoint": FieldSpec(_choice(PRIMARY_ENDPOINTS), "pfs", "primary endpoint of the comparison"),
     "efs_no_response_by_day": FieldSpec(Interval(1.0, 3650.0), None,
-                                        "EFS counts no CR/PR by this day after randomisation as an event (ZUMA-7: 150)"),
+                                        "EFS counts no CR/PR by this day after randomisation (CAR-T arm: by the first assessment on or after it) as an event (ZUMA-7: 150)"),
     "alpha": FieldSpec(Interval(0.001, 0.5), 0.05, "two-sided significance level"),
     "note": FieldSpec(TEXT, "", "free text"),
 })
