@@ -4,6 +4,7 @@ Usage:
     python scripts/calibrate_joint.py              # fit (resuming the committed design), validate, write
     python scripts/calibrate_joint.py --fresh      # fit from an empty design (every simulation rerun)
     python scripts/calibrate_joint.py --reproduce  # rerun the whole fit in a temporary folder and compare
+    python scripts/calibrate_joint.py --refit-check  # refit on the committed design (no simulation), compare
     python scripts/calibrate_joint.py --validate-only
 
 Writes src/cartwin/model/data/calibrated_parameters.json (read by every trial through the product
@@ -43,11 +44,19 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--fresh", action="store_true", help="delete the design table first")
     ap.add_argument("--reproduce", action="store_true", help="rerun the fit from nothing in a temporary folder and compare")
+    ap.add_argument("--refit-check", action="store_true",
+                    help="refit on the committed design table (every simulation already in it) and compare")
     ap.add_argument("--validate-only", action="store_true")
     args = ap.parse_args()
-    if args.reproduce:
-        with tempfile.TemporaryDirectory() as tmp:
-            record = fit_joint(Path(tmp) / "design.csv", JointSettings(), workers=args.workers, log=log)
+    if args.reproduce or args.refit_check:
+        if args.reproduce:
+            with tempfile.TemporaryDirectory() as tmp:
+                record = fit_joint(Path(tmp) / "design.csv", JointSettings(), workers=args.workers, log=log)
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                copy = Path(tmp) / "design.csv"
+                copy.write_text(DESIGN.read_text())
+                record = fit_joint(copy, JointSettings(), workers=args.workers, log=log)
         committed = json.loads(RECORD.read_text())
         worst = 0.0
         for section in ("products", "indications"):

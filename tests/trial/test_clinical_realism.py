@@ -1,4 +1,4 @@
-"""Clinical-realism suite: every preset's calibrated population, n = 500, two years (model v2).
+"""Clinical-realism suite: every preset with the joint calibration's parameters, n = 500, two years (model v2).
 
 Each check (cartwin.trial.realism) compares a simulated quantity with a published value or a
 stated physiological bound, named with its source in the check or in

@@ -67,6 +67,7 @@ BAD = {
     "assessment": {"days": [90, 28], "criteria": "who"},
     "reporting": {"crs_scale": "cars", "icans_scale": "lee"},
     "population": {"covariates": "zuma-9", "iiv": "huge"},
+    "calibration": {"parameters": ""},
 }
 
 
