@@ -147,7 +147,6 @@ def _car_t_latent(protocol: Protocol, p: pd.DataFrame, follow: float) -> pd.Data
         out[f"{kind}_latent_day"] = p[f"{kind}_day"].to_numpy(float) + shift
         out[f"{kind}_latent_event"] = p[f"{kind}_event"].fillna(False).astype(bool).to_numpy()
     resp = p["best_response"].fillna("NE").astype(str).to_numpy()
-    responder = np.isin(resp, list(RESPONDERS))
     response_day = p["response_day"].to_numpy(float) + shift if "response_day" in p else np.full(len(p), np.nan)
     efs, efs_e = out["pfs_latent_day"].to_numpy(float).copy(), out["pfs_latent_event"].to_numpy(bool).copy()
     limit = protocol.randomisation.efs_no_response_by_day
