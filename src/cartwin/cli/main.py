@@ -36,7 +36,7 @@ def _main(
 
 def _register() -> None:
     # Each group module exposes `register(app)`; importing them here keeps `import cartwin` light.
-    for name in ("simulate", "grade", "journey", "trial", "registry", "bench", "serve", "model", "fit", "calibrate"):
+    for name in ("simulate", "grade", "journey", "trial", "registry", "bench", "serve", "model", "fit", "calibrate", "power"):
         try:
             module = __import__(f"cartwin.cli.{name}", fromlist=["register"])
         except ModuleNotFoundError as exc:  # group not built yet

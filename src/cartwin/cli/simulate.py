@@ -126,6 +126,16 @@ def presets(parameters: bool = typer.Option(False, "--parameters", help="Also li
         proto = load_protocol(name)
         t.add_row(name, proto.name, proto.product.key, proto.trial.indication, str(proto.trial.n_enrolled))
     print_table(t)
+    from cartwin.trial.protocol import list_randomised_protocols
+
+    t = Table(title="Randomised presets (cartwin trial NAME, cartwin power NAME): designs only, results are predictions")
+    for col in ("name", "trial", "arms", "indication", "n randomised"):
+        t.add_column(col)
+    for name in list_randomised_protocols():
+        proto = load_protocol(name)
+        arms = " vs ".join(f"{a.name} ({a.allocation})" for a in proto.arms)
+        t.add_row(name, proto.name, arms, proto.trial.indication, str(proto.trial.n_enrolled))
+    print_table(t)
     if parameters:
         t = Table(title=f"Model parameters ({CarTPatientModel.name} v{CarTPatientModel.version})")
         for col in ("parameter", "value", "unit", "bounds", "source"):

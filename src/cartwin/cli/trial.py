@@ -71,6 +71,13 @@ def trial(
         proto = load_protocol(protocol)
         solver = _solver(engine)
         check_writable(out, "--out")  # before any work: a read-only --out is found now, not after the trial
+        if proto.is_randomised:
+            _refuse_for_randomised(replicates=replicates > 1, workers=workers is not None, scheduler=scheduler is not None,
+                                   resume=resume, population=population is not None,
+                                   population_parameters=population_parameters is not None,
+                                   parameter_uncertainty=bool(parameter_uncertainty))
+            _comparative(proto, n, seed, out, follow_up_days, solver, rtol)
+            return
         sharded = workers is not None or scheduler is not None or resume
         options = None
         if sharded:
@@ -122,6 +129,57 @@ def trial(
             table.add_row(row.endpoint, f"{row.estimate:.3g}", f"{row.ci_low:.3g}–{row.ci_high:.3g}",
                           f"{row.parameter_p2_5:.3g}–{row.parameter_p97_5:.3g}", f"{row.total_ci_low:.3g}–{row.total_ci_high:.3g}")
         print_table(table)
+    for name, path in paths.items():
+        console.print(f"  {name}: {path}")
+
+
+def _refuse_for_randomised(**given: bool) -> None:
+    from cartwin.foundation.errors import ValidationError
+
+    for name, used in given.items():
+        if used:
+            option = "--" + name.replace("_", "-")
+            raise ValidationError(option, f"not given for a randomised protocol ({option} runs single-arm trials; "
+                                  "use `cartwin power` for replicate randomised trials)", "given")
+
+
+def _comparative(proto, n, seed, out, follow_up_days, solver, rtol) -> None:
+    """A randomised protocol: both arms, HR with CI, per-arm endpoints and the report."""
+    from cartwin.trial.comparative import KINDS, PREDICTION_NOTE, run_comparative
+
+    total = n or proto.trial.n_enrolled
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task(f"{proto.name}: infused CAR-T-arm patients", total=total)
+        result = run_comparative(proto, n, seed, follow_up_days=follow_up_days, solver=solver, rtol=rtol,
+                                 progress=lambda k: bar.advance(task, k))
+    paths = result.write(out)
+    e = result.endpoints
+
+    def f(v, d=2):
+        return "—" if v is None else f"{v:.{d}f}"
+
+    table = Table(title=f"{proto.name}: hazard ratios (simulated prediction, {e['n_randomised']} randomised)")
+    for col in ("comparison", "endpoint", "HR", "95% CI", "log-rank p", "events"):
+        table.add_column(col)
+    for name, comp in e["comparisons"].items():
+        for kind in KINDS:
+            h = comp[kind]
+            table.add_row(name, kind.upper() + (" (primary)" if kind == e["primary_endpoint"] else ""), f(h["hr"]),
+                          f"{f(h['ci_low'])}–{f(h['ci_high'])}", "—" if h["p_logrank"] is None else f"{h['p_logrank']:.3g}",
+                          str(h["events"]))
+    print_table(table)
+    table = Table(title=f"{proto.name}: per arm (ITT, from randomisation)")
+    for col in ("arm", "n", "EFS median (mo)", "PFS median (mo)", "OS median (mo)", "OS 24 mo", "ORR", "CR", "infused / crossover"):
+        table.add_column(col)
+    for name, a in e["arms"].items():
+        extra = a.get("infused") or a.get("crossover")
+        table.add_row(name, str(a["n"]), f(a["efs"]["median_month"], 1), f(a["pfs"]["median_month"], 1), f(a["os"]["median_month"], 1),
+                      f(a["os"].get("at_24m")), f(a["orr"]["estimate"]), f(a["cr_rate"]["estimate"]),
+                      "—" if extra is None else f(extra["estimate"]))
+    print_table(table)
+    console.print(f"  {PREDICTION_NOTE}; median follow-up {f(e['median_follow_up_month'], 1)} months")
+    console.print(f"  CAR-T parameters: {e['car_t_parameters']}")
     for name, path in paths.items():
         console.print(f"  {name}: {path}")
 

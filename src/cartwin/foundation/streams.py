@@ -43,6 +43,8 @@ PURPOSES = {
     "clinic": 5,  # clinic.observe measurement noise, one substream per measured quantity
     "trial": 6,  # trial.runner: dysfunctional product
     "laboratory": 7,  # population.laboratory: baseline laboratory values (serum IgG)
+    "randomisation": 8,  # trial.arms: entry times of a randomised trial (the allocation itself is trial-level)
+    "comparator": 9,  # trial.standard_of_care and parametric arms: response and survival draws
 }
 
 _SEED = Interval(0, 2**63 - 1, integer=True)

@@ -386,6 +386,73 @@ _MODELS = [
     ),
 ]
 
+# ---- second-line randomised trials (issue 21): baseline tables only, never their results ----
+_ZUMA7 = "Locke FL et al. N Engl J Med 2022;386:640-654 (ZUMA-7), Table 1"
+_TRANSFORM = "Kamdar M et al. Lancet 2022;399:2294-2308 (TRANSFORM), Table 1"
+_BELINDA = "Bishop MR et al. N Engl J Med 2022;386:629-639 (BELINDA), Table 1"
+_KARMMA3 = "Rodriguez-Otero P et al. N Engl J Med 2023;388:1002-1014 (KarMMa-3), Table 1"
+_CARTITUDE4 = "San-Miguel J et al. N Engl J Med 2023;389:335-347 (CARTITUDE-4), Table 1"
+_ONE_PRIOR_LINE = "design: second-line trial, exactly one prior line of therapy"
+_MM_RANDOMISED = {
+    "m_protein_g_per_dl": SplitNormal(2.0, 0.2, 8.0, 200, log=True, source="assumption: measurable disease >= 0.5 g/dL serum M-protein in most"),
+    "ldh_u_per_l": SplitNormal(200.0, 90.0, 1500.0, 200, log=True, source="assumption"),
+    "antigen_negative_fraction": ZeroInflated(0.03, 1e-3, 0.2, "assumption: BCMA-low/negative subclone rare before therapy"),
+}
+_MODELS += [
+    CovariateModel(
+        "zuma-7", "lbcl", "spd_cm2",
+        {
+            **_adult(359, 0.66, f"recalled (UNVERIFIED): {_ZUMA7}, ~66 % male", 0.5, f"recalled (UNVERIFIED): {_ZUMA7}, ECOG 0-1 required, ~half ECOG 1"),
+            **_lbcl_burden(359),
+            "age_years": SplitNormal(58.0, 21.0, 81.0, 359, source=f"recalled (UNVERIFIED): {_ZUMA7}, median age ~58-59 (21-81)"),
+            "prior_lines": Categorical((1.0,), (1.0,), _ONE_PRIOR_LINE),
+        },
+        description="ZUMA-7: LBCL refractory to or relapsed <= 12 months after first-line chemoimmunotherapy",
+    ),
+    CovariateModel(
+        "transform", "lbcl", "spd_cm2",
+        {
+            **_adult(184, 0.55, f"recalled (UNVERIFIED): {_TRANSFORM}, ~55 % male", 0.45, f"recalled (UNVERIFIED): {_TRANSFORM}, ECOG 0-1 required"),
+            **_lbcl_burden(184),
+            "age_years": SplitNormal(59.0, 20.0, 75.0, 184, source=f"recalled (UNVERIFIED): {_TRANSFORM}, median age ~59, eligibility 18-75"),
+            "prior_lines": Categorical((1.0,), (1.0,), _ONE_PRIOR_LINE),
+        },
+        description="TRANSFORM: LBCL refractory to or relapsed <= 12 months after first-line therapy, transplant-eligible",
+    ),
+    CovariateModel(
+        "belinda", "lbcl", "spd_cm2",
+        {
+            **_adult(322, 0.62, f"recalled (UNVERIFIED): {_BELINDA}, ~62 % male", 0.4, f"recalled (UNVERIFIED): {_BELINDA}, ECOG 0-1 required"),
+            **_lbcl_burden(322),
+            "age_years": SplitNormal(59.0, 19.0, 79.0, 322, source=f"recalled (UNVERIFIED): {_BELINDA}, median age ~59"),
+            "prior_lines": Categorical((1.0,), (1.0,), _ONE_PRIOR_LINE),
+        },
+        description="BELINDA: aggressive B-cell lymphoma refractory to or relapsed <= 12 months after first-line therapy",
+    ),
+    CovariateModel(
+        "karmma-3", "mm", "m_protein_g_per_dl",
+        {
+            **_adult(386, 0.6, f"recalled (UNVERIFIED): {_KARMMA3}, ~60 % male", 0.5, "assumption"),
+            **_MM_RANDOMISED,
+            "age_years": SplitNormal(63.0, 30.0, 83.0, 386, source=f"recalled (UNVERIFIED): {_KARMMA3}, median age ~63"),
+            "prior_lines": Categorical((2.0, 3.0, 4.0), (0.35, 0.4, 0.25),
+                                       f"design: 2-4 prior regimens ({_KARMMA3}); shares: assumption (UNVERIFIED)"),
+        },
+        description="KarMMa-3: triple-class-exposed myeloma after 2-4 regimens, refractory to the last",
+    ),
+    CovariateModel(
+        "cartitude-4", "mm", "m_protein_g_per_dl",
+        {
+            **_adult(419, 0.56, f"recalled (UNVERIFIED): {_CARTITUDE4}, ~56 % male", 0.45, "assumption"),
+            **_MM_RANDOMISED,
+            "age_years": SplitNormal(61.0, 27.0, 80.0, 419, source=f"recalled (UNVERIFIED): {_CARTITUDE4}, median age ~61"),
+            "prior_lines": Categorical((1.0, 2.0, 3.0), (0.33, 0.4, 0.27),
+                                       f"design: 1-3 prior lines, lenalidomide-refractory ({_CARTITUDE4}); shares: assumption (UNVERIFIED)"),
+        },
+        description="CARTITUDE-4: lenalidomide-refractory myeloma after 1-3 lines",
+    ),
+]
+
 #: Covariate models by key (one per trial population).
 COVARIATE_MODELS: Mapping[str, CovariateModel] = MappingProxyType({m.key: m for m in _MODELS})
 

@@ -20,6 +20,7 @@ Example
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -37,6 +38,7 @@ from cartwin.foundation.errors import ValidationError
 from cartwin.model.presets import INDICATIONS, PRODUCTS
 from cartwin.population.covariates import COVARIATE_MODELS
 from cartwin.population.variability import IIV_MODELS
+from cartwin.trial.arms import ARM_KINDS, PRIMARY_ENDPOINTS, Arm, Randomisation, parse_factor
 from cartwin.trial.endpoints import ENDPOINTS, SCALES, clopper_pearson
 
 #: Placeholder product/indication key for trials whose product or disease the model lacks
@@ -76,6 +78,14 @@ class _Days(Constraint):
 
     def describe(self) -> str:
         return "a non-empty increasing list of days in (0, 3650]"
+
+
+class _Factors(Constraint):
+    def accepts(self, value: Any) -> bool:
+        return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value) and len(set(value)) == len(value)
+
+    def describe(self) -> str:
+        return "a list of distinct covariate names, each optionally with a threshold ('ldh_u_per_l>=250')"
 
 
 TEXT, BOOL = _Text(), _Bool()
@@ -174,8 +184,32 @@ TARGET_SCHEMA: Mapping[str, FieldSpec] = MappingProxyType({
     "note": FieldSpec(TEXT, "", "caveats"),
 })
 
+#: Fields of one ``[arms.<name>]`` table of a randomised protocol (:mod:`cartwin.trial.arms`).
+ARM_SCHEMA: Mapping[str, FieldSpec] = MappingProxyType({
+    "kind": FieldSpec(_choice(ARM_KINDS), doc="car-t (the protocol's product regimen), standard-of-care (a regimen model) or parametric (synthetic)"),
+    "allocation": FieldSpec(Interval(1, 10, integer=True), 1, "allocation ratio (integer weight)"),
+    "label": FieldSpec(TEXT, "", "arm name as published"),
+    "regimen": FieldSpec(TEXT, "", "standard-of-care regimen key (cartwin.trial.standard_of_care), for kind = standard-of-care"),
+    "crossover": FieldSpec(BOOL, False, "standard-of-care patients receive the CAR-T arm's product at progression (protocol-planned crossover)"),
+    "median_months": FieldSpec(Interval(0.0, 1200.0, low_open=True), None, "median event time of a parametric arm (exponential)"),
+    "note": FieldSpec(TEXT, "", "free text"),
+})
+
+#: Fields of ``[randomisation]`` (only with ``[arms]``).
+RANDOMISATION_SCHEMA: Mapping[str, FieldSpec] = MappingProxyType({
+    "stratify": FieldSpec(_Factors(), [], "stratification factors: covariate columns, optionally 'column>=threshold'"),
+    "block_size": FieldSpec(Interval(2, 1000, integer=True), None, "permuted block size (a multiple of the allocation total; default twice it)"),
+    "accrual_days": FieldSpec(Interval(0.0, 3650.0), 0.0, "uniform accrual period; data cut = accrual + trial.follow_up_days"),
+    "primary_endpoint": FieldSpec(_choice(PRIMARY_ENDPOINTS), "pfs", "primary endpoint of the comparison"),
+    "efs_no_response_by_day": FieldSpec(Interval(1.0, 3650.0), None,
+                                        "EFS counts no CR/PR by this day after randomisation (CAR-T arm: by the first assessment on or after it) as an event (ZUMA-7: 150)"),
+    "alpha": FieldSpec(Interval(0.001, 0.5), 0.05, "two-sided significance level"),
+    "note": FieldSpec(TEXT, "", "free text"),
+})
+
 _SECTION_ORDER = ("trial", "eligibility", "product", "dose", "lymphodepletion", "bridging", "journey",
-                  "management", "assessment", "reporting", "population", "calibration", "targets", "assumed")
+                  "management", "assessment", "reporting", "population", "calibration", "arms", "randomisation",
+                  "targets", "assumed")
 
 
 def _frozen(cls):
@@ -311,6 +345,13 @@ class Protocol:
     targets: Mapping[str, Target] = field(default_factory=dict)
     assumed: Mapping[str, str] = field(default_factory=dict)
     path: str | None = None
+    arms: tuple[Arm, ...] = ()
+    randomisation: Randomisation = field(default_factory=Randomisation)
+
+    @property
+    def is_randomised(self) -> bool:
+        """True when the protocol declares ``[arms]`` (a comparative trial, :mod:`cartwin.trial.comparative`)."""
+        return bool(self.arms)
 
     @property
     def name(self) -> str:
@@ -328,6 +369,12 @@ class Protocol:
             sec = getattr(self, name)
             out[name] = {f.name: (list(v) if isinstance(v := getattr(sec, f.name), tuple) else v)
                          for f in fields(sec) if getattr(sec, f.name) is not None}
+        if self.arms:
+            out["arms"] = {a.name: {f.name: getattr(a, f.name) for f in fields(a) if f.name != "name" and getattr(a, f.name) is not None}
+                           for a in self.arms}
+            r = self.randomisation
+            out["randomisation"] = {f.name: (list(v) if isinstance(v := getattr(r, f.name), tuple) else v)
+                                    for f in fields(r) if getattr(r, f.name) is not None}
         out["targets"] = {k: t.to_dict() for k, t in self.targets.items()}
         out["assumed"] = dict(self.assumed)
         return out
@@ -336,9 +383,11 @@ class Protocol:
         """A new protocol with some fields changed, validated again: ``p.replace(dose={"value": 1e6})``."""
         data = self.to_dict()
         for name, changes in sections.items():
+            if name in ("arms", "randomisation") and name not in data:
+                data[name] = {}
             if name not in data:
                 raise ValidationError(f"protocol.{name}", "one of the sections " + ", ".join(_SECTION_ORDER), name)
-            if name in ("targets", "assumed"):
+            if name in ("targets", "assumed", "arms"):
                 data[name] = dict(changes)
             else:
                 data[name] = {**data[name], **dict(changes)}
@@ -463,7 +512,61 @@ def protocol_from_dict(data: Mapping[str, Any], path: str | None = None) -> Prot
     targets = {name: _target(name, v) for name, v in raw_targets.items()}
 
     _cross_checks(sections, assumed)
-    return Protocol(targets=MappingProxyType(targets), assumed=MappingProxyType(dict(assumed)), path=path, **sections)
+    arms, randomisation = _arms(data, sections["trial"].indication)
+    return Protocol(targets=MappingProxyType(targets), assumed=MappingProxyType(dict(assumed)), path=path, arms=arms,
+                    randomisation=randomisation, **sections)
+
+
+_ARM_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+
+
+def _arms(data: Mapping[str, Any], indication: str) -> tuple[tuple[Arm, ...], Randomisation]:
+    """``[arms.<name>]`` and ``[randomisation]``, validated (errors name the field as typed)."""
+    from cartwin.trial.standard_of_care import regimen_indication, regimen_names
+
+    raw = data.get("arms")
+    if raw is None:
+        if "randomisation" in data:
+            raise ValidationError("protocol.randomisation", "an [arms.<name>] table for every arm first (randomisation needs arms)",
+                                  "no [arms]")
+        return (), Randomisation()
+    if not isinstance(raw, Mapping) or len(raw) < 2:
+        raise ValidationError("protocol.arms", "two or more [arms.<name>] tables", raw if not isinstance(raw, Mapping) else f"{len(raw)} arm(s)")
+    arms = []
+    for name, values in raw.items():
+        where = f"protocol.arms.{name}"
+        if not isinstance(name, str) or not _ARM_NAME.match(name):
+            raise ValidationError("protocol.arms", "arm names of lower-case letters, digits, '-' or '_' (starting with a letter)", name)
+        v = _check_fields(where, values, ARM_SCHEMA)
+        if v["kind"] == "standard-of-care":
+            if v["regimen"] not in regimen_names():
+                raise ValidationError(f"{where}.regimen", "a standard-of-care regimen: " + ", ".join(regimen_names()),
+                                      v["regimen"] or "missing")
+            if regimen_indication(v["regimen"]) != indication:
+                raise ValidationError(f"{where}.regimen", f"a regimen for the trial's indication ({indication})", v["regimen"])
+        elif v["regimen"]:
+            raise ValidationError(f"{where}.regimen", "no regimen (only standard-of-care arms take one)", v["regimen"])
+        if (v["kind"] == "parametric") != (v["median_months"] is not None):
+            raise ValidationError(f"{where}.median_months", "a median for parametric arms and none for the others",
+                                  v["median_months"] if v["median_months"] is not None else "missing")
+        if v["crossover"] and v["kind"] != "standard-of-care":
+            raise ValidationError(f"{where}.crossover", "false (only standard-of-care arms cross over to CAR-T)", True)
+        arms.append(Arm(name=name, **v))
+    kinds = [a.kind for a in arms]
+    if kinds.count("car-t") > 1:
+        raise ValidationError("protocol.arms", "at most one car-t arm (the protocol has one product)", f"{kinds.count('car-t')} car-t arms")
+    if any(a.crossover for a in arms) and "car-t" not in kinds:
+        raise ValidationError("protocol.arms", "a car-t arm to cross over to", "crossover without a car-t arm")
+    r = _check_fields("protocol.randomisation", data.get("randomisation", {}), RANDOMISATION_SCHEMA)
+    r["stratify"] = tuple(r["stratify"])
+    for factor in r["stratify"]:
+        parse_factor(factor)
+    total = sum(a.allocation for a in arms)
+    if r["block_size"] is not None and r["block_size"] % total:
+        raise ValidationError("protocol.randomisation.block_size", f"a multiple of the allocation total ({total})", r["block_size"])
+    if r["efs_no_response_by_day"] is not None and r["efs_no_response_by_day"] > data.get("trial", {}).get("follow_up_days", 730.0):
+        raise ValidationError("protocol.randomisation.efs_no_response_by_day", "a day within trial.follow_up_days", r["efs_no_response_by_day"])
+    return tuple(arms), Randomisation(**r)
 
 
 def _cross_checks(s: Mapping[str, Any], assumed: Mapping[str, str]) -> None:
@@ -553,8 +656,17 @@ def _shipped_dir():
 
 
 def list_protocols() -> list[str]:
-    """Names of the shipped protocol presets (``load_protocol(name)`` accepts each)."""
+    """Names of the shipped single-arm protocol presets (``load_protocol(name)`` accepts each).
+
+    The randomised presets (:func:`list_randomised_protocols`) are kept apart, in
+    ``protocols/randomised/``: they carry no fitted targets and their results are the project's
+    prediction test, so nothing that iterates over the calibration presets may pick them up."""
     return sorted(p.name[:-5] for p in _shipped_dir().iterdir() if p.name.endswith(".toml"))
+
+
+def list_randomised_protocols() -> list[str]:
+    """Names of the shipped randomised (comparative) presets, e.g. ``zuma-7`` (docs/comparative.md)."""
+    return sorted(p.name[:-5] for p in (_shipped_dir() / "randomised").iterdir() if p.name.endswith(".toml"))
 
 
 def load_protocol(name_or_path: str | Path) -> Protocol:
@@ -565,9 +677,12 @@ def load_protocol(name_or_path: str | Path) -> Protocol:
             raise ValidationError("protocol", "an existing protocol file or a preset: " + ", ".join(list_protocols()), str(name_or_path))
         return protocol_from_dict(_read(path), path=str(path))
     name = str(name_or_path).lower()
-    if name not in list_protocols():
-        raise ValidationError("protocol", "a preset (" + ", ".join(list_protocols()) + ") or a .toml/.yaml path", str(name_or_path))
-    shipped = _shipped_dir() / f"{name}.toml"
+    presets = list_protocols()
+    randomised = list_randomised_protocols()
+    if name not in presets and name not in randomised:
+        raise ValidationError("protocol", "a preset (" + ", ".join(presets + randomised) + ") or a .toml/.yaml path", str(name_or_path))
+    where = f"{name}.toml" if name in presets else f"randomised/{name}.toml"
+    shipped = _shipped_dir().joinpath(*where.split("/"))
     with resources.as_file(shipped) as p:
-        return protocol_from_dict(_read(Path(p)), path=f"cartwin:trial/protocols/{name}.toml")
+        return protocol_from_dict(_read(Path(p)), path=f"cartwin:trial/protocols/{where}")
 

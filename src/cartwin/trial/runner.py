@@ -267,6 +267,9 @@ def _checked_run_arguments(protocol, n, seed, follow_up_days, rtol) -> tuple[Pro
     protocol = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
     if protocol.is_placeholder:
         protocol.regimen()  # raises the placeholder's explanation
+    if protocol.is_randomised:
+        raise ValidationError("protocol.arms", "a single-arm protocol (run a randomised one with "
+                              "cartwin.trial.comparative.run_comparative or `cartwin trial`)", protocol.name)
     n = protocol.trial.n_enrolled if n is None else n
     check("n", n, Interval(1, 1e8, integer=True))
     check("seed", seed, Interval(0, 2**63 - 1, integer=True))

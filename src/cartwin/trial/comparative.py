@@ -1,0 +1,480 @@
+"""Randomised comparative trials: arms, intention to treat, EFS/PFS/OS, hazard ratios.
+
+``run_comparative(protocol, n, seed)`` enrols ``n`` patients from the protocol's population,
+randomises them at enrolment (:func:`cartwin.trial.arms.randomise`), and follows each arm from
+randomisation:
+
+* the **CAR-T arm** goes through the vein-to-vein journey (dropouts, waiting, bridging) and the
+  mechanistic model exactly as :func:`cartwin.trial.runner.run_trial` does (same helpers, same
+  per-patient streams), with the calibrated factors of the product and indication; its times are
+  shifted from infusion to randomisation (intention to treat);
+* a **standard-of-care arm** draws from its regimen model (:mod:`cartwin.trial.standard_of_care`);
+  with ``crossover = true`` a patient who progresses receives the CAR-T arm's product: the
+  survival after crossover is that of a CAR-T-arm patient drawn at random from this trial's own
+  simulated CAR-T arm (from randomisation, journey included) — *assumption*: a crossover patient
+  fares as a randomised CAR-T patient does, although he is one line of therapy later;
+* a **parametric arm** has exponential event times (design calculations, known-answer tests).
+
+Endpoints (``comparative_endpoints``), all from randomisation, after the data cut (uniform
+accrual over ``randomisation.accrual_days``; cut = accrual + follow-up): EFS with the trial's own
+definition (progression, death, new therapy — a failed salvage, a CAR-T patient never infused —
+and, with ``efs_no_response_by_day``, no CR/PR by that day: ZUMA-7, Locke FL et al. N Engl J Med
+2022;386:640, design), PFS and OS per arm (Kaplan-Meier medians and 12/24-month landmarks,
+lifelines); the Cox hazard ratio of each arm against the control arm with its 95 % CI (stratified
+by the randomisation strata when there are any, as the trials analysed) and the log-rank p; ORR
+and CR per arm (ITT); CRS/ICANS per arm; median follow-up (reverse Kaplan-Meier); the crossover
+share. Crossover-adjusted OS (RPSFT, IPCW) is not implemented.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cartwin.foundation.constraints import Interval, check
+from cartwin.foundation.errors import ValidationError
+from cartwin.foundation.streams import patient_generators
+from cartwin.trial.arms import Arm, entry_days, randomise, strata
+from cartwin.trial.endpoints import COMPLETE, DAYS_PER_MONTH, RESPONDERS, clopper_pearson
+from cartwin.trial.protocol import Protocol, load_protocol
+
+KINDS = ("efs", "pfs", "os")
+LANDMARK_MONTHS = (12, 24)
+
+
+@dataclass
+class ComparativeResult:
+    """One randomised trial: a row per randomised patient (times from randomisation), the
+    endpoints, and the CAR-T arm's kept timecourses."""
+
+    protocol: Protocol
+    patients: pd.DataFrame
+    endpoints: dict[str, Any]
+    seed: int
+    engine: str
+    timecourses: pd.DataFrame | None = None
+    rtol: float = 1e-6
+
+    def write(self, out_dir: str | Path) -> dict[str, Path]:
+        """``patients.parquet``, ``endpoints.json`` and ``report.html`` in ``out_dir``."""
+        import json
+
+        from cartwin.foundation.results import (
+            Provenance,
+            atomic_write_text,
+            check_writable,
+            write_parquet,
+        )
+        from cartwin.trial.comparative_report import write_comparative_report
+
+        out = check_writable(out_dir, "out_dir")
+        prov = Provenance(model="cartwin-cart", model_version="1", engine=self.engine, seed=self.seed, rtol=self.rtol,
+                          extra={"protocol": self.protocol.name, "design": "randomised"})
+        paths = {"patients": write_parquet(self.patients, out / "patients.parquet", prov)}
+        payload = {"protocol": self.protocol.name, "seed": self.seed, "provenance": prov.to_dict(),
+                   "prediction_note": PREDICTION_NOTE, **self.endpoints}
+        paths["endpoints"] = atomic_write_text(out / "endpoints.json", json.dumps(payload, indent=2, default=_json) + "\n")
+        paths["report"] = write_comparative_report(self.patients, self.endpoints, self.protocol, out)
+        return paths
+
+
+PREDICTION_NOTE = ("simulated prediction: the CAR-T arm runs the mechanistic model with its product's parameters, the comparator "
+                   "arm its own regimen model; no result of this trial was used in any fit or setting")
+
+
+def _json(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+def control_arm(arms: tuple[Arm, ...]) -> Arm:
+    """The arm every other is compared with: the standard-of-care arm, else the last arm."""
+    soc = [a for a in arms if a.kind == "standard-of-care"]
+    return soc[0] if soc else arms[-1]
+
+
+# ---- simulation -------------------------------------------------------------------------
+def _car_t_arm(protocol: Protocol, enrolled: pd.DataFrame, seed: int, follow: float, *, solver, batch_size: int, rtol: float,
+               calibrated: bool, progress=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The CAR-T arm's patients, as :func:`cartwin.trial.runner._run` simulates them (same helpers)."""
+    from cartwin.journey import simulate_journeys
+    from cartwin.trial.cohort import empty_rows, simulate_cohort
+    from cartwin.trial.runner import (
+        _cohort_spec,
+        _cohort_table,
+        _journey_config,
+        _multipliers,
+        _patient_parameters,
+        _patients_table,
+        _warn_failed,
+    )
+
+    ids = enrolled["patient_id"].to_numpy(np.int64)
+    # A journey depends only on the patient id and seed (no shared capacity), so the arm's
+    # patients get the journeys they would have had in a single-arm trial of this protocol.
+    journey = simulate_journeys(_journey_config(protocol), int(ids.max()) + 1, seed) if ids.size else None
+    journey = journey.set_index("patient_id").loc[ids].reset_index()
+    journey = journey.drop(columns=[c for c in ("product",) if c in journey])
+    enrolled = enrolled.reset_index(drop=True)
+    infused = journey["infused"].to_numpy(bool)
+    in_vivo = _patient_parameters(protocol, enrolled, journey, dict(_multipliers(protocol, calibrated, None)), seed)
+    cohort = _cohort_table(protocol, enrolled, journey)
+    sub = {k: np.asarray(v)[infused] for k, v in in_vivo.items()}
+    spec = _cohort_spec(protocol, follow, batch_size, rtol)
+    if len(cohort) == 0:
+        rows, sample = empty_rows(protocol.reporting.crs_scale), pd.DataFrame()
+    else:
+        rows, sample = simulate_cohort(spec, cohort, sub, seed, solver=solver, progress=progress)
+    patients = _patients_table(protocol, enrolled, journey, rows, follow, seed)
+    _warn_failed(patients, protocol.name)
+    return patients, sample
+
+
+def _car_t_latent(protocol: Protocol, p: pd.DataFrame, follow: float) -> pd.DataFrame:
+    """Times from randomisation of the CAR-T arm (ITT), censored at the simulated horizon."""
+    infused = p["infused"].to_numpy(bool)
+    shift = np.where(infused, p["enrolment_to_infusion_day"].to_numpy(float), 0.0)
+    shift = np.nan_to_num(shift, nan=0.0)
+    out = pd.DataFrame({"patient_id": p["patient_id"].to_numpy(np.int64)})
+    for kind in ("pfs", "os"):
+        out[f"{kind}_latent_day"] = p[f"{kind}_day"].to_numpy(float) + shift
+        out[f"{kind}_latent_event"] = p[f"{kind}_event"].fillna(False).astype(bool).to_numpy()
+    resp = p["best_response"].fillna("NE").astype(str).to_numpy()
+    response_day = p["response_day"].to_numpy(float) + shift if "response_day" in p else np.full(len(p), np.nan)
+    efs, efs_e = out["pfs_latent_day"].to_numpy(float).copy(), out["pfs_latent_event"].to_numpy(bool).copy()
+    limit = protocol.randomisation.efs_no_response_by_day
+    if limit is not None:
+        # No CR/PR by the first assessment on or after the day (from randomisation; the model
+        # assesses from infusion, so the day seldom falls on an assessment): an event dated at
+        # that assessment if the patient was still event-free then.
+        days = np.asarray(protocol.assessment.days, dtype=float)
+        at = shift[:, None] + days[None, :]
+        first = np.where(at >= limit, at, np.inf).min(axis=1)
+        late = infused & np.isfinite(first) & ~(response_day <= first) & (efs > first)
+        efs[late], efs_e[late] = first[late], True
+    out["efs_latent_day"], out["efs_latent_event"] = efs, efs_e
+    for kind in KINDS:  # the same horizon from randomisation as the other arms
+        t, e = out[f"{kind}_latent_day"].to_numpy(float), out[f"{kind}_latent_event"].to_numpy(bool)
+        out[f"{kind}_latent_day"], out[f"{kind}_latent_event"] = np.minimum(t, follow), e & (t <= follow)
+    out["best_response"] = resp
+    out["infused"] = infused
+    out["not_infused_reason"] = p["not_infused_reason"].astype(object).where(~infused, "").fillna("").to_numpy()
+    scale = protocol.reporting.crs_scale
+    out["crs_max_grade"] = p[f"crs_max_grade_{scale}"].fillna(0).to_numpy(float)
+    out["icans_max_grade"] = p[f"icans_max_grade_{scale}"].fillna(0).to_numpy(float)
+    out["enrolment_to_infusion_day"] = p["enrolment_to_infusion_day"].to_numpy(float)
+    return out
+
+
+def _capped(t: np.ndarray, horizon: float) -> tuple[np.ndarray, np.ndarray]:
+    t = np.asarray(t, dtype=float)
+    return np.minimum(t, horizon), t <= horizon
+
+
+def _soc_latent(arm: Arm, ids: np.ndarray, seed: int, follow: float, car_t: pd.DataFrame | None) -> pd.DataFrame:
+    from cartwin.trial.standard_of_care import simulate_soc
+
+    s = simulate_soc(arm.regimen, ids, seed, follow)
+    os_t = s["os_latent_day"].to_numpy(float).copy()
+    prog = s["pfs_latent_day"].to_numpy(float) < s["os_latent_day"].to_numpy(float)
+    crossover_day = np.full(len(s), np.nan)
+    os_capped = np.full(len(s), np.inf)
+    if arm.crossover and car_t is not None and len(car_t):
+        crossed = prog & (s["pfs_latent_day"].to_numpy(float) <= follow)
+        pool_t = car_t["os_latent_day"].to_numpy(float)
+        pool_e = car_t["os_latent_event"].to_numpy(bool)
+        for i, rng in zip(np.flatnonzero(crossed), patient_generators(seed, ids[crossed], "comparator", substream=1), strict=True):
+            j = int(rng.integers(len(pool_t)))
+            crossover_day[i] = s.at[i, "pfs_latent_day"]
+            os_t[i] = crossover_day[i] + pool_t[j]
+            if not pool_e[j]:
+                os_capped[i] = os_t[i]  # alive when the drawn CAR-T patient's record ends
+    out = pd.DataFrame({"patient_id": ids})
+    for kind in ("efs", "pfs"):
+        out[f"{kind}_latent_day"], out[f"{kind}_latent_event"] = _capped(s[f"{kind}_latent_day"], follow)
+    os_day, os_event = _capped(os_t, follow)
+    out["os_latent_day"], out["os_latent_event"] = os_day, os_event & ~np.isfinite(os_capped)
+    out["best_response"] = s["best_response"].to_numpy()
+    out["regimen"] = s["regimen"].to_numpy()
+    out["consolidated"] = s["consolidated"].to_numpy()
+    out["crossover_day"] = crossover_day
+    return out
+
+
+def _parametric_latent(arm: Arm, ids: np.ndarray, seed: int, follow: float, indication: str) -> pd.DataFrame:
+    from cartwin.trial.outcomes import POST_PROGRESSION_MEDIAN_DAYS
+
+    median = arm.median_months * DAYS_PER_MONTH
+    pp = POST_PROGRESSION_MEDIAN_DAYS.get(indication, 180.0)
+    ev, death = np.empty(ids.size), np.empty(ids.size)
+    for i, rng in enumerate(patient_generators(seed, ids, "comparator", substream=2)):
+        ev[i] = rng.exponential(median / math.log(2.0))
+        death[i] = ev[i] + rng.exponential(pp / math.log(2.0))
+    out = pd.DataFrame({"patient_id": ids})
+    for kind in ("efs", "pfs"):
+        out[f"{kind}_latent_day"], out[f"{kind}_latent_event"] = _capped(ev, follow)
+    out["os_latent_day"], out["os_latent_event"] = _capped(death, follow)
+    out["best_response"] = "NE"
+    return out
+
+
+def simulate_arms(protocol: Protocol, enrolled: pd.DataFrame, allocation: np.ndarray, seed: int, follow: float, *,
+                  solver="auto", batch_size: int = 256, rtol: float = 1e-6, calibrated: bool = True, progress=None
+                  ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Latent per-patient times from randomisation of every arm (censored only at ``follow``)."""
+    parts, car_t, sample = [], None, None
+    order = sorted(protocol.arms, key=lambda a: a.kind != "car-t")  # the CAR-T arm first: crossover draws from it
+    for arm in order:
+        mask = allocation == arm.name
+        ids = enrolled["patient_id"].to_numpy(np.int64)[mask]
+        if arm.kind == "car-t":
+            if ids.size == 0:
+                part = pd.DataFrame({"patient_id": ids})
+            else:
+                p, sample = _car_t_arm(protocol, enrolled[mask], seed, follow, solver=solver, batch_size=batch_size, rtol=rtol,
+                                       calibrated=calibrated, progress=progress)
+                part = _car_t_latent(protocol, p, follow)
+            car_t = part
+        elif arm.kind == "standard-of-care":
+            part = _soc_latent(arm, ids, seed, follow, car_t)
+        else:
+            part = _parametric_latent(arm, ids, seed, follow, protocol.trial.indication)
+        part.insert(1, "arm", arm.name)
+        part.insert(2, "arm_kind", arm.kind)
+        parts.append(part)
+    latent = pd.concat(parts, ignore_index=True).sort_values("patient_id").reset_index(drop=True)
+    for col, fill in (("infused", False), ("crs_max_grade", 0.0), ("icans_max_grade", 0.0), ("crossover_day", np.nan),
+                      ("not_infused_reason", ""), ("regimen", ""), ("consolidated", False)):
+        if col not in latent:
+            latent[col] = fill
+        latent[col] = latent[col].where(latent[col].notna(), fill) if col != "crossover_day" else latent[col]
+    latent["infused"] = latent["infused"].astype(bool)
+    latent["consolidated"] = latent["consolidated"].astype(bool)
+    return latent, sample
+
+
+def apply_data_cut(latent: pd.DataFrame, entry: np.ndarray, cut_day: float) -> pd.DataFrame:
+    """Administrative censoring at the data cut: each patient is followed ``cut_day - entry``."""
+    out = latent.copy()
+    out["entry_day"] = entry
+    available = cut_day - np.asarray(entry, dtype=float)
+    for kind in KINDS:
+        t = out[f"{kind}_latent_day"].to_numpy(float)
+        e = out[f"{kind}_latent_event"].to_numpy(bool)
+        out[f"{kind}_day"] = np.minimum(t, available)
+        out[f"{kind}_event"] = e & (t <= available)
+    cross = out["crossover_day"].to_numpy(float)
+    out["crossover"] = np.isfinite(cross) & (cross <= available)
+    return out
+
+
+# ---- endpoints --------------------------------------------------------------------------
+def _km(t, e):
+    from lifelines import KaplanMeierFitter
+
+    return KaplanMeierFitter().fit(np.maximum(t, 0.0), e)
+
+
+def _km_summary(t: np.ndarray, e: np.ndarray) -> dict[str, Any]:
+    from lifelines.utils import median_survival_times
+
+    if t.size == 0:
+        return {"median_month": None, "n": 0, "events": 0}
+    kmf = _km(t, e)
+    med = kmf.median_survival_time_
+    ci = median_survival_times(kmf.confidence_interval_)
+
+    def clean(v):
+        v = float(v)
+        return v / DAYS_PER_MONTH if math.isfinite(v) else None
+
+    out = {"median_month": clean(med), "median_ci_low": clean(ci.iloc[0, 0]), "median_ci_high": clean(ci.iloc[0, 1]),
+           "n": int(t.size), "events": int(e.sum())}
+    band = kmf.confidence_interval_survival_function_
+    for m in LANDMARK_MONTHS:
+        day = m * DAYS_PER_MONTH
+        if t.max() < day - 1.0:  # 24 months is 730.5 days: a 730-day follow-up reaches it
+            out[f"at_{m}m"] = None
+            continue
+        row = band.loc[band.index <= day].iloc[-1]
+        out[f"at_{m}m"] = float(kmf.survival_function_at_times(day).iloc[0])
+        out[f"at_{m}m_ci"] = [float(row.iloc[0]), float(row.iloc[1])]
+    return out
+
+
+def hazard_ratio(t: np.ndarray, e: np.ndarray, treated: np.ndarray, stratum: np.ndarray | None = None) -> dict[str, Any]:
+    """Cox HR of ``treated`` (1) vs control (0) with its 95 % CI and Wald p (lifelines
+    ``CoxPHFitter``; stratified by ``stratum`` when given), and the log-rank p (unstratified)."""
+    from lifelines import CoxPHFitter
+    from lifelines.statistics import logrank_test
+
+    t = np.maximum(np.asarray(t, float), 1e-9)
+    e = np.asarray(e, bool)
+    x = np.asarray(treated, float)
+    out: dict[str, Any] = {"hr": None, "ci_low": None, "ci_high": None, "p_cox": None, "p_logrank": None,
+                           "events": int(e.sum()), "n": int(t.size), "stratified": stratum is not None}
+    if e.sum() == 0 or x.min() == x.max():
+        return out
+    lr = logrank_test(t[x == 1], t[x == 0], e[x == 1], e[x == 0])
+    out["p_logrank"] = float(lr.p_value)
+    df = pd.DataFrame({"t": t, "e": e, "treated": x})
+    kwargs = {}
+    if stratum is not None and len(set(stratum)) > 1:
+        df["stratum"] = np.asarray(stratum, dtype=str)
+        kwargs["strata"] = ["stratum"]
+    else:
+        out["stratified"] = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            cph = CoxPHFitter().fit(df, "t", "e", **kwargs)
+        except Exception as exc:  # lifelines' convergence errors (e.g. all events in one arm)
+            out["note"] = f"Cox fit failed: {type(exc).__name__}"
+            return out
+    s = cph.summary.loc["treated"]
+    out.update(hr=float(s["exp(coef)"]), ci_low=float(s["exp(coef) lower 95%"]), ci_high=float(s["exp(coef) upper 95%"]),
+               p_cox=float(s["p"]))
+    return out
+
+
+def median_follow_up_months(t: np.ndarray, e: np.ndarray) -> float | None:
+    """Median follow-up by the reverse Kaplan-Meier method (Schemper M, Smith TL. Control Clin
+    Trials 1996;17:343): KM of the censoring times, deaths censored."""
+    if len(t) == 0:
+        return None
+    med = _km(np.asarray(t, float), ~np.asarray(e, bool)).median_survival_time_
+    return float(med) / DAYS_PER_MONTH if math.isfinite(med) else None
+
+
+def _rate(mask: np.ndarray) -> dict[str, Any]:
+    n, k = int(mask.size), int(mask.sum())
+    lo, hi = clopper_pearson(k, n) if n else (None, None)
+    return {"estimate": k / n if n else None, "ci_low": lo, "ci_high": hi, "k": k, "n": n}
+
+
+def comparative_endpoints(patients: pd.DataFrame, protocol: Protocol) -> dict[str, Any]:
+    """Per-arm endpoints and each arm's comparison with the control arm (module docstring)."""
+    arms = protocol.arms
+    control = control_arm(arms)
+    per_arm: dict[str, Any] = {}
+    for arm in arms:
+        d = patients[patients["arm"] == arm.name]
+        resp = d["best_response"].fillna("NE").astype(str).to_numpy()
+        entry: dict[str, Any] = {"kind": arm.kind, "label": arm.label, "n": int(len(d)),
+                                 "regimen": arm.regimen or None, "crossover_allowed": bool(arm.crossover)}
+        for kind in KINDS:
+            entry[kind] = _km_summary(d[f"{kind}_day"].to_numpy(float), d[f"{kind}_event"].to_numpy(bool))
+        entry["orr"] = _rate(np.isin(resp, list(RESPONDERS)))
+        entry["cr_rate"] = _rate(np.isin(resp, list(COMPLETE)))
+        if arm.kind == "car-t":
+            inf = d["infused"].to_numpy(bool)
+            entry["infused"] = _rate(inf)
+            for tox in ("crs", "icans"):
+                g = d[f"{tox}_max_grade"].to_numpy(float)
+                entry[f"{tox}_any_infused"] = _rate(g[inf] >= 1)
+                entry[f"{tox}_grade3plus_infused"] = _rate(g[inf] >= 3)
+        else:
+            entry["toxicity"] = "CRS/ICANS not applicable; chemotherapy toxicity not modelled"
+        if arm.kind == "standard-of-care":
+            progressed = d["pfs_event"].to_numpy(bool)
+            entry["crossover"] = _rate(d["crossover"].to_numpy(bool))
+            entry["crossover_among_progressed"] = _rate(d["crossover"].to_numpy(bool)[progressed])
+            if d["consolidated"].any():
+                entry["consolidation"] = _rate(d["consolidated"].to_numpy(bool))
+        entry["median_follow_up_month"] = median_follow_up_months(d["os_day"].to_numpy(float), d["os_event"].to_numpy(bool))
+        per_arm[arm.name] = entry
+    comparisons = {}
+    stratified = bool(protocol.randomisation.stratify)
+    for arm in arms:
+        if arm.name == control.name:
+            continue
+        d = patients[patients["arm"].isin([arm.name, control.name])]
+        treated = (d["arm"] == arm.name).to_numpy()
+        comparisons[f"{arm.name} vs {control.name}"] = {
+            kind: hazard_ratio(d[f"{kind}_day"].to_numpy(float), d[f"{kind}_event"].to_numpy(bool), treated,
+                               d["stratum"].to_numpy() if stratified else None)
+            for kind in KINDS}
+    return {"design": "randomised", "primary_endpoint": protocol.randomisation.primary_endpoint,
+            "control_arm": control.name, "n_randomised": int(len(patients)),
+            "median_follow_up_month": median_follow_up_months(patients["os_day"].to_numpy(float), patients["os_event"].to_numpy(bool)),
+            "arms": per_arm, "comparisons": comparisons,
+            "not_implemented": ["crossover-adjusted OS (RPSFT, IPCW)", "chemotherapy toxicity of standard-of-care arms"]}
+
+
+def forest_by_stratum(patients: pd.DataFrame, protocol: Protocol, kind: str | None = None) -> pd.DataFrame:
+    """HR of each arm against the control within each randomisation stratum (unstratified Cox)."""
+    kind = kind or protocol.randomisation.primary_endpoint
+    control = control_arm(protocol.arms).name
+    rows = []
+    for arm in protocol.arms:
+        if arm.name == control:
+            continue
+        d = patients[patients["arm"].isin([arm.name, control])]
+        for label, g in [("all", d), *d.groupby("stratum")]:
+            h = hazard_ratio(g[f"{kind}_day"].to_numpy(float), g[f"{kind}_event"].to_numpy(bool), (g["arm"] == arm.name).to_numpy())
+            rows.append({"comparison": f"{arm.name} vs {control}", "stratum": label, "endpoint": kind, **h})
+    return pd.DataFrame(rows)
+
+
+# ---- the trial ------------------------------------------------------------------------
+def _checked(protocol, n, seed, follow_up_days) -> tuple[Protocol, int, float]:
+    from cartwin.trial.runner import DEFAULT_MAX_FOLLOW_UP_DAYS
+
+    protocol = protocol if isinstance(protocol, Protocol) else load_protocol(protocol)
+    if not protocol.is_randomised:
+        raise ValidationError("protocol.arms", "[arms.<name>] tables (a randomised protocol); single-arm protocols run with run_trial",
+                              protocol.name)
+    if any(a.kind == "car-t" for a in protocol.arms) and protocol.is_placeholder:
+        protocol.regimen()
+    n = protocol.trial.n_enrolled if n is None else n
+    check("n", n, Interval(2, 1e7, integer=True))
+    check("seed", seed, Interval(0, 2**63 - 1, integer=True))
+    follow = min(protocol.trial.follow_up_days, DEFAULT_MAX_FOLLOW_UP_DAYS) if follow_up_days is None else follow_up_days
+    check("follow_up_days", follow, Interval(28.0, 3650.0))
+    return protocol, int(n), float(follow)
+
+
+def _parameters_used(protocol: Protocol, calibrated: bool) -> str:
+    """Which CAR-T parameters the run used (the committed joint calibration may be absent)."""
+    if not any(a.kind == "car-t" for a in protocol.arms):
+        return "no car-t arm"
+    from cartwin.trial.runner import calibrated_factors
+
+    factors = calibrated_factors(protocol) if calibrated else {}
+    if factors:
+        return f"calibrated factors of {protocol.product.key} / {protocol.trial.indication}: " + ", ".join(
+            f"{k} = {v:.3g}" for k, v in sorted(factors.items()))
+    return "published typical values (no calibration record for the product and indication, or calibrated = false)"
+
+
+def run_comparative(protocol: Protocol | str | Path, n: int | None = None, seed: int = 1, *, follow_up_days: float | None = None,
+                    solver: Any = "auto", batch_size: int = 256, rtol: float = 1e-6, calibrated: bool = True,
+                    progress=None) -> ComparativeResult:
+    """Simulate one randomised trial of ``n`` patients (see module docstring)."""
+    from cartwin.engine.choice import resolve_solver
+    from cartwin.trial.runner import enrol
+
+    protocol, n, follow = _checked(protocol, n, seed, follow_up_days)
+    check("rtol", rtol, Interval(1e-10, 1e-2))
+    solver = resolve_solver(solver)
+    enrolled = enrol(protocol, n, seed)
+    allocation = randomise(enrolled, protocol.arms, protocol.randomisation, seed)
+    latent, sample = simulate_arms(protocol, enrolled, allocation, seed, follow, solver=solver, batch_size=batch_size, rtol=rtol,
+                                   calibrated=calibrated, progress=progress)
+    latent["stratum"] = strata(enrolled.set_index("patient_id").loc[latent["patient_id"]].reset_index(),
+                               protocol.randomisation.stratify)
+    ids = latent["patient_id"].to_numpy(np.int64)
+    entry = entry_days(ids, protocol.randomisation.accrual_days, seed)
+    patients = apply_data_cut(latent, entry, protocol.randomisation.accrual_days + follow)
+    covariates = [c for c in ("age_years", "ecog", "prior_lines", "ldh_u_per_l", "tumour_baseline_cells") if c in enrolled]
+    patients = patients.merge(enrolled[["patient_id", *covariates]], on="patient_id", how="left")
+    endpoints = comparative_endpoints(patients, protocol)
+    endpoints["car_t_parameters"] = _parameters_used(protocol, calibrated)
+    return ComparativeResult(protocol, patients, endpoints, seed, engine=solver.name, timecourses=sample, rtol=float(rtol))
