@@ -202,35 +202,45 @@ def _design_row(preset: str, x: Mapping[str, float], n: int, seed: int, follow_u
     return row
 
 
-def _key(preset: str, x: Mapping[str, float]) -> tuple:
-    return (preset, *(round(float(x[h]), 9) for h in HANDLES))
+#: A requested design point within this distance (largest coordinate, fitted scale) of one already
+#: simulated *is* that simulation: a rerun's optimiser lands within ~1e-4 of the first run's
+#: (threaded linear algebra in the Gaussian-process fits sums in another order), and its refined
+#: points with it; the emulators cannot tell points 1e-3 apart (their length scales are ~0.1-1).
+MATCH_TOLERANCE = 1e-3
 
 
 def run_design(points: Sequence[tuple[str, Mapping[str, float], int]], store: Path, *, n: int, seed: int,
                follow_up_days: float, executor: Executor | None = None,
                progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
-    """Simulate the design ``points`` (preset, inputs, stage) not yet in ``store`` (a CSV it appends to).
+    """The design rows of ``points`` (preset, inputs, stage), simulating those not yet in ``store``.
 
-    Every finished point is written at once, so an interrupted design resumes where it stopped.
+    ``store`` is a CSV every finished point is appended to at once, so an interrupted design resumes
+    where it stopped; a point within :data:`MATCH_TOLERANCE` of a stored one reuses it.
     """
-    done = pd.read_csv(store) if store.is_file() else pd.DataFrame()
-    have = set() if done.empty else {_key(r["preset"], {h: r[f"x:{h}"] for h in HANDLES}) for _, r in done.iterrows()}
-    todo = [(p, x, s) for p, x, s in points if _key(p, x) not in have]
-    rows: list[dict] = []
+    columns = [f"x:{h}" for h in HANDLES]
+    done = pd.read_csv(store).drop_duplicates(subset=["preset", *columns], ignore_index=True) if store.is_file() else pd.DataFrame()
+    by_preset = {} if done.empty else {p: g for p, g in done.groupby("preset")}
+    chosen: list[dict | None] = []
+    todo = []
+    for k, (p, x, s) in enumerate(points):
+        rows = by_preset.get(p)
+        if rows is not None:
+            dist = np.abs(rows[columns].to_numpy(float) - np.array([x[h] for h in HANDLES])).max(axis=1)
+            if dist.min() <= MATCH_TOLERANCE:
+                chosen.append(rows.iloc[int(dist.argmin())].to_dict())
+                continue
+        chosen.append(None)
+        todo.append((k, (p, dict(x), n, seed, follow_up_days, s)))
     if todo:
         store.parent.mkdir(parents=True, exist_ok=True)
-        calls = [(p, dict(x), n, seed, follow_up_days, s) for p, x, s in todo]
+        calls = [c for _, c in todo]
         results = (executor.map(_design_row_star, calls) if executor is not None else map(_design_row_star, calls))
-        for k, row in enumerate(results, 1):
-            rows.append(row)
-            frame = pd.DataFrame([row])
-            frame.to_csv(store, mode="a", header=not store.is_file(), index=False)
+        for m, ((k, _), row) in enumerate(zip(todo, results, strict=True), 1):
+            chosen[k] = row
+            pd.DataFrame([row]).to_csv(store, mode="a", header=not store.is_file(), index=False)
             if progress:
-                progress(k, len(todo))
-    if not store.is_file():
-        return pd.DataFrame(rows)
-    # A point simulated twice (two runs resuming one store) is the same simulation: keep one.
-    return pd.read_csv(store).drop_duplicates(subset=["preset", *(f"x:{h}" for h in HANDLES)], ignore_index=True)
+                progress(m, len(todo))
+    return pd.DataFrame(chosen).drop_duplicates(subset=["preset", *columns], ignore_index=True)
 
 
 def _design_row_star(args):
@@ -451,12 +461,16 @@ def fit_joint(store: Path, settings: JointSettings = JointSettings(), *, presets
     try:
         points = [(t.preset, dict(zip(HANDLES, x, strict=True)), 0) for k, t in enumerate(trials)
                   for x in latin_hypercube(settings.initial_points, low_box, high_box, settings.design_seed + k)]
+        # The emulators of each stage see only the points this fit has asked for so far, so a
+        # rerun on a store that already holds every stage retraces the same path.
         design = _design(points, store, settings, pool, log, "initial design")
         emulators = {t.preset: TrialEmulator(t, design) for t in trials}
         theta, value = problem.fit(emulators, starts=4)
         log(f"initial optimum: objective {value:.2f}")
         for r in range(1, settings.refine_rounds + 1):
-            design = _design(refine_points(problem, theta, settings, r, trials), store, settings, pool, log, f"refinement {r}")
+            more = _design(refine_points(problem, theta, settings, r, trials), store, settings, pool, log, f"refinement {r}")
+            design = pd.concat([design, more], ignore_index=True).drop_duplicates(
+                subset=["preset", *(f"x:{h}" for h in HANDLES)], ignore_index=True)
             emulators = {t.preset: TrialEmulator(t, design) for t in trials}
             theta, value = problem.fit(emulators, start=theta, starts=2)
             log(f"refinement {r}: objective {value:.2f}")
