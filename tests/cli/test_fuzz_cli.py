@@ -19,7 +19,7 @@ NUMERIC = [
     (["trial", "zuma-1"], "--follow-up-days"), (["trial", "zuma-1"], "--rtol"), (["trial", "zuma-1"], "--shard-size"),
     (["trial", "zuma-1"], "--workers"), (["simulate"], "--days"), (["simulate"], "--rtol"), (["simulate"], "--weight-kg"),
     (["simulate"], "--height-cm"), (["simulate"], "--tumour-cells"), (["simulate"], "--antigen-negative-fraction"),
-    (["simulate"], "--seed"), (["calibrate", "zuma-1"], "--evaluations"), (["calibrate", "zuma-1"], "--n"),
+    (["simulate"], "--seed"), (["calibrate"], "--n"), (["calibrate"], "--workers"), (["validate"], "--n"),
     (["sensitivity", "zuma-1"], "--base-samples"), (["sensitivity", "zuma-1"], "--n"),
     (["bench"], "--n-slow"), (["bench"], "--n-fast"), (["bench"], "--threads"), (["bench"], "--n-check"),
     (["registry", "search"], "--limit"), (["registry", "search"], "--since-year"), (["registry", "stats"], "--top"),
