@@ -44,7 +44,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -538,7 +538,7 @@ def _record(problem: JointProblem, emulators, theta, value, draws, design: pd.Da
                   for h, p in PRIOR.items()},
         "families": {f: list(m) for f, m in FAMILIES.items()},
         "box": {h: list(b) for h, b in BOX.items()},
-        "settings": dataclass_dict(settings),
+        "settings": asdict(settings),
         "design_points": int(len(design)),
         "design_seconds": float(design["seconds"].sum()) if "seconds" in design else None,
         "seconds": float(seconds),
@@ -550,16 +550,6 @@ def _record(problem: JointProblem, emulators, theta, value, draws, design: pd.Da
         "targets": targets,
         "product_labels": {k: PRODUCTS[k].label for k in tables["products"] if k in PRODUCTS},
     }
-
-
-def dataclass_dict(obj) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(obj)
-
-
-def load_design(store: Path) -> pd.DataFrame:
-    return pd.read_csv(store)
 
 
 def emulators_from(design: pd.DataFrame, trials: Sequence[CalibrationTrial]) -> dict[str, TrialEmulator]:

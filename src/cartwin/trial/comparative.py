@@ -63,35 +63,18 @@ class ComparativeResult:
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
         """``patients.parquet``, ``endpoints.json`` and ``report.html`` in ``out_dir``."""
-        import json
-
-        from cartwin.foundation.results import (
-            Provenance,
-            atomic_write_text,
-            check_writable,
-            write_parquet,
-        )
         from cartwin.trial.comparative_report import write_comparative_report
+        from cartwin.trial.runner import write_trial_outputs
 
-        out = check_writable(out_dir, "out_dir")
-        prov = Provenance(model="cartwin-cart", model_version="1", engine=self.engine, seed=self.seed, rtol=self.rtol,
-                          extra={"protocol": self.protocol.name, "design": "randomised"})
-        paths = {"patients": write_parquet(self.patients, out / "patients.parquet", prov)}
-        payload = {"protocol": self.protocol.name, "seed": self.seed, "provenance": prov.to_dict(),
-                   "prediction_note": PREDICTION_NOTE, **self.endpoints}
-        paths["endpoints"] = atomic_write_text(out / "endpoints.json", json.dumps(payload, indent=2, default=_json) + "\n")
-        paths["report"] = write_comparative_report(self.patients, self.endpoints, self.protocol, out)
-        return paths
+        return write_trial_outputs(
+            out_dir, self.protocol, self.patients, self.seed, self.engine, self.rtol,
+            {"prediction_note": PREDICTION_NOTE, **self.endpoints},
+            lambda out: write_comparative_report(self.patients, self.endpoints, self.protocol, out),
+            provenance_extra={"design": "randomised"})
 
 
 PREDICTION_NOTE = ("simulated prediction: the CAR-T arm runs the mechanistic model with its product's parameters, the comparator "
                    "arm its own regimen model; no result of this trial was used in any fit or setting")
-
-
-def _json(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    return str(value)
 
 
 def control_arm(arms: tuple[Arm, ...]) -> Arm:

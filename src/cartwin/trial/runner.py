@@ -63,26 +63,38 @@ class TrialResult:
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
         """``patients.parquet``, ``endpoints.json`` and ``report.html`` in ``out_dir``."""
-        import json
-
-        from cartwin.foundation.results import (
-            Provenance,
-            atomic_write_text,
-            check_writable,
-            write_parquet,
-        )
         from cartwin.trial.report import write_report
 
-        out = check_writable(out_dir, "out_dir")
-        prov = Provenance(model="cartwin-cart", model_version="1", engine=self.engine, seed=self.seed, rtol=self.rtol,
-                          extra={"protocol": self.protocol.name})
-        paths = {"patients": write_parquet(self.patients, out / "patients.parquet", prov)}
-        payload = {"protocol": self.protocol.name, "seed": self.seed, "provenance": prov.to_dict(), **self.endpoints}
+        payload = dict(self.endpoints)
         if self.fitted_population is not None:
             payload["fitted_population"] = self.fitted_population
-        paths["endpoints"] = atomic_write_text(out / "endpoints.json", json.dumps(payload, indent=2, default=_json_default) + "\n")
-        paths["report"] = write_report(self.patients, self.endpoints, self.protocol, out, timecourses=self.timecourses)
-        return paths
+        return write_trial_outputs(
+            out_dir, self.protocol, self.patients, self.seed, self.engine, self.rtol, payload,
+            lambda out: write_report(self.patients, self.endpoints, self.protocol, out, timecourses=self.timecourses))
+
+
+def write_trial_outputs(out_dir: str | Path, protocol: Protocol, patients: pd.DataFrame, seed: int, engine: str,
+                        rtol: float, payload: dict[str, Any], report, provenance_extra: dict[str, Any] | None = None
+                        ) -> dict[str, Path]:
+    """A trial's files in ``out_dir``: ``patients.parquet`` with provenance, ``endpoints.json``
+    (protocol, seed, provenance, then ``payload``) and the report ``report(out)`` writes."""
+    import json
+
+    from cartwin.foundation.results import (
+        Provenance,
+        atomic_write_text,
+        check_writable,
+        write_parquet,
+    )
+
+    out = check_writable(out_dir, "out_dir")
+    prov = Provenance(model="cartwin-cart", model_version="1", engine=engine, seed=seed, rtol=rtol,
+                      extra={"protocol": protocol.name, **(provenance_extra or {})})
+    paths = {"patients": write_parquet(patients, out / "patients.parquet", prov)}
+    body = {"protocol": protocol.name, "seed": seed, "provenance": prov.to_dict(), **payload}
+    paths["endpoints"] = atomic_write_text(out / "endpoints.json", json.dumps(body, indent=2, default=_json_default) + "\n")
+    paths["report"] = report(out)
+    return paths
 
 
 def _json_default(value):
