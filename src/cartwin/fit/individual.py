@@ -71,7 +71,10 @@ def map_estimates(problem: Problem, mu: np.ndarray, omega2: np.ndarray, sigma: f
     x = np.clip(x, lo_b + 1e-9 * span, hi_b - 1e-9 * span)
     res = optimize.least_squares(
         lambda v: residuals(problem, v.reshape(N, K), mu, omega2, sigma), x, jac_sparsity=_sparsity(problem),
-        bounds=(lo_b, hi_b), method="trf", x_scale="jac", ftol=1e-8, xtol=1e-8, gtol=1e-8, max_nfev=max_nfev,
+        # scipy's bounded "trf" steps through a 2-D trust-region subproblem that fails with an
+        # IndexError on a one-variable problem (one patient, one parameter; scipy 1.17), so that
+        # case takes "dogbox", which handles bounds the same way for our purpose.
+        bounds=(lo_b, hi_b), method="trf" if N * K > 1 else "dogbox", x_scale="jac", ftol=1e-8, xtol=1e-8, gtol=1e-8, max_nfev=max_nfev,
         diff_step=1e-6)
     phi = res.x.reshape(N, K)
     J = res.jac.tocsr() if sparse.issparse(res.jac) else sparse.csr_matrix(res.jac)
