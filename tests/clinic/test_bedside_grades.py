@@ -25,7 +25,7 @@ def _cohort(n, seed, leak=True):
     capillary = np.where(quiet, rng.uniform(0.0, 0.2, n), rng.uniform(-0.1, 1.1, n))
     on_node = rng.random(n) < 0.1
     fever[on_node] = rng.choice(bg.DRIVER_NODES, on_node.sum())
-    icans[on_node] = rng.choice(bg.DRIVER_NODES, on_node.sum())
+    icans[on_node] = rng.choice(bg.ICANS_NODES, on_node.sum())
     capillary[on_node] = rng.choice(bg.DRIVER_NODES, on_node.sum())
     return {
         "fever_driver": fever, "icans_driver": icans, **({"capillary_leak_driver": capillary} if leak else {}),
@@ -51,7 +51,7 @@ def test_most_patients_are_read_from_the_grid_and_the_grid_spans_the_grades(monk
     assert grids is not None
     crs_grid, icans_grid = grids
     assert crs_grid.shape == (4, 2, bg.DRIVER_NODES.size, bg.DRIVER_NODES.size)
-    assert icans_grid.shape == (4, bg.DRIVER_NODES.size)
+    assert icans_grid.shape == (4, bg.ICANS_NODES.size)
     assert set(np.unique(crs_grid[:, 0])) == {0, 1, 2, 3, 4} and set(np.unique(icans_grid)) == {0, 1, 2, 3, 4}
     observables, toci, steroids = _cohort(20_000, 5)
     graded = []

@@ -28,8 +28,12 @@ from cartwin.clinic.observe import DEFAULT_MAPPING, BedsideMapping, bedside
 
 #: Observables the bedside picture cannot do without (the others default to normal values).
 REQUIRED_OBSERVABLES = ("fever_driver", "icans_driver", "crp_mg_per_l")
-#: Grid nodes of each driver; 1/128 apart, so few patients fall in a straddling cell.
+#: Grid nodes of the CRS drivers (fever, capillary leak); 1/128 apart, so few patients fall in a
+#: straddling cell.
 DRIVER_NODES = np.linspace(0.0, 1.0, 129)
+#: Grid nodes of the ICANS driver, 1/4096 apart: its grid is one-dimensional, so a finer one
+#: costs little to build (4 x 4,097 gradings) and leaves ~30x fewer patients to grade directly.
+ICANS_NODES = np.linspace(0.0, 1.0, 4097)
 
 
 def _graded(values: dict[str, np.ndarray], toci_given: np.ndarray, steroids_given: np.ndarray) -> np.ndarray:
@@ -65,8 +69,9 @@ def grade_grid(mapping: BedsideMapping = DEFAULT_MAPPING) -> tuple[np.ndarray, n
 
     The bedside picture separates (:func:`~cartwin.clinic.observe.bedside`): CRS and fever read
     IL-6 signalling and the capillary leak only, ICANS the neurovascular driver only. Shapes
-    (4, 2, nodes, nodes) [history, (CRS, fever), fever node, leak node] and (4, nodes)
-    [history, ICANS-driver node]; history = tocilizumab given + 2 x steroids given.
+    (4, 2, nodes, nodes) [history, (CRS, fever), fever node, leak node] on :data:`DRIVER_NODES` and
+    (4, icans nodes) [history, ICANS-driver node] on :data:`ICANS_NODES`; history = tocilizumab
+    given + 2 x steroids given.
     """
     f, leak = (a.ravel() for a in np.meshgrid(DRIVER_NODES, DRIVER_NODES, indexing="ij"))
     m = f.size
@@ -77,9 +82,10 @@ def grade_grid(mapping: BedsideMapping = DEFAULT_MAPPING) -> tuple[np.ndarray, n
         picture = {"fever_driver": f, "icans_driver": np.zeros(m), "capillary_leak_driver": leak, "crp_mg_per_l": np.zeros(m)}
         graded = _graded_directly(picture, toci, steroids, mapping)
         crs_grids.append(graded[[0, 2]].reshape(2, nodes, nodes))
-        neuro = {"fever_driver": np.zeros(nodes), "icans_driver": DRIVER_NODES, "capillary_leak_driver": np.zeros(nodes),
-                 "crp_mg_per_l": np.zeros(nodes)}
-        icans_grids.append(_graded_directly(neuro, toci[:nodes], steroids[:nodes], mapping)[1])
+        k = len(ICANS_NODES)
+        neuro = {"fever_driver": np.zeros(k), "icans_driver": ICANS_NODES, "capillary_leak_driver": np.zeros(k),
+                 "crp_mg_per_l": np.zeros(k)}
+        icans_grids.append(_graded_directly(neuro, np.full(k, bool(history & 1)), np.full(k, bool(history & 2)), mapping)[1])
     crs_grid, icans_grid = np.stack(crs_grids), np.stack(icans_grids)
     monotone = ((np.diff(crs_grid, axis=2) >= 0).all() and (np.diff(crs_grid, axis=3) >= 0).all()
                 and (np.diff(icans_grid, axis=1) >= 0).all())
@@ -119,15 +125,15 @@ def assess(observables: dict, toci_given: np.ndarray, steroids_given: np.ndarray
         f, leak, e = (np.clip(np.where(finite, d, 0.0), 0.0, 1.0) for d in drivers)
         history = toci_given.astype(np.intp) + 2 * steroids_given
 
-        def lo(x):
-            return np.searchsorted(DRIVER_NODES, x, "right") - 1
+        def lo(x, nodes=DRIVER_NODES):
+            return np.searchsorted(nodes, x, "right") - 1
 
-        def hi(x):
-            return np.searchsorted(DRIVER_NODES, x, "left")
+        def hi(x, nodes=DRIVER_NODES):
+            return np.searchsorted(nodes, x, "left")
 
         # Exact comparisons against the nodes themselves: node(lo) <= driver <= node(hi).
         crs_low, crs_high = crs_grid[history, :, lo(f), lo(leak)], crs_grid[history, :, hi(f), hi(leak)]
-        icans_low, icans_high = icans_grid[history, lo(e)], icans_grid[history, hi(e)]
+        icans_low, icans_high = icans_grid[history, lo(e, ICANS_NODES)], icans_grid[history, hi(e, ICANS_NODES)]
         resolved = finite & (crs_low == crs_high).all(axis=1) & (icans_low == icans_high)
         out[0, resolved] = crs_low[resolved, 0]
         out[1, resolved] = icans_low[resolved]
