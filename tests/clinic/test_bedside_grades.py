@@ -59,6 +59,19 @@ def test_most_patients_are_read_from_the_grid_and_the_grid_spans_the_grades(monk
     monkeypatch.setattr(bg, "_graded_directly", lambda obs, *a: graded.append(len(obs["fever_driver"])) or real(obs, *a))
     bg.assess(observables, toci, steroids)
     assert graded and graded[0] < 0.1 * 20_000
+    # Patients in straddling CRS cells are read from the cells' finer grids: of this cohort's
+    # 215 in straddling cells (coarse grid alone), fewer than 50 are left to grade directly.
+    assert sum(graded) < 50
+    assert bg._cell_grids(DEFAULT_MAPPING)
+
+
+def test_finer_cell_grids_cover_the_cell_corners_exactly():
+    cells = np.arange(bg.DRIVER_NODES.size - 1)
+    nodes = bg._cell_nodes(cells)
+    assert nodes.shape == (cells.size, bg.CELL_SUBDIVISIONS + 1)
+    np.testing.assert_array_equal(nodes[:, 0], bg.DRIVER_NODES[:-1])
+    np.testing.assert_array_equal(nodes[:, -1], bg.DRIVER_NODES[1:])
+    assert (np.diff(nodes, axis=1) > 0).all()
 
 
 def test_a_non_monotone_grid_is_not_used(monkeypatch):
