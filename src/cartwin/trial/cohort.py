@@ -155,7 +155,7 @@ def _labs_at(tc: pd.DataFrame, days) -> pd.DataFrame:
 
 
 def _drug_use(treatments: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
-    out = doses_given(treatments, ids)
+    out = doses_given(treatments, ids).copy()  # a column selection: set columns on our own copy
     # Corticosteroid doses of either drug (methylprednisolone only for grade-4 ICANS).
     out["steroid_doses"] = out.pop("dexamethasone_doses") + out.pop("methylprednisolone_doses")
     out["tocilizumab"] = out["tocilizumab_doses"] > 0
