@@ -25,7 +25,7 @@ def _cohort(n, seed, leak=True):
     capillary = np.where(quiet, rng.uniform(0.0, 0.2, n), rng.uniform(-0.1, 1.1, n))
     on_node = rng.random(n) < 0.1
     fever[on_node] = rng.choice(bg.DRIVER_NODES, on_node.sum())
-    icans[on_node] = rng.choice(bg.DRIVER_NODES, on_node.sum())
+    icans[on_node] = rng.choice(bg.ICANS_NODES, on_node.sum())
     capillary[on_node] = rng.choice(bg.DRIVER_NODES, on_node.sum())
     return {
         "fever_driver": fever, "icans_driver": icans, **({"capillary_leak_driver": capillary} if leak else {}),
@@ -51,7 +51,7 @@ def test_most_patients_are_read_from_the_grid_and_the_grid_spans_the_grades(monk
     assert grids is not None
     crs_grid, icans_grid = grids
     assert crs_grid.shape == (4, 2, bg.DRIVER_NODES.size, bg.DRIVER_NODES.size)
-    assert icans_grid.shape == (4, bg.DRIVER_NODES.size)
+    assert icans_grid.shape == (4, bg.ICANS_NODES.size)
     assert set(np.unique(crs_grid[:, 0])) == {0, 1, 2, 3, 4} and set(np.unique(icans_grid)) == {0, 1, 2, 3, 4}
     observables, toci, steroids = _cohort(20_000, 5)
     graded = []
@@ -59,6 +59,19 @@ def test_most_patients_are_read_from_the_grid_and_the_grid_spans_the_grades(monk
     monkeypatch.setattr(bg, "_graded_directly", lambda obs, *a: graded.append(len(obs["fever_driver"])) or real(obs, *a))
     bg.assess(observables, toci, steroids)
     assert graded and graded[0] < 0.1 * 20_000
+    # Patients in straddling CRS cells are read from the cells' finer grids: of this cohort's
+    # 215 in straddling cells (coarse grid alone), fewer than 50 are left to grade directly.
+    assert sum(graded) < 50
+    assert bg._cell_grids(DEFAULT_MAPPING)
+
+
+def test_finer_cell_grids_cover_the_cell_corners_exactly():
+    cells = np.arange(bg.DRIVER_NODES.size - 1)
+    nodes = bg._cell_nodes(cells)
+    assert nodes.shape == (cells.size, bg.CELL_SUBDIVISIONS + 1)
+    np.testing.assert_array_equal(nodes[:, 0], bg.DRIVER_NODES[:-1])
+    np.testing.assert_array_equal(nodes[:, -1], bg.DRIVER_NODES[1:])
+    assert (np.diff(nodes, axis=1) > 0).all()
 
 
 def test_a_non_monotone_grid_is_not_used(monkeypatch):

@@ -40,3 +40,24 @@ def test_scale_benchmark_streams_summaries_to_shards(tmp_path):
     assert result["patients"] == 12 and result["failed"] == 0
     assert len(list((out / "shards").glob("*.parquet"))) == 3  # 5 + 5 + 2 patients
     assert result["mean_steps"] > 200  # a year: lymphodepletion, expansion, the policy's doses
+
+
+def test_scale_benchmark_runs_the_zuma1_trial_path_with_the_equivalence_check(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    import pandas as pd
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_scale.py"
+    spec = importlib.util.spec_from_file_location("bench_scale", path)
+    bench_scale = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_scale)
+    out = tmp_path / "scale"
+    result = bench_scale.main(["--population", "zuma-1", "--n", "12", "--shard-size", "6", "--workers", "0",
+                               "--rtol", "1e-4", "--check-n", "10", "--out", str(out)])
+    assert result["patients"] == 12 and result["population"] == "zuma-1" and result["rtol"] == 1e-4
+    frame = pd.concat([pd.read_parquet(p) for p in sorted((out / "shards").glob("*.parquet"))])
+    assert list(frame["patient"]) == list(range(12)) and frame["infused"].any()
+    check = result["equivalence"]
+    assert check["rtol"] == 1e-4 and check["patients_compared"] > 0
+    assert check["passed"] == (float(check["worst_ratio"]) <= 0.1 and check["grade_agreement"] >= 0.999)

@@ -28,8 +28,12 @@ from cartwin.clinic.observe import DEFAULT_MAPPING, BedsideMapping, bedside
 
 #: Observables the bedside picture cannot do without (the others default to normal values).
 REQUIRED_OBSERVABLES = ("fever_driver", "icans_driver", "crp_mg_per_l")
-#: Grid nodes of each driver; 1/128 apart, so few patients fall in a straddling cell.
+#: Grid nodes of the CRS drivers (fever, capillary leak); 1/128 apart, so few patients fall in a
+#: straddling cell.
 DRIVER_NODES = np.linspace(0.0, 1.0, 129)
+#: Grid nodes of the ICANS driver, 1/4096 apart: its grid is one-dimensional, so a finer one
+#: costs little to build (4 x 4,097 gradings) and leaves ~30x fewer patients to grade directly.
+ICANS_NODES = np.linspace(0.0, 1.0, 4097)
 
 
 def _graded(values: dict[str, np.ndarray], toci_given: np.ndarray, steroids_given: np.ndarray) -> np.ndarray:
@@ -65,8 +69,9 @@ def grade_grid(mapping: BedsideMapping = DEFAULT_MAPPING) -> tuple[np.ndarray, n
 
     The bedside picture separates (:func:`~cartwin.clinic.observe.bedside`): CRS and fever read
     IL-6 signalling and the capillary leak only, ICANS the neurovascular driver only. Shapes
-    (4, 2, nodes, nodes) [history, (CRS, fever), fever node, leak node] and (4, nodes)
-    [history, ICANS-driver node]; history = tocilizumab given + 2 x steroids given.
+    (4, 2, nodes, nodes) [history, (CRS, fever), fever node, leak node] on :data:`DRIVER_NODES` and
+    (4, icans nodes) [history, ICANS-driver node] on :data:`ICANS_NODES`; history = tocilizumab
+    given + 2 x steroids given.
     """
     f, leak = (a.ravel() for a in np.meshgrid(DRIVER_NODES, DRIVER_NODES, indexing="ij"))
     m = f.size
@@ -77,13 +82,74 @@ def grade_grid(mapping: BedsideMapping = DEFAULT_MAPPING) -> tuple[np.ndarray, n
         picture = {"fever_driver": f, "icans_driver": np.zeros(m), "capillary_leak_driver": leak, "crp_mg_per_l": np.zeros(m)}
         graded = _graded_directly(picture, toci, steroids, mapping)
         crs_grids.append(graded[[0, 2]].reshape(2, nodes, nodes))
-        neuro = {"fever_driver": np.zeros(nodes), "icans_driver": DRIVER_NODES, "capillary_leak_driver": np.zeros(nodes),
-                 "crp_mg_per_l": np.zeros(nodes)}
-        icans_grids.append(_graded_directly(neuro, toci[:nodes], steroids[:nodes], mapping)[1])
+        k = len(ICANS_NODES)
+        neuro = {"fever_driver": np.zeros(k), "icans_driver": ICANS_NODES, "capillary_leak_driver": np.zeros(k),
+                 "crp_mg_per_l": np.zeros(k)}
+        icans_grids.append(_graded_directly(neuro, np.full(k, bool(history & 1)), np.full(k, bool(history & 2)), mapping)[1])
     crs_grid, icans_grid = np.stack(crs_grids), np.stack(icans_grids)
     monotone = ((np.diff(crs_grid, axis=2) >= 0).all() and (np.diff(crs_grid, axis=3) >= 0).all()
                 and (np.diff(icans_grid, axis=1) >= 0).all())
     return (crs_grid, icans_grid) if monotone else None
+
+
+#: Subdivisions per axis of a straddling CRS cell's finer grid (17 x 17 nodes, graded once per
+#: cell and treatment history and kept for the process).
+CELL_SUBDIVISIONS = 16
+#: Most finer cell grids kept per mapping (each 578 bytes).
+MAX_CELLS = 200_000
+
+
+def _cell_nodes(i: np.ndarray) -> np.ndarray:
+    """The finer nodes of CRS cells ``i`` (one row per cell): the same values for grading and look-up."""
+    low, high = DRIVER_NODES[i][:, None], DRIVER_NODES[i + 1][:, None]
+    nodes = low + (high - low) * (np.arange(CELL_SUBDIVISIONS + 1) / CELL_SUBDIVISIONS)
+    nodes[:, -1] = high[:, 0]  # the cell's own corners exactly, so every driver in the cell is inside
+    return nodes
+
+
+@lru_cache(maxsize=16)
+def _cell_grids(mapping: BedsideMapping) -> dict:
+    """(history, fever cell, leak cell) -> CRS grade and fever on the cell's finer grid, shape
+    (2, 17, 17), or None where they are not monotone on it (its patients are graded directly)."""
+    return {}
+
+
+def _cell_lookup(mapping: BedsideMapping, cells: tuple[np.ndarray, np.ndarray, np.ndarray], f: np.ndarray,
+                 leak: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """CRS grade and fever at the lower and upper corners of each patient's finer cell, shape (m, 2)
+    each; the corners differ where the finer cell still straddles (or the cell grid is not usable)."""
+    store = _cell_grids(mapping)
+    history, fi, li = cells
+    keys = list(zip(history.tolist(), fi.tolist(), li.tolist(), strict=True))
+    new = list(dict.fromkeys(k for k in keys if k not in store))
+    if new:
+        if len(store) + len(new) > MAX_CELLS:
+            store.clear()
+        h, ci, cj = (np.array(v, dtype=np.intp) for v in zip(*new, strict=True))
+        k = CELL_SUBDIVISIONS + 1
+        fn, ln = _cell_nodes(ci), _cell_nodes(cj)
+        grid_f = np.repeat(fn[:, :, None], k, axis=2).ravel()
+        grid_l = np.repeat(ln[:, None, :], k, axis=1).ravel()
+        m = grid_f.size
+        picture = {"fever_driver": grid_f, "icans_driver": np.zeros(m), "capillary_leak_driver": grid_l,
+                   "crp_mg_per_l": np.zeros(m)}
+        graded = _graded(bedside(picture, mapping), np.repeat(h & 1, k * k).astype(bool),
+                         np.repeat(h & 2, k * k).astype(bool))[[0, 2]].reshape(2, len(new), k, k).transpose(1, 0, 2, 3)
+        for key, grid in zip(new, graded, strict=True):
+            monotone = (np.diff(grid, axis=1) >= 0).all() and (np.diff(grid, axis=2) >= 0).all()
+            store[key] = grid.copy() if monotone else None
+    low = np.zeros((len(keys), 2), dtype=np.int8)
+    high = np.ones((len(keys), 2), dtype=np.int8)  # unusable grid: corners differ
+    fn, ln = _cell_nodes(fi), _cell_nodes(li)
+    # Exact comparisons against the finer nodes themselves: node(lo) <= driver <= node(hi).
+    flo, fhi = (fn <= f[:, None]).sum(axis=1) - 1, (fn < f[:, None]).sum(axis=1)
+    llo, lhi = (ln <= leak[:, None]).sum(axis=1) - 1, (ln < leak[:, None]).sum(axis=1)
+    for row, key in enumerate(keys):
+        grid = store[key]
+        if grid is not None:
+            low[row] = grid[:, flo[row], llo[row]]
+            high[row] = grid[:, fhi[row], lhi[row]]
+    return low, high
 
 
 def assess(observables: dict, toci_given: np.ndarray, steroids_given: np.ndarray,
@@ -119,19 +185,32 @@ def assess(observables: dict, toci_given: np.ndarray, steroids_given: np.ndarray
         f, leak, e = (np.clip(np.where(finite, d, 0.0), 0.0, 1.0) for d in drivers)
         history = toci_given.astype(np.intp) + 2 * steroids_given
 
-        def lo(x):
-            return np.searchsorted(DRIVER_NODES, x, "right") - 1
+        def lo(x, nodes=DRIVER_NODES):
+            return np.searchsorted(nodes, x, "right") - 1
 
-        def hi(x):
-            return np.searchsorted(DRIVER_NODES, x, "left")
+        def hi(x, nodes=DRIVER_NODES):
+            return np.searchsorted(nodes, x, "left")
 
         # Exact comparisons against the nodes themselves: node(lo) <= driver <= node(hi).
         crs_low, crs_high = crs_grid[history, :, lo(f), lo(leak)], crs_grid[history, :, hi(f), hi(leak)]
-        icans_low, icans_high = icans_grid[history, lo(e)], icans_grid[history, hi(e)]
-        resolved = finite & (crs_low == crs_high).all(axis=1) & (icans_low == icans_high)
+        icans_low, icans_high = icans_grid[history, lo(e, ICANS_NODES)], icans_grid[history, hi(e, ICANS_NODES)]
+        icans_same = icans_low == icans_high
+        resolved = finite & (crs_low == crs_high).all(axis=1) & icans_same
         out[0, resolved] = crs_low[resolved, 0]
         out[1, resolved] = icans_low[resolved]
         out[2, resolved] = crs_low[resolved, 1]
+        # A patient whose CRS cell straddles a grade boundary is read from that cell's finer grid.
+        straddling = np.flatnonzero(finite & ~resolved & icans_same)
+        if straddling.size:
+            cells = (history[straddling], np.minimum(lo(f[straddling]), DRIVER_NODES.size - 2),
+                     np.minimum(lo(leak[straddling]), DRIVER_NODES.size - 2))
+            fine_low, fine_high = _cell_lookup(mapping, cells, f[straddling], leak[straddling])
+            read = (fine_low == fine_high).all(axis=1)
+            at = straddling[read]
+            out[0, at] = fine_low[read, 0]
+            out[1, at] = icans_low[at]
+            out[2, at] = fine_low[read, 1]
+            resolved[at] = True
         unresolved = np.flatnonzero(~resolved)
     if unresolved.size:
         subset = {k: np.broadcast_to(np.asarray(v), (n,))[unresolved] for k, v in observables.items()}

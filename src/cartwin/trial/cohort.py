@@ -49,10 +49,13 @@ def _decision_days(follow_up: float) -> np.ndarray:
                            np.arange(90.0, follow_up + 1e-9, 7.0)])
 
 
-def grade_observations(obs: pd.DataFrame, scale: str) -> pd.DataFrame:
+def grade_observations(obs: pd.DataFrame, scale: str, validated: pd.DataFrame | None = None) -> pd.DataFrame:
+    """CRS and ICANS grades of every observation on ``scale``. ``validated``: ``obs`` already
+    through :func:`~cartwin.clinic.grading.schema.validate_observations` (a batch grades one
+    table on two scales and validates it once)."""
     from cartwin.clinic.grading import grade_frame
 
-    graded = grade_frame(obs, scale=scale)
+    graded = grade_frame(obs, scale=scale) if validated is None else grade_frame(validated, scale=scale, validate=False)
     return pd.DataFrame(
         {
             "patient_id": obs["patient_id"].to_numpy(),
@@ -96,11 +99,14 @@ def simulate_batch(spec: CohortSpec, patients: pd.DataFrame, overrides: dict[str
     treatments = policy.treatments()
     treatments["patient_id"] = ids[treatments["patient_id"].to_numpy(int)] if len(treatments) else treatments["patient_id"]
     obs = observe(tc, seed=seed, treatments=treatments, stream_ids=stream_ids)
-    graded = grade_observations(obs, "astct")
+    from cartwin.clinic.grading.schema import validate_observations
+
+    valid, _ = validate_observations(obs, "observations")
+    graded = grade_observations(obs, "astct", valid)
     tox = toxicity_course(graded, "astct").merge(toxicity_timing(graded), on="patient_id")
     if spec.crs_scale != "astct":
         # Lee 2014, Penn and CTCAE v5 grade CRS only: ICANS is reported on ASTCT for every scale.
-        own = toxicity_course(grade_observations(obs, spec.crs_scale), spec.crs_scale)
+        own = toxicity_course(grade_observations(obs, spec.crs_scale, valid), spec.crs_scale)
         tox = tox.merge(own[["patient_id", f"crs_max_grade_{spec.crs_scale}"]], on="patient_id")
         tox[f"icans_max_grade_{spec.crs_scale}"] = tox["icans_max_grade_astct"]
     tox = tox.merge(haematotoxicity_course(obs), on="patient_id", how="left")  # cytopenias d28/d90, ICAHT
@@ -149,7 +155,7 @@ def _labs_at(tc: pd.DataFrame, days) -> pd.DataFrame:
 
 
 def _drug_use(treatments: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
-    out = doses_given(treatments, ids)
+    out = doses_given(treatments, ids).copy()  # a column selection: set columns on our own copy
     # Corticosteroid doses of either drug (methylprednisolone only for grade-4 ICANS).
     out["steroid_doses"] = out.pop("dexamethasone_doses") + out.pop("methylprednisolone_doses")
     out["tocilizumab"] = out["tocilizumab_doses"] > 0

@@ -45,37 +45,52 @@ def efficacy(timecourse: pd.DataFrame, measure: str, assessment_days, death_day:
 
     So ``response_day < progression_day`` and ``response_day < death_day`` whenever both are set.
     """
+    # All patients at once on one stable (patient, day) order: a loop over per-patient groups
+    # cost ~1 ms a patient (pandas slicing), a sixth of a trial's time outside the engine.
     days = np.asarray(assessment_days, dtype=float)
     tc = timecourse[timecourse["day"].isin(days)]
-    order = {c: i for i, c in enumerate(CATEGORIES[measure])}
-    deaths = {} if death_day is None else {int(k): float(v) for k, v in death_day.items()}
     has_mrd = "mrd_fraction" in tc
-    rows = []
-    for pid, g in tc.groupby("patient_id", sort=True):
-        g = g.sort_values("day")
-        day = g["day"].to_numpy(dtype=float)
-        alive = day < deaths.get(int(pid), np.inf)
-        cats = g["response"].to_numpy()[alive]
-        day = day[alive]
-        responding = np.isin(cats, list(RESPONDING))
-        responded = np.flatnonzero(responding)
-        progressed = np.flatnonzero(cats == "PD")
-        if responded.size:
-            after = np.flatnonzero((np.arange(cats.size) > responded[0]) & ~responding)
-            candidates = np.concatenate([progressed, after])
-        else:
-            candidates = progressed
-        stop = int(candidates.min()) + 1 if candidates.size else cats.size  # assessments up to progression
-        pd_day = float(day[stop - 1]) if candidates.size else np.nan
-        ranks = np.array([order[c] for c in cats[:stop]], dtype=int)
-        best = CATEGORIES[measure][int(ranks.min())] if ranks.size else "NE"
-        first_response = float(day[responded[0]]) if responded.size and responded[0] < stop else np.nan
-        row = {"patient_id": pid, "best_response": best, "response_day": first_response, "progression_day": pd_day}
-        if has_mrd:
-            row["mrd_negative"] = bool((g["mrd_fraction"].to_numpy()[alive][:stop] < 1e-4).any())
-        rows.append(row)
     columns = ["patient_id", "best_response", "response_day", "progression_day"] + (["mrd_negative"] if has_mrd else [])
-    return pd.DataFrame(rows, columns=columns)
+    if len(tc) == 0:
+        return pd.DataFrame([], columns=columns)
+    categories = CATEGORIES[measure]
+    pid_all = tc["patient_id"].to_numpy()
+    day_all = tc["day"].to_numpy(dtype=float)
+    order = np.lexsort((day_all, pid_all))  # stable: rows of one patient and day keep their order
+    pid, day = pid_all[order], day_all[order]
+    cats = tc["response"].to_numpy()[order]
+    ids, group = np.unique(pid, return_inverse=True)
+    if death_day is None:
+        alive = np.ones(pid.size, dtype=bool)
+    else:
+        deaths = {int(k): float(v) for k, v in death_day.items()}
+        alive = day < np.array([deaths.get(int(k), np.inf) for k in ids])[group]
+    rank_of = {c: i for i, c in enumerate(categories)}
+    g, pos = group[alive], np.flatnonzero(alive)  # positions in the sorted rows, increasing in a patient
+    ranks = np.array([rank_of[c] for c in cats[alive]], dtype=np.int64)
+    responding = np.isin(cats[alive], list(RESPONDING))
+    never = np.iinfo(np.int64).max
+    first_resp = np.full(ids.size, never)
+    np.minimum.at(first_resp, g[responding], pos[responding])
+    candidate = (cats[alive] == "PD") | ((pos > first_resp[g]) & ~responding)
+    first_stop = np.full(ids.size, never)
+    np.minimum.at(first_stop, g[candidate], pos[candidate])
+    counted = pos <= first_stop[g]  # assessments up to progression
+    best_rank = np.full(ids.size, len(categories))
+    np.minimum.at(best_rank, g[counted], ranks[counted])
+    best = np.array(list(categories) + ["NE"], dtype=object)[best_rank]
+    has_stop = first_stop != never
+    progression_day = np.where(has_stop, day[np.where(has_stop, first_stop, 0)], np.nan)
+    responded = (first_resp != never) & (first_resp < first_stop)
+    response_day = np.where(responded, day[np.where(responded, first_resp, 0)], np.nan)
+    out = pd.DataFrame({"patient_id": ids, "best_response": best, "response_day": response_day,
+                        "progression_day": progression_day})
+    if has_mrd:
+        negative = np.zeros(ids.size, dtype=bool)
+        below = counted & (tc["mrd_fraction"].to_numpy()[order][alive] < 1e-4)
+        negative[g[below]] = True
+        out["mrd_negative"] = negative
+    return out[columns]
 
 
 def death_days(eff: pd.DataFrame, indication: str, seed: int, stream_ids: Mapping[int, int] | None = None) -> pd.Series:
@@ -107,25 +122,24 @@ def survival(eff: pd.DataFrame, indication: str, follow_up_days: float, seed: in
     DOR runs from the first response to progression, death or censoring and is never negative
     (responses are assessed before both, see :func:`efficacy`)."""
     death = death_days(eff, indication, seed, stream_ids).to_numpy()
-    out = []
-    for row, dead in zip(eff.itertuples(index=False), death, strict=True):
-        progression = row.progression_day if np.isfinite(row.progression_day) else np.inf
-        end = min(progression, dead)
-        dor = np.nan
-        if np.isfinite(row.response_day):
-            dor = max(min(end, follow_up_days) - row.response_day, 0.0)
-        out.append(
-            {
-                "patient_id": row.patient_id,
-                "pfs_day": float(min(end, follow_up_days)),
-                "pfs_event": bool(end <= follow_up_days),
-                "os_day": float(min(dead, follow_up_days)),
-                "os_event": bool(dead <= follow_up_days),
-                "dor_day": float(dor),
-                "dor_event": bool(np.isfinite(row.response_day) and end <= follow_up_days),
-            }
-        )
-    return pd.DataFrame(out, columns=["patient_id", "pfs_day", "pfs_event", "os_day", "os_event", "dor_day", "dor_event"])
+    columns = ["patient_id", "pfs_day", "pfs_event", "os_day", "os_event", "dor_day", "dor_event"]
+    if len(eff) == 0:
+        return pd.DataFrame([], columns=columns)
+    progression = eff["progression_day"].to_numpy(dtype=float)
+    response = eff["response_day"].to_numpy(dtype=float)
+    end = np.minimum(np.where(np.isfinite(progression), progression, np.inf), death)
+    responded = np.isfinite(response)
+    with np.errstate(invalid="ignore"):
+        dor = np.where(responded, np.maximum(np.minimum(end, follow_up_days) - response, 0.0), np.nan)
+    return pd.DataFrame({
+        "patient_id": eff["patient_id"].to_numpy(),
+        "pfs_day": np.minimum(end, follow_up_days).astype(float),
+        "pfs_event": end <= follow_up_days,
+        "os_day": np.minimum(death, follow_up_days).astype(float),
+        "os_event": death <= follow_up_days,
+        "dor_day": dor.astype(float),
+        "dor_event": responded & (end <= follow_up_days),
+    }, columns=columns)
 
 
 def outcomes(timecourse: pd.DataFrame, measure: str, assessment_days, indication: str, follow_up_days: float,
