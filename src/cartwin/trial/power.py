@@ -174,7 +174,10 @@ def power_analysis(protocol: Protocol | str | Path, n_values, replicates: int, s
             raise ValidationError("protocol.arms", "a car-t arm for the crossover arm to cross over to", "none")
         patients, _ = _car_t_arm(protocol, enrol(protocol, size, seed), seed, follow, solver=resolve_solver(solver),
                                  batch_size=256, rtol=1e-6, calibrated=True, progress=progress)
-        pool = _car_t_latent(protocol, patients, follow)
+        pool = _car_t_latent(protocol, patients, follow, seed)
+    from cartwin.trial.post_progression import model_for
+
+    post_progression = model_for(protocol.trial.indication, protocol.randomisation.post_progression)
     cut = protocol.randomisation.accrual_days + follow
     rows = []
     nmax = max(n_values)
@@ -190,7 +193,7 @@ def power_analysis(protocol: Protocol | str | Path, n_values, replicates: int, s
                 part = pool.iloc[rng.integers(len(pool), size=ids.size)].reset_index(drop=True).copy()
                 part["patient_id"] = ids
             elif arm.kind == "standard-of-care":
-                part = _soc_latent(arm, ids, s, follow, pool)
+                part = _soc_latent(arm, ids, s, follow, pool, post_progression)
             else:
                 part = _parametric_latent(arm, ids, s, follow, protocol.trial.indication)
             part["arm"] = arm.name
