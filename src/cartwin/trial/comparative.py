@@ -566,11 +566,24 @@ def run_comparative(protocol: Protocol | str | Path, n: int | None = None, seed:
     """Simulate one randomised trial of ``n`` patients (see module docstring); ``scenario``
     changes the CAR-T arm's journey (:class:`JourneyScenario`, :func:`cartwin.trial.power.hr_sensitivity`)."""
     from cartwin.engine.choice import resolve_solver
-    from cartwin.trial.runner import enrol
 
     protocol, n, follow = _checked(protocol, n, seed, follow_up_days)
     check("rtol", rtol, Interval(1e-10, 1e-2))
     solver = resolve_solver(solver)
+    patients, sample = simulate_trial(protocol, n, seed, follow, solver=solver, batch_size=batch_size, rtol=rtol,
+                                      calibrated=calibrated, progress=progress, scenario=scenario)
+    endpoints = comparative_endpoints(patients, protocol)
+    endpoints["car_t_parameters"] = _parameters_used(protocol, calibrated)
+    return ComparativeResult(protocol, patients, endpoints, seed, engine=solver.name, timecourses=sample, rtol=float(rtol))
+
+
+def simulate_trial(protocol: Protocol, n: int, seed: int, follow: float, *, solver, batch_size: int = 256, rtol: float = 1e-6,
+                   calibrated: bool = True, progress=None, scenario: JourneyScenario | None = None
+                   ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The patients table of one randomised trial after the data cut (no endpoints), and the
+    CAR-T arm's kept timecourses: :func:`run_comparative` without the analysis."""
+    from cartwin.trial.runner import enrol
+
     enrolled = enrol(protocol, n, seed)
     allocation = randomise(enrolled, protocol.arms, protocol.randomisation, seed)
     # Entry days in patient-id order (latent's rows); ``entry[rank]`` is each enrolled row's.
@@ -584,6 +597,4 @@ def run_comparative(protocol: Protocol | str | Path, n: int | None = None, seed:
     patients = apply_data_cut(latent, entry, protocol.randomisation.accrual_days + follow, follow)
     covariates = [c for c in ("age_years", "ecog", "prior_lines", "ldh_u_per_l", "tumour_baseline_cells") if c in enrolled]
     patients = patients.merge(enrolled[["patient_id", *covariates]], on="patient_id", how="left")
-    endpoints = comparative_endpoints(patients, protocol)
-    endpoints["car_t_parameters"] = _parameters_used(protocol, calibrated)
-    return ComparativeResult(protocol, patients, endpoints, seed, engine=solver.name, timecourses=sample, rtol=float(rtol))
+    return patients, sample

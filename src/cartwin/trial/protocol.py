@@ -38,7 +38,14 @@ from cartwin.foundation.errors import ValidationError
 from cartwin.model.presets import INDICATIONS, PRODUCTS
 from cartwin.population.covariates import COVARIATE_MODELS
 from cartwin.population.variability import IIV_MODELS
-from cartwin.trial.arms import ARM_KINDS, CROSSOVER_AT, PRIMARY_ENDPOINTS, Arm, Randomisation, parse_factor
+from cartwin.trial.arms import (
+    ARM_KINDS,
+    CROSSOVER_AT,
+    PRIMARY_ENDPOINTS,
+    Arm,
+    Randomisation,
+    parse_factor,
+)
 from cartwin.trial.endpoints import ENDPOINTS, SCALES, clopper_pearson
 
 #: Placeholder product/indication key for trials whose product or disease the model lacks
