@@ -9,7 +9,13 @@ from scipy import stats
 
 from cartwin.foundation.errors import ValidationError
 from cartwin.trial.comparative import _car_t_latent
-from cartwin.trial.post_progression import DAYS_PER_MONTH, death_after, model_for, model_names, post_progression_model
+from cartwin.trial.post_progression import (
+    DAYS_PER_MONTH,
+    death_after,
+    model_for,
+    model_names,
+    post_progression_model,
+)
 from cartwin.trial.protocol import load_protocol, protocol_from_dict
 from cartwin.trial.standard_of_care import simulate_soc
 
