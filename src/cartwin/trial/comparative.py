@@ -461,6 +461,10 @@ def comparative_endpoints(patients: pd.DataFrame, protocol: Protocol) -> dict[st
                                  "regimen": arm.regimen or None, "crossover_allowed": bool(arm.crossover)}
         for kind in KINDS:
             entry[kind] = _km_summary(d[f"{kind}_day"].to_numpy(float), d[f"{kind}_event"].to_numpy(bool))
+        # Death as the first event (non-relapse mortality, a death while waiting for CAR-T): the
+        # one toxicity outcome every arm's model carries.
+        os_e, pfs_e = d["os_event"].to_numpy(bool), d["pfs_event"].to_numpy(bool)
+        entry["death_without_progression"] = _rate(os_e & pfs_e & np.isclose(d["os_day"].to_numpy(float), d["pfs_day"].to_numpy(float)))
         entry["orr"] = _rate(np.isin(resp, list(RESPONDERS)))
         entry["cr_rate"] = _rate(np.isin(resp, list(COMPLETE)))
         if arm.kind == "car-t":

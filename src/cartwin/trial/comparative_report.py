@@ -110,6 +110,8 @@ def write_comparative_report(patients: pd.DataFrame, endpoints: Mapping[str, Any
         tox = (f"CRS {_rate(a.get('crs_any_infused'))}, grade ≥3 {_rate(a.get('crs_grade3plus_infused'))}; ICANS "
                f"{_rate(a.get('icans_any_infused'))}, grade ≥3 {_rate(a.get('icans_grade3plus_infused'))} (infused)"
                if a["kind"] == "car-t" else a.get("toxicity", ""))
+        if a.get("death_without_progression") is not None:
+            tox += f"; death without progression {_rate(a['death_without_progression'])}"
         extra = (f"infused {_rate(a.get('infused'))}" if a["kind"] == "car-t"
                  else f"crossover {_rate(a.get('crossover'))}" if a["kind"] == "standard-of-care" else "")
         arm_rows.append(f"<tr><td>{html.escape(name)}</td><td>{a['kind']}{' / ' + html.escape(a['regimen']) if a.get('regimen') else ''}</td>"
