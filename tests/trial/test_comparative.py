@@ -202,6 +202,9 @@ def test_every_randomised_preset_runs(tmp_path):
         r = run_comparative(name, n=12, seed=2, follow_up_days=120.0)
         assert set(r.endpoints["arms"]) == {a.name for a in r.protocol.arms}
         assert math.isfinite(r.endpoints["arms"][r.protocol.arms[0].name]["orr"]["estimate"])
+        for arm in r.endpoints["arms"].values():  # every arm's model carries deaths before progression
+            d = arm["death_without_progression"]
+            assert 0 <= d["k"] <= arm["os"]["events"]
 
 
 # ---- command line ---------------------------------------------------------------------------

@@ -198,11 +198,10 @@ def _car_t_progression_day(p: pd.DataFrame, shift: np.ndarray) -> np.ndarray:
     return np.where(infused, prog, np.where(reason == "death", np.nan, drop))
 
 
-def _car_t_latent(protocol: Protocol, p: pd.DataFrame, follow: float, seed: int | None = None) -> pd.DataFrame:
+def _car_t_latent(protocol: Protocol, p: pd.DataFrame, follow: float, seed: int) -> pd.DataFrame:
     """Times from randomisation of the CAR-T arm (ITT), censored at the simulated horizon.
 
-    With the trial's post-progression model (:mod:`cartwin.trial.post_progression`; ``seed``
-    given), a patient who progresses (or drops out other than by death) dies at that day plus a
+    With the trial's post-progression model (:mod:`cartwin.trial.post_progression`), a patient who progresses (or drops out other than by death) dies at that day plus a
     draw of the model — the same model as the standard-of-care arm's — instead of with
     :mod:`cartwin.trial.outcomes`' third-line-and-later median; response, progression and deaths
     before progression are the single-arm simulation's."""
@@ -215,7 +214,7 @@ def _car_t_latent(protocol: Protocol, p: pd.DataFrame, follow: float, seed: int 
     for kind in ("pfs", "os"):
         out[f"{kind}_latent_day"] = p[f"{kind}_day"].to_numpy(float) + shift
         out[f"{kind}_latent_event"] = p[f"{kind}_event"].fillna(False).astype(bool).to_numpy()
-    model = model_for(protocol.trial.indication, protocol.randomisation.post_progression) if seed is not None else None
+    model = model_for(protocol.trial.indication, protocol.randomisation.post_progression)
     if model is not None:
         prog = _car_t_progression_day(p, shift)
         death = death_after(model, prog, out["patient_id"].to_numpy(np.int64), seed)
