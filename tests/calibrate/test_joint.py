@@ -29,14 +29,14 @@ from cartwin.calibrate.joint import (
 ROOT = Path(__file__).resolve().parents[2]
 LOW = np.array([BOX[h][0] for h in HANDLES])
 HIGH = np.array([BOX[h][1] for h in HANDLES])
-ENDPOINTS = ("orr", "cr_rate", "crs_any", "crs_grade3plus", "icans_any", "icans_grade3plus")
+ENDPOINTS = ("orr", "cr_rate", "mrd_neg_rate", "crs_any", "crs_grade3plus", "icans_any", "icans_grade3plus", "tocilizumab_rate", "steroid_rate")
 
 
 def _synthetic(seed=3):
-    """Three trials (two products, two indications, tisa-cel shared) whose six rates are known
-    smooth functions of their five inputs; published values are those rates at a known truth."""
+    """Three trials (two products, two indications, tisa-cel shared) whose nine rates are known
+    smooth functions of their six inputs; published values are those rates at a known truth."""
     rng = np.random.default_rng(seed)
-    coef = {name: rng.normal(0, 1.2, len(HANDLES)) for name in ENDPOINTS}
+    coef = {name: rng.normal(0, 1.5, len(HANDLES)) for name in ENDPOINTS}
     offset = {name: rng.normal(0, 0.3) for name in ENDPOINTS}
 
     def rates(x):  # x on the fitted scale, scaled to the box's unit cube
@@ -44,9 +44,9 @@ def _synthetic(seed=3):
         return {name: expit(u @ coef[name] + offset[name]) for name in ENDPOINTS}
 
     layout = [("t-eliana", "tisa-cel", "all"), ("t-juliet", "tisa-cel", "lbcl"), ("t-transcend", "liso-cel", "lbcl")]
-    truth_tables = {"products": {"tisa-cel": {"k_prolif_per_day": 1.4, "p_il6_myeloid_pg_per_ml_day": 2.0,
+    truth_tables = {"products": {"tisa-cel": {"k_prolif_per_day": 1.4, "k_kill_cells_per_ul": 0.8, "p_il6_myeloid_pg_per_ml_day": 2.0,
                                               "k_neurovascular_on_per_day": 0.7, "dysfunctional_product_fraction": 0.15},
-                                 "liso-cel": {"k_prolif_per_day": 1.1, "p_il6_myeloid_pg_per_ml_day": 0.6,
+                                 "liso-cel": {"k_prolif_per_day": 1.1, "k_kill_cells_per_ul": 1.3, "p_il6_myeloid_pg_per_ml_day": 0.6,
                                               "k_neurovascular_on_per_day": 1.5, "dysfunctional_product_fraction": 0.08}},
                     "indications": {"all": {"gamma_kill_per_day": 6.0}, "lbcl": {"gamma_kill_per_day": 1.5}}}
     skeleton = [CalibrationTrial(p, prod, ind, ()) for p, prod, ind in layout]
@@ -57,7 +57,7 @@ def _synthetic(seed=3):
         published = rates(problem.inputs(theta_true, t))
         targets = tuple(FitTarget(t.preset, e, float(published[e][0]), 100_000, 0.0, 1.0, "synthetic") for e in ENDPOINTS)
         trials.append(CalibrationTrial(t.preset, t.product, t.indication, targets))
-        for x in latin_hypercube(60, LOW, HIGH, 100 + k):
+        for x in latin_hypercube(120, LOW, HIGH, 100 + k):
             r = rates(x)
             row = {"preset": t.preset, **{f"x:{h}": v for h, v in zip(HANDLES, x, strict=True)}}
             row.update({f"rate:{e}": float(r[e][0]) for e in ENDPOINTS})
@@ -87,7 +87,10 @@ def test_joint_fit_recovers_known_shared_parameters():
         for key, factors in truth[section].items():
             for name, v in factors.items():
                 got = fitted[section][key][name]
-                assert abs(math.log(got / v)) < 0.15, (section, key, name, got, v)
+                # Within 20 %: the objective's 0.01 discrepancy floor on each rate leaves the least
+                # informative direction of six inputs partly to the prior (the truth sits ~1 prior
+                # SD from its centre).
+                assert abs(math.log(got / v)) < 0.2, (section, key, name, got, v)
     # tisa-cel is one parameter set in both of its trials
     assert problem.factors_for(theta, trials[0])["k_prolif_per_day"] == problem.factors_for(theta, trials[1])["k_prolif_per_day"]
 

@@ -121,3 +121,19 @@ def test_a_model_without_the_cytokine_observables_gets_a_clear_error():
     with pytest.raises(ValidationError, match="observables.*fever_driver.*missing"):
         simulate(model, model.parameters(), saveat=SaveAt([0.0, 3.0]),
                  decisions=DecisionPoints(every_days=1.0, policy=ConsensusPolicy()))
+
+
+def test_endothelial_leak_reaches_grade3_crs_after_tocilizumab_but_il6_signal_alone_does_not():
+    """Model v2.1: the capillary leak of severe CRS is endothelial (Hay 2017) and can progress after
+    tocilizumab has blocked IL-6 signalling (tocilizumab-refractory CRS, Neelapu 2018)."""
+    toci = np.ones(2, dtype=bool)
+    no = np.zeros(2, dtype=bool)
+    blocked = {"fever_driver": np.zeros(2), "icans_driver": np.zeros(2), "crp_mg_per_l": np.zeros(2),
+               "capillary_leak_driver": np.array([0.3, 0.95])}
+    crs, _, _ = bg.assess(blocked, toci, no)
+    assert crs[0] <= 1 and crs[1] >= 3
+    # Maximal IL-6 signalling with a quiet endothelium: fever and at most fluid-responsive hypotension.
+    signal_only = {"fever_driver": np.ones(2), "icans_driver": np.zeros(2), "crp_mg_per_l": np.zeros(2),
+                   "capillary_leak_driver": np.zeros(2)}
+    crs, _, _ = bg.assess(signal_only, no, no)
+    assert (crs >= 1).all() and (crs <= 2).all()

@@ -3,6 +3,7 @@
 **What is fitted.** Factors on the published typical values (:mod:`cartwin.model.presets`):
 
 * per **product** (its CAR design and manufacturing): ``k_prolif_per_day`` (expansion fitness),
+  ``k_kill_cells_per_ul`` (effectors a kill needs: per-cell potency),
   ``p_il6_myeloid_pg_per_ml_day`` (cytokine release it provokes), ``k_neurovascular_on_per_day``
   (neurotoxicity), ``dysfunctional_product_fraction`` (share of products that barely expand;
   :data:`cartwin.trial.runner.DYSFUNCTION_EFFECT`);
@@ -22,7 +23,7 @@ published 0 of 11 has a width) plus the emulator's variance; plus the prior's sq
 
 **How.** Simulating every trial for every candidate parameter set (n = 1,000 each) is too slow for
 an optimiser, so each trial's fitted rates are *emulated*: a Gaussian process (scikit-learn) on
-the logit of each rate over the trial's five inputs, trained on simulations at a Latin-hypercube
+the logit of each rate over the trial's six inputs, trained on simulations at a Latin-hypercube
 design (scipy.stats.qmc) over :data:`BOX`, then refined by further designs around the current
 optimum (history-matching style; Kennedy & O'Hagan 2001 J R Stat Soc B 63:425; Andrianakis et al.
 2015 Ann Appl Stat 9:1131). Every simulation uses the same seed (common random numbers) and is
@@ -57,8 +58,8 @@ from scipy.stats import qmc
 from cartwin.model.presets import PRODUCTS
 from cartwin.trial.protocol import Protocol, list_protocols, load_protocol
 
-PRODUCT_HANDLES = ("k_prolif_per_day", "p_il6_myeloid_pg_per_ml_day", "k_neurovascular_on_per_day",
-                   "dysfunctional_product_fraction")
+PRODUCT_HANDLES = ("k_prolif_per_day", "k_kill_cells_per_ul", "p_il6_myeloid_pg_per_ml_day",
+                   "k_neurovascular_on_per_day", "dysfunctional_product_fraction")
 INDICATION_HANDLES = ("gamma_kill_per_day",)
 HANDLES = PRODUCT_HANDLES + INDICATION_HANDLES
 SHARE = "dysfunctional_product_fraction"  # fitted on the logit scale; the others on the log scale
@@ -72,6 +73,7 @@ RATE_ENDPOINTS = ("orr", "cr_rate", "mrd_neg_rate", "crs_any", "crs_grade3plus",
 #: fit (1.02/day, doubling 0.68 d). The others span two orders of magnitude (assumption).
 BOX: Mapping[str, tuple[float, float]] = {
     "k_prolif_per_day": (math.log(0.5), math.log(2.0)),
+    "k_kill_cells_per_ul": (math.log(0.1), math.log(10.0)),
     "p_il6_myeloid_pg_per_ml_day": (math.log(0.1), math.log(10.0)),
     "k_neurovascular_on_per_day": (math.log(0.1), math.log(10.0)),
     SHARE: (float(logit(0.01)), float(logit(0.6))),
@@ -94,6 +96,11 @@ class Prior:
 #: 10 % dysfunctional products (non-responders' products: Fraietta 2018; Deng 2020).
 PRIOR: Mapping[str, Prior] = {
     "k_prolif_per_day": Prior(0.0, math.log(2.0) / 2, 0.25, "published doubling times pin it within a factor 2"),
+    # The effector half-saturation of killing (Kimmel 2021's k_B, 4.05 cells/uL) is the product's
+    # per-cell potency: binder avidity and costimulation set how many CAR-T cells a kill needs
+    # (CD28 signalling is faster and stronger than 4-1BB: Salter AI et al. Sci Signal
+    # 2018;11:eaat6753). Kimmel fitted one value; no per-product value is published.
+    "k_kill_cells_per_ul": Prior(0.0, math.log(3.0), 0.5, "per-cell killing potency: Kimmel 2021 k_B, no per-product data"),
     "p_il6_myeloid_pg_per_ml_day": Prior(0.0, math.log(3.0), 0.5, "IL-6 release per activated myeloid cell: no per-product data"),
     "k_neurovascular_on_per_day": Prior(0.0, math.log(3.0), 0.5, "endothelial activation rate: no per-product data"),
     SHARE: Prior(float(logit(0.1)), 1.0, 0.5, "share of dysfunctional products ~10 % (Fraietta 2018; Deng 2020)"),
@@ -256,7 +263,7 @@ def latin_hypercube(k: int, low: np.ndarray, high: np.ndarray, seed: int) -> np.
 
 
 class TrialEmulator:
-    """Gaussian-process emulators of one trial's fitted rates over its five inputs (:data:`HANDLES`)."""
+    """Gaussian-process emulators of one trial's fitted rates over its six inputs (:data:`HANDLES`)."""
 
     def __init__(self, trial: CalibrationTrial, design: pd.DataFrame):
         from sklearn.gaussian_process import GaussianProcessRegressor
@@ -336,7 +343,7 @@ class JointProblem:
         self._is_member = np.array([k == "product" for k in kinds])
 
     def inputs(self, theta: np.ndarray, trial: CalibrationTrial) -> np.ndarray:
-        """The trial's five inputs (fitted scale, :data:`HANDLES` order) from the joint vector."""
+        """The trial's six inputs (fitted scale, :data:`HANDLES` order) from the joint vector."""
         return np.asarray(theta)[..., self._trial_index[trial.preset]]
 
     def prior_penalty(self, thetas: np.ndarray) -> np.ndarray:
@@ -423,7 +430,7 @@ class JointSettings:
     n: int = 1000  # patients enrolled per simulated trial
     seed: int = 1  # common random numbers: one seed for every design point
     follow_up_days: float = 365.0
-    initial_points: int = 32  # Latin-hypercube points per trial over the whole box
+    initial_points: int = 40  # Latin-hypercube points per trial over the whole box
     refine_rounds: int = 2
     refine_points: int = 12  # per trial and round, around the current optimum
     refine_half_width: float = 0.6  # of the refined box, on the fitted scale (x/÷ 1.8 for factors)

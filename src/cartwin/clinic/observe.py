@@ -40,9 +40,15 @@ class BedsideMapping:
     afebrile_c: float = 36.8
     fever_gain_c: float = 4.0  # temperature rise at maximal IL-6 signalling
     baseline_signal: float = 5.0 / (5.0 + 100.0)  # fever_driver at baseline IL-6 (model defaults)
-    leak_signal_weight: float = 0.7
-    leak_endothelial_weight: float = 0.6
-    leak_offset: float = 0.62
+    # Capillary leak = 0.45 x IL-6 signal + 1.0 x endothelial activation - 0.6 (assumption, model
+    # v2.1): the leak of severe CRS is endothelial (Ang-2/vWF, Hay KA et al. Blood 2017;130:2295;
+    # Obstfeld AE et al. Blood 2017;130:2569), and it can progress after tocilizumab has removed
+    # the IL-6 signal (tocilizumab-refractory CRS needs steroids: Neelapu SS et al. Nat Rev Clin
+    # Oncol 2018;15:47). v2 (0.7 / 0.6 / 0.62) made vasopressors impossible once tocilizumab ran,
+    # so trials that gave it early (KarMMa, CARTITUDE-1, TRANSCEND) had no grade >= 3 CRS at all.
+    leak_signal_weight: float = 0.45
+    leak_endothelial_weight: float = 1.0
+    leak_offset: float = 0.6
     fluids_above: float = 0.08
     one_pressor_above: float = 0.30
     two_pressors_above: float = 0.55

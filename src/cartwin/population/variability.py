@@ -37,7 +37,10 @@ growth (ω² 0.5, the Kimmel 2021 range 0.01-0.5/day spans ~4 log-SDs), IL-6 pro
 (ω² 1.0: peak IL-6 spans >2 orders of magnitude between patients), memory activation
 (ω² 0.25) and neurovascular susceptibility ``k_neurovascular_on_per_day`` (ω² 2.0; model v2: on
 the neurovascular unit that drives ICANS, not on the systemic endothelium behind CRS's capillary
-leak, so a patient's ICANS risk is not also their severe-CRS risk). The last one
+leak, so a patient's ICANS risk is not also their severe-CRS risk) and, since model v2.1, systemic
+endothelial susceptibility ``k_endothelial_on_per_day`` (ω² 1.0, correlated 0.5 with the
+neurovascular term: Ang-2 / vWF before lymphodepletion predict severe CRS, Hay KA et al. Blood
+2017;130:2295, and m-EASIX predicts both syndromes). The neurovascular one
 carries why some patients reach severe ICANS and others with the same CRS none: endothelial
 activation *before* lymphodepletion — serum Ang-2/Ang-1 ratio (Gust J et al. Cancer Discov
 2017;7:1404) and the modified EASIX score LDH x CRP / platelets (Pennisi M et al. Blood Adv
@@ -228,13 +231,17 @@ _STEIN_TERMS = {
     "k_neurovascular_on_per_day": IIVTerm(
         2.0, "assumption: pre-treatment endothelial activation (Ang-2/Ang-1, Gust 2017; m-EASIX, Pennisi 2021) "
              "predicts severe ICANS and spans > 1 order of magnitude between patients"),
+    "k_endothelial_on_per_day": IIVTerm(
+        1.0, "assumption (model v2.1): pre-treatment endothelial activation (Ang-2, vWF: Hay 2017 Blood 130:2295; "
+             "m-EASIX: Pennisi 2021) also predicts severe CRS; correlated 0.5 with the neurovascular term"),
 }
 
 #: IIV models by key. ``none`` gives every patient the typical values.
 IIV_MODELS: Mapping[str, IIVModel] = MappingProxyType({
     "stein2019": IIVModel(
         "stein2019", _STEIN_TERMS,
-        correlations={("k_prolif_per_day", "p_il6_myeloid_pg_per_ml_day"): 0.3},
+        correlations={("k_prolif_per_day", "p_il6_myeloid_pg_per_ml_day"): 0.3,
+                      ("k_neurovascular_on_per_day", "k_endothelial_on_per_day"): 0.5},
         tied={"r_tumour_neg_per_day": "r_tumour_per_day"},
         description="kinetic omegas from Stein 2019 (tisa-cel, B-ALL); tumour and cytokine terms assumed",
     ),
