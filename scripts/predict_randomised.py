@@ -40,6 +40,11 @@ def main() -> None:
                              "hr": h["hr"], "ci_low": h["ci_low"], "ci_high": h["ci_high"], "p_logrank": h["p_logrank"],
                              "events": h["events"], "n": args.n, "seed": args.seed, "seconds": round(seconds, 1),
                              "car_t_parameters": e["car_t_parameters"], "status": "prediction"})
+            if (x := by_kind.get("os_rpsft")) is not None:
+                rows.append({"preset": name, "comparison": comp, "endpoint": "os_rpsft", "primary": False, "hr": x["hr"],
+                             "ci_low": x["ci_low"], "ci_high": x["ci_high"], "p_logrank": x.get("p_logrank_itt"),
+                             "events": by_kind["os"]["events"], "n": args.n, "seed": args.seed, "seconds": round(seconds, 1),
+                             "car_t_parameters": f"psi {x['psi']}, {x['crossed_over']} crossed over", "status": "prediction"})
         for arm, a in e["arms"].items():
             for kind in KINDS:
                 rows.append({"preset": name, "comparison": f"arm {arm}", "endpoint": kind, "at_12m": a[kind].get("at_12m"),

@@ -202,6 +202,9 @@ def test_every_randomised_preset_runs(tmp_path):
         r = run_comparative(name, n=12, seed=2, follow_up_days=120.0)
         assert set(r.endpoints["arms"]) == {a.name for a in r.protocol.arms}
         assert math.isfinite(r.endpoints["arms"][r.protocol.arms[0].name]["orr"]["estimate"])
+        for arm in r.endpoints["arms"].values():  # every arm's model carries deaths before progression
+            d = arm["death_without_progression"]
+            assert 0 <= d["k"] <= arm["os"]["events"]
 
 
 # ---- command line ---------------------------------------------------------------------------
@@ -291,6 +294,87 @@ def test_car_t_arm_patients_are_the_single_arm_trials_patients():
     np.testing.assert_array_equal(arm["infused"].to_numpy(), s["infused"].to_numpy())
     np.testing.assert_array_equal(arm["best_response"].to_numpy(), s["best_response"].fillna("NE").to_numpy())
     np.testing.assert_array_equal(arm["crs_max_grade"].to_numpy(), s["crs_max_grade_lee2014"].fillna(0).to_numpy())
-    inf = arm["infused"].to_numpy(bool) & arm["os_event"].to_numpy(bool)
+    # OS is the single-arm patient's until progression; after it, the trial's post-progression
+    # model (tests/trial/test_post_progression.py) replaces outcomes.py's third-line median.
+    inf = arm["infused"].to_numpy(bool) & ~np.isfinite(s["progression_day"].to_numpy(float))
     shift = s["enrolment_to_infusion_day"].fillna(0).to_numpy()
-    np.testing.assert_allclose(arm["os_day"].to_numpy()[inf], (s["os_day"].to_numpy() + shift)[inf])
+    assert inf.any()
+    np.testing.assert_allclose(arm["os_day"].to_numpy()[inf], np.minimum(s["os_day"].to_numpy() + shift, 180.0)[inf])
+    np.testing.assert_array_equal(arm["os_event"].to_numpy()[inf], (s["os_event"].to_numpy() & (s["os_day"].to_numpy() + shift <= 180.0))[inf])
+
+
+def test_crossover_trial_reports_rpsft_beside_itt():
+    r = run_comparative("transform", n=60, seed=3)
+    comp = r.endpoints["comparisons"]["liso-cel vs standard-of-care"]
+    x = comp["os_rpsft"]
+    assert x["crossed_over"] == int(r.patients["crossover"].sum()) > 0
+    assert x["psi"] is not None and x["hr"] > 0 and x["itt_hr"] == pytest.approx(comp["os"]["hr"], rel=0.05)
+    assert "os_rpsft" not in run_comparative("zuma-7", n=12, seed=3, follow_up_days=120.0).endpoints["comparisons"][
+        "axi-cel vs standard-of-care"]
+
+
+def test_crossover_at_efs_event_comes_no_later_than_at_progression():
+    data = load_protocol("transform").to_dict()
+    at_efs = run_comparative(protocol_from_dict(data), n=40, seed=3, follow_up_days=300.0).patients
+    data["arms"]["standard-of-care"]["crossover_at"] = "progression"
+    at_prog = run_comparative(protocol_from_dict(data), n=40, seed=3, follow_up_days=300.0).patients
+    a, b = (p[p["arm"] == "standard-of-care"].set_index("patient_id") for p in (at_efs, at_prog))
+    both = a["crossover"] & b["crossover"]
+    assert both.any() and (a.loc[both, "crossover_day"] <= b.loc[both, "crossover_day"]).all()
+    assert (a.loc[both, "crossover_day"] < b.loc[both, "crossover_day"]).any()  # non-responders cross at the assessment
+    data["arms"]["standard-of-care"]["crossover_at"] = "later"
+    with pytest.raises(ValidationError) as err:
+        protocol_from_dict(data)
+    assert err.value.field == "protocol.arms.standard-of-care.crossover_at"
+
+
+def test_shared_manufacturing_lines_queue_the_journey():
+    from cartwin.journey import simulate_journeys
+    from cartwin.trial.comparative import JourneyScenario, journeys_with_capacity
+    from cartwin.trial.runner import _journey_config
+
+    config = _journey_config(load_protocol("zuma-7"))
+    ids = np.arange(60)
+    entry = np.linspace(0.0, 60.0, ids.size)
+    free = simulate_journeys(config, ids.size, seed=2)
+    one = journeys_with_capacity(config, ids, entry, 1, seed=2)
+    many = journeys_with_capacity(config, ids, entry, 1000, seed=2)
+    # Unlimited lines: each patient's own journey; one line: later infusions, never earlier.
+    np.testing.assert_allclose(many["enrolment_to_infusion_day"], free["enrolment_to_infusion_day"], equal_nan=True)
+    both = one["infused"] & free["infused"]
+    assert (one.loc[both, "enrolment_to_infusion_day"] >= free.loc[both, "enrolment_to_infusion_day"] - 1e-9).all()
+    assert one["enrolment_to_infusion_day"].median() > free["enrolment_to_infusion_day"].median() + 7
+    with pytest.raises(ValidationError) as err:
+        JourneyScenario(extra_delay_days=-1.0)
+    assert err.value.field == "extra_delay_days"
+
+
+@pytest.mark.slow
+def test_longer_vein_to_vein_delay_worsens_the_itt_efs_hr():
+    from cartwin.trial.power import hr_sensitivity
+
+    summary, runs = hr_sensitivity("zuma-7", 80, [1, 2], delays=(0.0, 30.0, 60.0))
+    hr = summary["hr_mean"].to_numpy()
+    assert np.all(np.diff(hr) > 0), summary
+    assert np.all(np.diff(summary["infused_share"].to_numpy()) < 0)
+    assert len(runs) == 6
+
+
+def test_power_cli_sensitivity_options(tmp_path):
+    from typer.testing import CliRunner
+
+    from cartwin.cli.main import app
+
+    bad = CliRunner().invoke(app, ["power", "zuma-7", "--delay-days", "0,x"], env={"COLUMNS": "200"})
+    assert bad.exit_code == 2 and "--delay-days" in bad.output, bad.output
+    bad = CliRunner().invoke(app, ["power", "zuma-7", "--manufacturing-lines", "0"], env={"COLUMNS": "200"})
+    assert bad.exit_code == 2 and "--manufacturing-lines" in bad.output, bad.output
+    bad = CliRunner().invoke(app, ["power", "zuma-7", "--delay-days", "0,14", "--n", "100:200:50"], env={"COLUMNS": "200"})
+    assert bad.exit_code == 2 and "--n" in bad.output, bad.output
+    out = tmp_path / "s"
+    out.mkdir()
+    ok = CliRunner().invoke(app, ["power", "zuma-7", "--delay-days", "0,30", "--n", "16", "--replicates", "1",
+                                  "--follow-up-days", "120", "--out", str(out)], env={"COLUMNS": "200"})
+    assert ok.exit_code == 0, ok.output
+    table = pd.read_csv(out / "sensitivity.csv")
+    assert list(table["extra_delay_days"]) == [0.0, 30.0]

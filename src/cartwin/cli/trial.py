@@ -168,6 +168,9 @@ def _comparative(proto, n, seed, out, follow_up_days, solver, rtol) -> None:
             table.add_row(name, kind.upper() + (" (primary)" if kind == e["primary_endpoint"] else ""), f(h["hr"]),
                           f"{f(h['ci_low'])}–{f(h['ci_high'])}", "—" if h["p_logrank"] is None else f"{h['p_logrank']:.3g}",
                           str(h["events"]))
+        if (r := comp.get("os_rpsft")) is not None:
+            table.add_row(name, f"OS crossover-adjusted (RPSFT, psi {f(r['psi'])})", f(r["hr"]), f"{f(r['ci_low'])}–{f(r['ci_high'])}",
+                          "test-based", f"{r['crossed_over']} crossed")
     print_table(table)
     table = Table(title=f"{proto.name}: per arm (ITT, from randomisation)")
     for col in ("arm", "n", "EFS median (mo)", "PFS median (mo)", "OS median (mo)", "OS 24 mo", "ORR", "CR", "infused / crossover"):

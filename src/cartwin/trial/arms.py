@@ -36,6 +36,9 @@ import pandas as pd
 from cartwin.foundation.errors import ValidationError
 
 ARM_KINDS = ("car-t", "standard-of-care", "parametric")
+#: When a crossover arm's patient receives the CAR-T product: at progression, or at his first
+#: EFS event that is not death (no response at the assessment, progression, new therapy).
+CROSSOVER_AT = ("progression", "efs-event")
 PRIMARY_ENDPOINTS = ("efs", "pfs", "os")
 #: A stratification factor: a covariate column, optionally split at a threshold (``"ldh_u_per_l>=250"``).
 _FACTOR = re.compile(r"^([a-z_][a-z0-9_]*)(?:\s*>=\s*([-+0-9.eE]+))?$")
@@ -51,6 +54,7 @@ class Arm:
     label: str = ""
     regimen: str = ""
     crossover: bool = False
+    crossover_at: str = "progression"
     median_months: float | None = None
     note: str = ""
 
@@ -64,6 +68,7 @@ class Randomisation:
     accrual_days: float = 0.0
     primary_endpoint: str = "pfs"
     efs_no_response_by_day: float | None = None
+    post_progression: str = ""
     alpha: float = 0.05
     note: str = ""
 

@@ -23,7 +23,8 @@ and, with ``efs_no_response_by_day``, no CR/PR by that day: ZUMA-7, Locke FL et 
 lifelines); the Cox hazard ratio of each arm against the control arm with its 95 % CI (stratified
 by the randomisation strata when there are any, as the trials analysed) and the log-rank p; ORR
 and CR per arm (ITT); CRS/ICANS per arm; median follow-up (reverse Kaplan-Meier); the crossover
-share. Crossover-adjusted OS (RPSFT, IPCW) is not implemented.
+share; with crossover, the crossover-adjusted OS HR (RPSFT, :mod:`cartwin.trial.crossover`) beside the
+ITT one. Survival after progression is one model for both arms (:mod:`cartwin.trial.post_progression`).
 """
 
 from __future__ import annotations
@@ -84,8 +85,68 @@ def control_arm(arms: tuple[Arm, ...]) -> Arm:
 
 
 # ---- simulation -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class JourneyScenario:
+    """A change to the CAR-T arm's vein-to-vein journey, for the HR's sensitivity to logistics.
+
+    ``extra_delay_days``: days added to the wait between the product's arrival at the site and
+    lymphodepletion (the journey's ``infusion_scheduling`` step: median, low and high shifted),
+    so every patient waits that much longer and bridges that much longer; the journey's own
+    dropout hazards and tumour growth while waiting act on the longer wait.
+    ``manufacturing_lines``: parallel manufacturing lines (suites x lines per suite) that the
+    arm's patients share, arriving at their randomisation days (SimPy FIFO queue,
+    :mod:`cartwin.journey.process`); None: unlimited (no queueing, the default journey)."""
+
+    extra_delay_days: float = 0.0
+    manufacturing_lines: int | None = None
+
+    def __post_init__(self) -> None:
+        check("extra_delay_days", self.extra_delay_days, Interval(0.0, 365.0))
+        if self.manufacturing_lines is not None:
+            check("manufacturing_lines", self.manufacturing_lines, Interval(1, 10_000, integer=True))
+
+    def apply(self, config):
+        """The journey config with the delay added."""
+        from cartwin.journey import Duration
+
+        if not self.extra_delay_days:
+            return config
+        d, x = config.infusion_scheduling, float(self.extra_delay_days)
+        return config.replace(infusion_scheduling=Duration(d.median_day + x, d.low_day + x, d.high_day + x))
+
+
+def journeys_with_capacity(config, patient_ids: np.ndarray, entry_days: np.ndarray, lines: int, seed: int) -> pd.DataFrame:
+    """Journeys of patients who enrol on ``entry_days`` and share ``lines`` manufacturing lines
+    (other resources unlimited); each patient's draws are his own (``journey`` stream), so only the
+    queue differs from :func:`cartwin.journey.simulate_journeys`. Day columns are made relative to
+    enrolment, as the trial layer reads them."""
+    import simpy
+
+    from cartwin.journey.process import Resources, start_patient
+    from cartwin.journey.tables import patients_table
+
+    env = simpy.Environment()
+    big = 10**6
+    resources = Resources(env, {"apheresis": big, "manufacturing": int(lines), "qc": big, "beds": big})
+    order = np.argsort(entry_days, kind="stable")
+    records: list[dict] = []
+
+    def arrivals():
+        for k in order:
+            yield env.timeout(max(float(entry_days[k]) - env.now, 0.0))
+            records.append(start_patient(env, int(patient_ids[k]), config, int(seed), resources))
+
+    env.process(arrivals())
+    env.run()
+    table = patients_table(records, config, seed=int(seed))
+    for col in ("dropout_day",):
+        table[col] = table[col] - table["enrolled_day"]
+    return table
+
+
 def _car_t_arm(protocol: Protocol, enrolled: pd.DataFrame, seed: int, follow: float, *, solver, batch_size: int, rtol: float,
-               calibrated: bool, progress=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+               calibrated: bool, progress=None, scenario: JourneyScenario | None = None, entry: np.ndarray | None = None
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The CAR-T arm's patients, as :func:`cartwin.trial.runner._run` simulates them (same helpers)."""
     from cartwin.journey import simulate_journeys
     from cartwin.trial.cohort import empty_rows, simulate_cohort
@@ -100,9 +161,15 @@ def _car_t_arm(protocol: Protocol, enrolled: pd.DataFrame, seed: int, follow: fl
     )
 
     ids = enrolled["patient_id"].to_numpy(np.int64)
-    # A journey depends only on the patient id and seed (no shared capacity), so the arm's
-    # patients get the journeys they would have had in a single-arm trial of this protocol.
-    journey = simulate_journeys(_journey_config(protocol), int(ids.max()) + 1, seed) if ids.size else None
+    config = _journey_config(protocol) if scenario is None else scenario.apply(_journey_config(protocol))
+    if scenario is not None and scenario.manufacturing_lines is not None:
+        if entry is None:
+            raise ValidationError("entry", "the randomisation days of the CAR-T arm's patients (shared manufacturing)", None)
+        journey = journeys_with_capacity(config, ids, np.asarray(entry, float), scenario.manufacturing_lines, seed)
+    else:
+        # A journey depends only on the patient id and seed (no shared capacity), so the arm's
+        # patients get the journeys they would have had in a single-arm trial of this protocol.
+        journey = simulate_journeys(config, int(ids.max()) + 1, seed) if ids.size else None
     journey = journey.set_index("patient_id").loc[ids].reset_index()
     journey = journey.drop(columns=[c for c in ("product",) if c in journey])
     enrolled = enrolled.reset_index(drop=True)
@@ -120,8 +187,26 @@ def _car_t_arm(protocol: Protocol, enrolled: pd.DataFrame, seed: int, follow: fl
     return patients, sample
 
 
-def _car_t_latent(protocol: Protocol, p: pd.DataFrame, follow: float) -> pd.DataFrame:
-    """Times from randomisation of the CAR-T arm (ITT), censored at the simulated horizon."""
+def _car_t_progression_day(p: pd.DataFrame, shift: np.ndarray) -> np.ndarray:
+    """Day from randomisation from which a CAR-T-arm patient's survival is post-progression
+    survival: his progression (infused), or his dropout (never infused, except a death while
+    waiting); NaN where there is none."""
+    infused = p["infused"].to_numpy(bool)
+    prog = p["progression_day"].to_numpy(float) + shift if "progression_day" in p else np.full(len(p), np.nan)
+    drop = np.nan_to_num(p["dropout_day"].to_numpy(float), nan=0.0) if "dropout_day" in p else np.zeros(len(p))
+    reason = p["not_infused_reason"].astype(object).fillna("").astype(str).to_numpy()
+    return np.where(infused, prog, np.where(reason == "death", np.nan, drop))
+
+
+def _car_t_latent(protocol: Protocol, p: pd.DataFrame, follow: float, seed: int) -> pd.DataFrame:
+    """Times from randomisation of the CAR-T arm (ITT), censored at the simulated horizon.
+
+    With the trial's post-progression model (:mod:`cartwin.trial.post_progression`), a patient who progresses (or drops out other than by death) dies at that day plus a
+    draw of the model — the same model as the standard-of-care arm's — instead of with
+    :mod:`cartwin.trial.outcomes`' third-line-and-later median; response, progression and deaths
+    before progression are the single-arm simulation's."""
+    from cartwin.trial.post_progression import death_after, model_for
+
     infused = p["infused"].to_numpy(bool)
     shift = np.where(infused, p["enrolment_to_infusion_day"].to_numpy(float), 0.0)
     shift = np.nan_to_num(shift, nan=0.0)
@@ -129,6 +214,13 @@ def _car_t_latent(protocol: Protocol, p: pd.DataFrame, follow: float) -> pd.Data
     for kind in ("pfs", "os"):
         out[f"{kind}_latent_day"] = p[f"{kind}_day"].to_numpy(float) + shift
         out[f"{kind}_latent_event"] = p[f"{kind}_event"].fillna(False).astype(bool).to_numpy()
+    model = model_for(protocol.trial.indication, protocol.randomisation.post_progression)
+    if model is not None:
+        prog = _car_t_progression_day(p, shift)
+        death = death_after(model, prog, out["patient_id"].to_numpy(np.int64), seed)
+        moved = np.isfinite(prog) & (prog <= follow)
+        out.loc[moved, "os_latent_day"] = death[moved]
+        out.loc[moved, "os_latent_event"] = True
     resp = p["best_response"].fillna("NE").astype(str).to_numpy()
     response_day = p["response_day"].to_numpy(float) + shift if "response_day" in p else np.full(len(p), np.nan)
     efs, efs_e = out["pfs_latent_day"].to_numpy(float).copy(), out["pfs_latent_event"].to_numpy(bool).copy()
@@ -161,21 +253,24 @@ def _capped(t: np.ndarray, horizon: float) -> tuple[np.ndarray, np.ndarray]:
     return np.minimum(t, horizon), t <= horizon
 
 
-def _soc_latent(arm: Arm, ids: np.ndarray, seed: int, follow: float, car_t: pd.DataFrame | None) -> pd.DataFrame:
+def _soc_latent(arm: Arm, ids: np.ndarray, seed: int, follow: float, car_t: pd.DataFrame | None,
+                post_progression=None) -> pd.DataFrame:
     from cartwin.trial.standard_of_care import simulate_soc
 
-    s = simulate_soc(arm.regimen, ids, seed, follow)
+    s = simulate_soc(arm.regimen, ids, seed, follow, post_progression=post_progression)
     os_t = s["os_latent_day"].to_numpy(float).copy()
-    prog = s["pfs_latent_day"].to_numpy(float) < s["os_latent_day"].to_numpy(float)
+    trigger = "efs_latent_day" if arm.crossover_at == "efs-event" else "pfs_latent_day"
+    when = s[trigger].to_numpy(float)
+    prog = when < s["os_latent_day"].to_numpy(float)
     crossover_day = np.full(len(s), np.nan)
     os_capped = np.full(len(s), np.inf)
     if arm.crossover and car_t is not None and len(car_t):
-        crossed = prog & (s["pfs_latent_day"].to_numpy(float) <= follow)
+        crossed = prog & (when <= follow)
         pool_t = car_t["os_latent_day"].to_numpy(float)
         pool_e = car_t["os_latent_event"].to_numpy(bool)
         for i, rng in zip(np.flatnonzero(crossed), patient_generators(seed, ids[crossed], "comparator", substream=1), strict=True):
             j = int(rng.integers(len(pool_t)))
-            crossover_day[i] = s.at[i, "pfs_latent_day"]
+            crossover_day[i] = when[i]
             os_t[i] = crossover_day[i] + pool_t[j]
             if not pool_e[j]:
                 os_capped[i] = os_t[i]  # alive when the drawn CAR-T patient's record ends
@@ -209,9 +304,16 @@ def _parametric_latent(arm: Arm, ids: np.ndarray, seed: int, follow: float, indi
 
 
 def simulate_arms(protocol: Protocol, enrolled: pd.DataFrame, allocation: np.ndarray, seed: int, follow: float, *,
-                  solver="auto", batch_size: int = 256, rtol: float = 1e-6, calibrated: bool = True, progress=None
+                  solver="auto", batch_size: int = 256, rtol: float = 1e-6, calibrated: bool = True, progress=None,
+                  scenario: JourneyScenario | None = None, entry: np.ndarray | None = None
                   ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Latent per-patient times from randomisation of every arm (censored only at ``follow``)."""
+    """Latent per-patient times from randomisation of every arm (censored only at ``follow``).
+
+    ``scenario``: a change to the CAR-T arm's journey (:class:`JourneyScenario`); ``entry``: each
+    enrolled patient's day of randomisation (needed when the scenario limits manufacturing)."""
+    from cartwin.trial.post_progression import model_for
+
+    post_progression = model_for(protocol.trial.indication, protocol.randomisation.post_progression)
     parts, car_t, sample = [], None, None
     order = sorted(protocol.arms, key=lambda a: a.kind != "car-t")  # the CAR-T arm first: crossover draws from it
     for arm in order:
@@ -222,11 +324,12 @@ def simulate_arms(protocol: Protocol, enrolled: pd.DataFrame, allocation: np.nda
                 part = pd.DataFrame({"patient_id": ids})
             else:
                 p, sample = _car_t_arm(protocol, enrolled[mask], seed, follow, solver=solver, batch_size=batch_size, rtol=rtol,
-                                       calibrated=calibrated, progress=progress)
-                part = _car_t_latent(protocol, p, follow)
+                                       calibrated=calibrated, progress=progress, scenario=scenario,
+                                       entry=None if entry is None else np.asarray(entry)[mask])
+                part = _car_t_latent(protocol, p, follow, seed)
             car_t = part
         elif arm.kind == "standard-of-care":
-            part = _soc_latent(arm, ids, seed, follow, car_t)
+            part = _soc_latent(arm, ids, seed, follow, car_t, post_progression)
         else:
             part = _parametric_latent(arm, ids, seed, follow, protocol.trial.indication)
         part.insert(1, "arm", arm.name)
@@ -243,11 +346,14 @@ def simulate_arms(protocol: Protocol, enrolled: pd.DataFrame, allocation: np.nda
     return latent, sample
 
 
-def apply_data_cut(latent: pd.DataFrame, entry: np.ndarray, cut_day: float) -> pd.DataFrame:
-    """Administrative censoring at the data cut: each patient is followed ``cut_day - entry``."""
+def apply_data_cut(latent: pd.DataFrame, entry: np.ndarray, cut_day: float, follow: float | None = None) -> pd.DataFrame:
+    """Administrative censoring at the data cut: each patient is followed ``cut_day - entry``
+    (and at most ``follow``, the simulated horizon: ``censor_day``, each patient's potential
+    follow-up, which crossover adjustment re-censors)."""
     out = latent.copy()
     out["entry_day"] = entry
     available = cut_day - np.asarray(entry, dtype=float)
+    out["censor_day"] = available if follow is None else np.minimum(available, follow)
     for kind in KINDS:
         t = out[f"{kind}_latent_day"].to_numpy(float)
         e = out[f"{kind}_latent_event"].to_numpy(bool)
@@ -354,6 +460,10 @@ def comparative_endpoints(patients: pd.DataFrame, protocol: Protocol) -> dict[st
                                  "regimen": arm.regimen or None, "crossover_allowed": bool(arm.crossover)}
         for kind in KINDS:
             entry[kind] = _km_summary(d[f"{kind}_day"].to_numpy(float), d[f"{kind}_event"].to_numpy(bool))
+        # Death as the first event (non-relapse mortality, a death while waiting for CAR-T): the
+        # one toxicity outcome every arm's model carries.
+        os_e, pfs_e = d["os_event"].to_numpy(bool), d["pfs_event"].to_numpy(bool)
+        entry["death_without_progression"] = _rate(os_e & pfs_e & np.isclose(d["os_day"].to_numpy(float), d["pfs_day"].to_numpy(float)))
         entry["orr"] = _rate(np.isin(resp, list(RESPONDERS)))
         entry["cr_rate"] = _rate(np.isin(resp, list(COMPLETE)))
         if arm.kind == "car-t":
@@ -384,11 +494,27 @@ def comparative_endpoints(patients: pd.DataFrame, protocol: Protocol) -> dict[st
             kind: hazard_ratio(d[f"{kind}_day"].to_numpy(float), d[f"{kind}_event"].to_numpy(bool), treated,
                                d["stratum"].to_numpy() if stratified else None)
             for kind in KINDS}
+        if control.crossover and arm.kind == "car-t" and "censor_day" in d:
+            from cartwin.trial.crossover import rpsft
+
+            cross = np.where(d["crossover"].to_numpy(bool), d["crossover_day"].to_numpy(float), np.nan)
+            comparisons[f"{arm.name} vs {control.name}"]["os_rpsft"] = rpsft(
+                d["os_day"].to_numpy(float), d["os_event"].to_numpy(bool), treated, cross, d["censor_day"].to_numpy(float))
     return {"design": "randomised", "primary_endpoint": protocol.randomisation.primary_endpoint,
             "control_arm": control.name, "n_randomised": int(len(patients)),
             "median_follow_up_month": median_follow_up_months(patients["os_day"].to_numpy(float), patients["os_event"].to_numpy(bool)),
             "arms": per_arm, "comparisons": comparisons,
-            "not_implemented": ["crossover-adjusted OS (RPSFT, IPCW)", "chemotherapy toxicity of standard-of-care arms"]}
+            "post_progression": _post_progression_note(protocol),
+            "not_implemented": ["chemotherapy toxicity of standard-of-care arms"]}
+
+
+def _post_progression_note(protocol: Protocol) -> str:
+    from cartwin.trial.post_progression import model_for
+
+    m = model_for(protocol.trial.indication, protocol.randomisation.post_progression)
+    if m is None:
+        return "no post-progression model for the indication: each arm's own"
+    return f"{m.key} (both arms; {m.source})"
 
 
 def forest_by_stratum(patients: pd.DataFrame, protocol: Protocol, kind: str | None = None) -> pd.DataFrame:
@@ -439,25 +565,39 @@ def _parameters_used(protocol: Protocol, calibrated: bool) -> str:
 
 def run_comparative(protocol: Protocol | str | Path, n: int | None = None, seed: int = 1, *, follow_up_days: float | None = None,
                     solver: Any = "auto", batch_size: int = 256, rtol: float = 1e-6, calibrated: bool = True,
-                    progress=None) -> ComparativeResult:
-    """Simulate one randomised trial of ``n`` patients (see module docstring)."""
+                    progress=None, scenario: JourneyScenario | None = None) -> ComparativeResult:
+    """Simulate one randomised trial of ``n`` patients (see module docstring); ``scenario``
+    changes the CAR-T arm's journey (:class:`JourneyScenario`, :func:`cartwin.trial.power.hr_sensitivity`)."""
     from cartwin.engine.choice import resolve_solver
-    from cartwin.trial.runner import enrol
 
     protocol, n, follow = _checked(protocol, n, seed, follow_up_days)
     check("rtol", rtol, Interval(1e-10, 1e-2))
     solver = resolve_solver(solver)
-    enrolled = enrol(protocol, n, seed)
-    allocation = randomise(enrolled, protocol.arms, protocol.randomisation, seed)
-    latent, sample = simulate_arms(protocol, enrolled, allocation, seed, follow, solver=solver, batch_size=batch_size, rtol=rtol,
-                                   calibrated=calibrated, progress=progress)
-    latent["stratum"] = strata(enrolled.set_index("patient_id").loc[latent["patient_id"]].reset_index(),
-                               protocol.randomisation.stratify)
-    ids = latent["patient_id"].to_numpy(np.int64)
-    entry = entry_days(ids, protocol.randomisation.accrual_days, seed)
-    patients = apply_data_cut(latent, entry, protocol.randomisation.accrual_days + follow)
-    covariates = [c for c in ("age_years", "ecog", "prior_lines", "ldh_u_per_l", "tumour_baseline_cells") if c in enrolled]
-    patients = patients.merge(enrolled[["patient_id", *covariates]], on="patient_id", how="left")
+    patients, sample = simulate_trial(protocol, n, seed, follow, solver=solver, batch_size=batch_size, rtol=rtol,
+                                      calibrated=calibrated, progress=progress, scenario=scenario)
     endpoints = comparative_endpoints(patients, protocol)
     endpoints["car_t_parameters"] = _parameters_used(protocol, calibrated)
     return ComparativeResult(protocol, patients, endpoints, seed, engine=solver.name, timecourses=sample, rtol=float(rtol))
+
+
+def simulate_trial(protocol: Protocol, n: int, seed: int, follow: float, *, solver, batch_size: int = 256, rtol: float = 1e-6,
+                   calibrated: bool = True, progress=None, scenario: JourneyScenario | None = None
+                   ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The patients table of one randomised trial after the data cut (no endpoints), and the
+    CAR-T arm's kept timecourses: :func:`run_comparative` without the analysis."""
+    from cartwin.trial.runner import enrol
+
+    enrolled = enrol(protocol, n, seed)
+    allocation = randomise(enrolled, protocol.arms, protocol.randomisation, seed)
+    # Entry days in patient-id order (latent's rows); ``entry[rank]`` is each enrolled row's.
+    ids = enrolled["patient_id"].to_numpy(np.int64)
+    entry = entry_days(np.sort(ids), protocol.randomisation.accrual_days, seed)
+    latent, sample = simulate_arms(protocol, enrolled, allocation, seed, follow, solver=solver, batch_size=batch_size, rtol=rtol,
+                                   calibrated=calibrated, progress=progress, scenario=scenario,
+                                   entry=entry[np.argsort(np.argsort(ids))])
+    latent["stratum"] = strata(enrolled.set_index("patient_id").loc[latent["patient_id"]].reset_index(),
+                               protocol.randomisation.stratify)
+    patients = apply_data_cut(latent, entry, protocol.randomisation.accrual_days + follow, follow)
+    covariates = [c for c in ("age_years", "ecog", "prior_lines", "ldh_u_per_l", "tumour_baseline_cells") if c in enrolled]
+    patients = patients.merge(enrolled[["patient_id", *covariates]], on="patient_id", how="left")
+    return patients, sample

@@ -99,6 +99,10 @@ def write_comparative_report(patients: pd.DataFrame, endpoints: Mapping[str, Any
             p = "—" if h["p_logrank"] is None else f"{h['p_logrank']:.3g}"
             rows.append(f"<tr><td>{html.escape(name)}</td><td>{kind.upper()}</td><td>{_f(h['hr'])} ({_f(h['ci_low'])}–{_f(h['ci_high'])})</td>"
                         f"<td>{p}</td><td>{h['events']}</td><td>{'yes' if h['stratified'] else 'no'}</td></tr>")
+        if (r := comp.get("os_rpsft")) is not None:
+            rows.append(f"<tr><td>{html.escape(name)}</td><td>OS, crossover-adjusted (RPSFT; psi {_f(r['psi'])}, "
+                        f"{r['crossed_over']} crossed over)</td><td>{_f(r['hr'])} ({_f(r['ci_low'])}–{_f(r['ci_high'])})</td>"
+                        "<td>test-based (ITT p)</td><td>—</td><td>no</td></tr>")
     hr_table = ("<table><tr><th>comparison</th><th>endpoint</th><th>HR (95% CI)</th><th>log-rank p</th><th>events</th>"
                 "<th>stratified Cox</th></tr>" + "".join(rows) + "</table>")
     arm_rows = []
@@ -106,6 +110,8 @@ def write_comparative_report(patients: pd.DataFrame, endpoints: Mapping[str, Any
         tox = (f"CRS {_rate(a.get('crs_any_infused'))}, grade ≥3 {_rate(a.get('crs_grade3plus_infused'))}; ICANS "
                f"{_rate(a.get('icans_any_infused'))}, grade ≥3 {_rate(a.get('icans_grade3plus_infused'))} (infused)"
                if a["kind"] == "car-t" else a.get("toxicity", ""))
+        if a.get("death_without_progression") is not None:
+            tox += f"; death without progression {_rate(a['death_without_progression'])}"
         extra = (f"infused {_rate(a.get('infused'))}" if a["kind"] == "car-t"
                  else f"crossover {_rate(a.get('crossover'))}" if a["kind"] == "standard-of-care" else "")
         arm_rows.append(f"<tr><td>{html.escape(name)}</td><td>{a['kind']}{' / ' + html.escape(a['regimen']) if a.get('regimen') else ''}</td>"

@@ -38,7 +38,14 @@ from cartwin.foundation.errors import ValidationError
 from cartwin.model.presets import INDICATIONS, PRODUCTS
 from cartwin.population.covariates import COVARIATE_MODELS
 from cartwin.population.variability import IIV_MODELS
-from cartwin.trial.arms import ARM_KINDS, PRIMARY_ENDPOINTS, Arm, Randomisation, parse_factor
+from cartwin.trial.arms import (
+    ARM_KINDS,
+    CROSSOVER_AT,
+    PRIMARY_ENDPOINTS,
+    Arm,
+    Randomisation,
+    parse_factor,
+)
 from cartwin.trial.endpoints import ENDPOINTS, SCALES, clopper_pearson
 
 #: Placeholder product/indication key for trials whose product or disease the model lacks
@@ -191,6 +198,8 @@ ARM_SCHEMA: Mapping[str, FieldSpec] = MappingProxyType({
     "label": FieldSpec(TEXT, "", "arm name as published"),
     "regimen": FieldSpec(TEXT, "", "standard-of-care regimen key (cartwin.trial.standard_of_care), for kind = standard-of-care"),
     "crossover": FieldSpec(BOOL, False, "standard-of-care patients receive the CAR-T arm's product at progression (protocol-planned crossover)"),
+    "crossover_at": FieldSpec(_choice(CROSSOVER_AT), "progression",
+                              "when crossover happens: progression, or efs-event (the first EFS event that is not death: no response, progression, new therapy)"),
     "median_months": FieldSpec(Interval(0.0, 1200.0, low_open=True), None, "median event time of a parametric arm (exponential)"),
     "note": FieldSpec(TEXT, "", "free text"),
 })
@@ -203,6 +212,7 @@ RANDOMISATION_SCHEMA: Mapping[str, FieldSpec] = MappingProxyType({
     "primary_endpoint": FieldSpec(_choice(PRIMARY_ENDPOINTS), "pfs", "primary endpoint of the comparison"),
     "efs_no_response_by_day": FieldSpec(Interval(1.0, 3650.0), None,
                                         "EFS counts no CR/PR by this day after randomisation (CAR-T arm: by the first assessment on or after it) as an event (ZUMA-7: 150)"),
+    "post_progression": FieldSpec(TEXT, "", "survival after progression of both arms (cartwin.trial.post_progression; default: the indication's)"),
     "alpha": FieldSpec(Interval(0.001, 0.5), 0.05, "two-sided significance level"),
     "note": FieldSpec(TEXT, "", "free text"),
 })
@@ -559,6 +569,12 @@ def _arms(data: Mapping[str, Any], indication: str) -> tuple[tuple[Arm, ...], Ra
         raise ValidationError("protocol.arms", "a car-t arm to cross over to", "crossover without a car-t arm")
     r = _check_fields("protocol.randomisation", data.get("randomisation", {}), RANDOMISATION_SCHEMA)
     r["stratify"] = tuple(r["stratify"])
+    if r["post_progression"]:
+        from cartwin.trial.post_progression import post_progression_model
+
+        if post_progression_model(r["post_progression"]).indication != indication:
+            raise ValidationError("protocol.randomisation.post_progression", f"a model for the trial's indication ({indication})",
+                                  r["post_progression"])
     for factor in r["stratify"]:
         parse_factor(factor)
     total = sum(a.allocation for a in arms)

@@ -347,10 +347,16 @@ def regimen_indication(key: str) -> str:
     return REGIMENS[key].indication if key in REGIMENS else REGIMENS[next(iter(MIXTURES[key]))].indication
 
 
-def simulate_soc(key: str, patient_ids: np.ndarray, seed: int, horizon_days: float) -> pd.DataFrame:
+def simulate_soc(key: str, patient_ids: np.ndarray, seed: int, horizon_days: float, post_progression=None) -> pd.DataFrame:
     """One row per patient of a standard-of-care arm: latent times (days from randomisation,
     censored only at ``horizon_days``), best response and regimen. Patient ``k``'s row depends
-    only on ``(seed, k)`` (``comparator`` stream)."""
+    only on ``(seed, k)`` (``comparator`` stream).
+
+    ``post_progression`` (a :class:`cartwin.trial.post_progression.PostProgression`): survival
+    after progression is drawn from it (a randomised trial: the same model as its CAR-T arm's),
+    not from the regimen's own ``post_progression_median_days`` (which reproduces the regimen
+    source's OS in its own era and population: :func:`regimen_table`); a patient then dies of
+    non-relapse mortality if it comes before progression, else at progression plus the draw."""
     if key not in REGIMENS and key not in MIXTURES:
         raise ValidationError("regimen", "one of " + ", ".join(regimen_names()), key)
     ids = np.asarray(patient_ids, dtype=np.int64)
@@ -386,7 +392,13 @@ def simulate_soc(key: str, patient_ids: np.ndarray, seed: int, horizon_days: flo
             med = np.where(responder, r.responder_relapse_median_days, r.nonresponder_progression_median_days)
             prog = np.where(cured, np.inf, r.response_day + expo[m, 2] * med / math.log(2.0))
             efs_nr = np.where(responder, np.inf, r.response_day)
-        death = np.minimum(nrm, prog + pp)
+        if post_progression is not None:
+            from cartwin.trial.post_progression import death_after
+
+            after = death_after(post_progression, np.where(np.isfinite(prog), prog, np.nan), ids[m], seed)
+            death = np.where(nrm < prog, nrm, after)
+        else:
+            death = np.minimum(nrm, prog + pp)
         pfs = np.minimum(prog, death)
         out["pfs_latent_day"][m] = pfs
         out["efs_latent_day"][m] = np.minimum(pfs, efs_nr)
