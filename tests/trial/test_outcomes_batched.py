@@ -7,13 +7,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cartwin.clinic.response import CATEGORIES
-from cartwin.trial.outcomes import RESPONDING, death_days, efficacy, survival
+from cartwin.trial.outcomes import REFRACTORY_FAILURE_DAY, RESPONDING, death_days, efficacy, survival
 
 DAYS = (28.0, 90.0, 180.0, 270.0, 365.0)
 
 
 def reference_efficacy(timecourse, measure, assessment_days, death_day=None):
-    """cartwin.trial.outcomes.efficacy as of 2026-12-06 (one pandas group per patient)."""
+    """cartwin.trial.outcomes.efficacy as of 2026-12-06 (one pandas group per patient), with the
+    B-ALL treatment-failure rule of 2026-12-07."""
     days = np.asarray(assessment_days, dtype=float)
     tc = timecourse[timecourse["day"].isin(days)]
     order = {c: i for i, c in enumerate(CATEGORIES[measure])}
@@ -32,6 +33,8 @@ def reference_efficacy(timecourse, measure, assessment_days, death_day=None):
         if responded.size:
             after = np.flatnonzero((np.arange(cats.size) > responded[0]) & ~responding)
             candidates = np.concatenate([progressed, after])
+        elif measure in REFRACTORY_FAILURE_DAY:  # never responded: treatment failure at the window
+            candidates = np.concatenate([progressed, np.flatnonzero(day >= REFRACTORY_FAILURE_DAY[measure])[:1]])
         else:
             candidates = progressed
         stop = int(candidates.min()) + 1 if candidates.size else cats.size
@@ -102,3 +105,21 @@ def test_no_assessment_rows_give_the_reference_shape():
     pd.testing.assert_frame_equal(efficacy(tc, "spd_cm2", DAYS), reference_efficacy(tc, "spd_cm2", DAYS))
     empty = efficacy(tc, "spd_cm2", DAYS)
     pd.testing.assert_frame_equal(survival(empty, "lbcl", 365.0, 1), reference_survival(empty, "lbcl", 365.0, 1))
+
+
+def test_never_remitting_leukaemia_is_a_treatment_failure_at_the_response_window_and_lymphoma_sd_is_not():
+    """B-ALL without remission by day 91 has an event there (ELIANA's EFS); lymphoma SD does not
+    (its refractory tumour grows to PD, which the model simulates)."""
+    days = (28.0, 56.0, 91.0, 182.0)
+    rows = [{"patient_id": 1, "day": d, "response": "NR"} for d in days]
+    rows += [{"patient_id": 2, "day": d, "response": r} for d, r in zip(days, ("NR", "CR", "CR", "CR"), strict=True)]
+    rows += [{"patient_id": 3, "day": d, "response": r} for d, r in zip(days, ("NR", "PD", "NR", "NR"), strict=True)]
+    got = efficacy(pd.DataFrame(rows), "marrow_blasts_pct", days).set_index("patient_id")
+    assert got.loc[1, "progression_day"] == 91.0 and got.loc[1, "best_response"] == "NR"
+    assert np.isnan(got.loc[2, "progression_day"]) and got.loc[2, "response_day"] == 56.0
+    assert got.loc[3, "progression_day"] == 56.0  # PD before the window stays the event
+    # A patient who dies before the window has no failure event (death is the event).
+    dead = efficacy(pd.DataFrame(rows), "marrow_blasts_pct", days, death_day=pd.Series({1: 60.0})).set_index("patient_id")
+    assert np.isnan(dead.loc[1, "progression_day"])
+    sd = pd.DataFrame([{"patient_id": 1, "day": d, "response": "SD"} for d in days])
+    assert np.isnan(efficacy(sd, "spd_cm2", days)["progression_day"].iloc[0])

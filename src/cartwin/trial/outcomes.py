@@ -25,6 +25,12 @@ from cartwin.foundation.streams import patient_generators
 POST_PROGRESSION_MEDIAN_DAYS = {"lbcl": 155.0, "fl": 365.0, "mcl": 200.0, "all": 180.0, "mm": 365.0}
 NON_RELAPSE_MORTALITY_1Y = 0.04
 RESPONDING = {"CR", "PR", "VGPR"}
+#: Day after which no remission is a treatment failure (an EFS event), by disease measure. B-ALL:
+#: ELIANA's primary endpoint is remission within 3 months and its EFS counts treatment failure
+#: (no remission) as an event (Maude SL et al. NEJM 2018;378:439; recalled, UNVERIFIED as to the
+#: exact day). Lymphoma and myeloma need none: their refractory tumours grow to PD (measured:
+#: ZUMA-1 SD 94 % and KarMMa SD 100 % with a progression event by two years, model v2.1).
+REFRACTORY_FAILURE_DAY = {"marrow_blasts_pct": 91.0}
 
 
 def efficacy(timecourse: pd.DataFrame, measure: str, assessment_days, death_day: pd.Series | None = None) -> pd.DataFrame:
@@ -32,7 +38,9 @@ def efficacy(timecourse: pd.DataFrame, measure: str, assessment_days, death_day:
 
     ``timecourse`` needs ``patient_id``, ``day``, ``response`` (and ``mrd_fraction`` for ALL and
     myeloma). Progression is the first assessment with PD, or, after a response, the first
-    assessment that is no longer a response (relapse).
+    assessment that is no longer a response (relapse), or, for a measure in
+    :data:`REFRACTORY_FAILURE_DAY` (B-ALL), the first assessment on or after that day of a
+    patient who never responded (treatment failure).
 
     Time is respected (Lugano 2014, Cheson BD et al. J Clin Oncol 2014;32:3059; IMWG 2016,
     Kumar S et al. Lancet Oncol 2016;17:e328: best overall response is the best response
@@ -75,6 +83,16 @@ def efficacy(timecourse: pd.DataFrame, measure: str, assessment_days, death_day:
     candidate = (cats[alive] == "PD") | ((pos > first_resp[g]) & ~responding)
     first_stop = np.full(ids.size, never)
     np.minimum.at(first_stop, g[candidate], pos[candidate])
+    if measure in REFRACTORY_FAILURE_DAY:
+        # Primary refractory disease is a treatment failure, an event like relapse, at the first
+        # assessment on or after the response window: a leukaemia that never remits stays in the
+        # marrow (the blast share cannot rise 25 % above a baseline near 80 %), so it would
+        # otherwise never "progress" and its patient would live as long as one in remission.
+        window = pos[day[pos] >= REFRACTORY_FAILURE_DAY[measure]]
+        at_window = np.full(ids.size, never)
+        np.minimum.at(at_window, group[window], window)
+        refractory = (first_resp == never) & (at_window != never) & (at_window < first_stop)
+        first_stop = np.where(refractory, at_window, first_stop)
     counted = pos <= first_stop[g]  # assessments up to progression
     best_rank = np.full(ids.size, len(categories))
     np.minimum.at(best_rank, g[counted], ranks[counted])
