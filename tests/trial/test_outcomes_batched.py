@@ -7,7 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cartwin.clinic.response import CATEGORIES
-from cartwin.trial.outcomes import REFRACTORY_FAILURE_DAY, RESPONDING, death_days, efficacy, survival
+from cartwin.trial.outcomes import (
+    REFRACTORY_FAILURE_DAY,
+    RESPONDING,
+    death_days,
+    efficacy,
+    survival,
+)
 
 DAYS = (28.0, 90.0, 180.0, 270.0, 365.0)
 

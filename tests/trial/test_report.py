@@ -33,3 +33,22 @@ def test_comparison_table_marks_inside_ci(patients):
     assert set(comp.endpoint) == set(protocol.targets)
     row = comp.set_index("endpoint").loc["crs_any"]
     assert row.published_inside_sim_ci == (row.sim_ci_low <= 0.93 <= row.sim_ci_high)
+
+
+def test_report_and_endpoints_say_which_parameters_the_patients_had(tmp_path):
+    """A reader of the report alone can tell the calibrated model from an uncalibrated run."""
+    import json
+
+    from cartwin.trial.runner import calibrated_factors, run_trial
+
+    protocol = load_protocol("zuma-1")
+    result = run_trial("zuma-1", 12, 3, follow_up_days=60.0)
+    paths = result.write(tmp_path / "cal")
+    text = paths["report"].read_text()
+    factors = calibrated_factors(protocol)
+    assert result.parameters["factors"] == {k: float(v) for k, v in sorted(factors.items())} and factors
+    assert "<table id='factors'>" in text and "k_prolif_per_day" in text
+    assert json.loads(paths["endpoints"].read_text())["parameters"]["calibration"] == "calibrated"
+    plain = run_trial("zuma-1", 12, 3, follow_up_days=60.0, calibrated=False).write(tmp_path / "plain")
+    assert "none (published typical values)" in plain["report"].read_text()
+    assert json.loads(plain["endpoints"].read_text())["parameters"] == {"calibration": "uncalibrated", "overrides": {}, "factors": {}}

@@ -215,13 +215,16 @@ def comparison_table(endpoints: Mapping[str, Any], protocol) -> pd.DataFrame:
 
 
 def write_report(patients: pd.DataFrame, endpoints: Mapping[str, Any], protocol=None, out_dir: str | Path = ".",
-                 timecourses: pd.DataFrame | None = None) -> Path:
+                 timecourses: pd.DataFrame | None = None, parameters: Mapping[str, Any] | None = None,
+                 fitted_population: Mapping[str, Any] | None = None) -> Path:
     """Write ``out_dir/report.html`` and return its path.
 
     ``endpoints``: output of :func:`cartwin.trial.endpoints.compute_endpoints`; ``protocol``: a
     :class:`cartwin.trial.protocol.Protocol` (its targets are overlaid) or ``None``;
     ``timecourses``: tidy table (``patient_id``, ``day``, ``transgene_copies_per_ug``) of a sample
-    of patients for the kinetics figure.
+    of patients for the kinetics figure; ``parameters``: the factors applied and their source
+    (:attr:`cartwin.trial.runner.TrialResult.parameters`); ``fitted_population``: the record of a
+    fitted population the patients were drawn from.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -278,6 +281,7 @@ Simulated output of the cartwin model — not a clinical prediction.</p>
 <h2>Simulated vs published</h2>{comp_table}
 <h2>Figures</h2>{imgs}
 <h2>All endpoints</h2>{endpoint_table}
+{_parameters_section(parameters, fitted_population)}
 {assumed}
 </body></html>
 """
@@ -286,3 +290,28 @@ Simulated output of the cartwin model — not a clinical prediction.</p>
 
     atomic_write_text(path, doc)
     return path
+
+
+def _parameters_section(parameters: Mapping[str, Any] | None, fitted_population: Mapping[str, Any] | None) -> str:
+    """Which parameters the patients were simulated with: a reader of the report alone should
+    know whether a result is the calibrated model, an uncalibrated one, or a fitted population."""
+    if parameters is None and fitted_population is None:
+        return ""
+    parts = ["<h2>Parameters</h2>"]
+    if parameters is not None:
+        parts.append(f"<p>Calibration: <code>{html.escape(str(parameters.get('calibration')))}</code>"
+                     + (f"; overrides: <code>{html.escape(str(parameters['overrides']))}</code>" if parameters.get("overrides") else "")
+                     + ". Factors on the published typical values (for <code>dysfunctional_product_fraction</code>,"
+                     " the share of products itself):</p>")
+        factors = parameters.get("factors") or {}
+        if factors:
+            parts.append("<table id='factors'><tr><th>parameter</th><th>factor (share)</th></tr>"
+                         + "".join(f"<tr><td><code>{html.escape(k)}</code></td><td>{v:.4g}</td></tr>" for k, v in factors.items())
+                         + "</table>")
+        else:
+            parts.append("<p>none (published typical values)</p>")
+    if fitted_population is not None:
+        items = "".join(f"<li><code>{html.escape(str(k))}</code>: {html.escape(str(v))}</li>"
+                        for k, v in fitted_population.items() if not isinstance(v, (dict, list)))
+        parts.append(f"<h3>Fitted population</h3><ul id='fitted-population'>{items}</ul>")
+    return "\n".join(parts)

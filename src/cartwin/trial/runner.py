@@ -60,17 +60,23 @@ class TrialResult:
     engine: str
     rtol: float = 1e-6
     fitted_population: dict[str, Any] | None = None
+    #: The factors the patients' parameters were multiplied by (the calibration's, then the
+    #: caller's overrides) and where they came from: ``{"calibration": ..., "factors": {...}}``.
+    parameters: dict[str, Any] | None = None
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
         """``patients.parquet``, ``endpoints.json`` and ``report.html`` in ``out_dir``."""
         from cartwin.trial.report import write_report
 
         payload = dict(self.endpoints)
+        if self.parameters is not None:
+            payload["parameters"] = self.parameters
         if self.fitted_population is not None:
             payload["fitted_population"] = self.fitted_population
         return write_trial_outputs(
             out_dir, self.protocol, self.patients, self.seed, self.engine, self.rtol, payload,
-            lambda out: write_report(self.patients, self.endpoints, self.protocol, out, timecourses=self.timecourses))
+            lambda out: write_report(self.patients, self.endpoints, self.protocol, out, timecourses=self.timecourses,
+                                     parameters=self.parameters, fitted_population=self.fitted_population))
 
 
 def write_trial_outputs(out_dir: str | Path, protocol: Protocol, patients: pd.DataFrame, seed: int, engine: str,
@@ -397,8 +403,11 @@ def _run(protocol: Protocol, n: int, seed: int, *, follow: float, batch_size: in
     patients = _patients_table(protocol, enrolled, journey, rows, follow, seed)
     _warn_failed(patients, protocol.name)
     endpoints = compute_endpoints(patients, scale=protocol.reporting.crs_scale)
+    parameters = {"calibration": str(protocol.calibration.parameters) if calibrated else "uncalibrated",
+                  "overrides": dict(sorted((overrides or {}).items())),
+                  "factors": {k: float(v) for k, v in sorted(multipliers.items())}}
     return TrialResult(protocol, patients, endpoints, sample, seed, engine=solver.name, rtol=float(rtol),
-                       fitted_population=fitted_record)
+                       fitted_population=fitted_record, parameters=parameters)
 
 
 def calibrated_factors(protocol: Protocol) -> dict[str, float]:
