@@ -59,30 +59,19 @@ def atol_scaled(factor: float):
 
 def timed_trial(protocol: str, n: int, seed: int, rtol: float, method: str = "rodas5p", atol_factor: float = 1.0,
                 threads: int | None = None):
-    from bench_trial import _Timed
+    from bench_trial import _Timed, counting_steps
 
-    import cartwin.trial.cohort as cohort
     from cartwin.engine.compiled import NumbaRosenbrock
     from cartwin.trial.runner import run_trial
 
-    steps = []
-    simulate_course = cohort.simulate_course
-
-    def counting(*args, **kwargs):
-        result = simulate_course(*args, **kwargs)
-        steps.append(result.solution.steps.copy())
-        return result
-
-    cohort.simulate_course = counting
     engine = _Timed(NumbaRosenbrock, "advance")
     try:
-        with atol_scaled(atol_factor):
+        with atol_scaled(atol_factor), counting_steps() as steps:
             t = time.perf_counter()
             result = run_trial(protocol, n=n, seed=seed, solver=NumbaRosenbrock(rhs="generated", method=method, threads=threads), rtol=rtol)
             seconds = time.perf_counter() - t
     finally:
         engine.restore()
-        cohort.simulate_course = simulate_course
     import numpy as np
 
     per_patient = np.concatenate(steps) if steps else np.zeros(0)

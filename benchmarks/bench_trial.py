@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -48,11 +49,10 @@ class _Timed:
         setattr(self.owner, self.name, self.original)
 
 
-def measure(protocol: str, n: int, seed: int, rtol: float, rhs: str = "generated") -> dict:
-    import cartwin.clinic.policy as policy
+@contextmanager
+def counting_steps():
+    """Collect every simulated batch's per-patient step counts (a list of arrays) while inside."""
     import cartwin.trial.cohort as cohort
-    from cartwin.engine.compiled import NumbaRosenbrock
-    from cartwin.trial.runner import run_trial
 
     steps: list[np.ndarray] = []
     simulate_course = cohort.simulate_course
@@ -63,13 +63,24 @@ def measure(protocol: str, n: int, seed: int, rtol: float, rhs: str = "generated
         return result
 
     cohort.simulate_course = counting
-    timers = {"engine": _Timed(NumbaRosenbrock, "advance"), "policy": _Timed(policy.ConsensusPolicy, "__call__")}
     try:
-        t = time.perf_counter()
-        result = run_trial(protocol, n=n, seed=seed, solver=NumbaRosenbrock(rhs=rhs), rtol=rtol)
-        seconds = time.perf_counter() - t
+        yield steps
     finally:
         cohort.simulate_course = simulate_course
+
+
+def measure(protocol: str, n: int, seed: int, rtol: float, rhs: str = "generated") -> dict:
+    import cartwin.clinic.policy as policy
+    from cartwin.engine.compiled import NumbaRosenbrock
+    from cartwin.trial.runner import run_trial
+
+    timers = {"engine": _Timed(NumbaRosenbrock, "advance"), "policy": _Timed(policy.ConsensusPolicy, "__call__")}
+    try:
+        with counting_steps() as steps:
+            t = time.perf_counter()
+            result = run_trial(protocol, n=n, seed=seed, solver=NumbaRosenbrock(rhs=rhs), rtol=rtol)
+            seconds = time.perf_counter() - t
+    finally:
         for timer in timers.values():
             timer.restore()
     per_patient = np.concatenate(steps) if steps else np.zeros(0)

@@ -27,14 +27,20 @@ def test_unknown_engines_are_refused_before_anything_runs():
         run_benchmark(n_slow=2, n_fast=2, engines=("numba", "numba9"))
 
 
-def test_scale_benchmark_streams_summaries_to_shards(tmp_path):
+def _bench_scale():
+    """benchmarks/bench_scale.py as a module (benchmarks are scripts, not a package)."""
     import importlib.util
     from pathlib import Path
 
     path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_scale.py"
     spec = importlib.util.spec_from_file_location("bench_scale", path)
-    bench_scale = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench_scale)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_scale_benchmark_streams_summaries_to_shards(tmp_path):
+    bench_scale = _bench_scale()
     out = tmp_path / "scale"
     result = bench_scale.main(["--n", "12", "--shard-size", "5", "--workers", "0", "--out", str(out)])
     assert result["patients"] == 12 and result["failed"] == 0
@@ -43,15 +49,9 @@ def test_scale_benchmark_streams_summaries_to_shards(tmp_path):
 
 
 def test_scale_benchmark_runs_the_zuma1_trial_path_with_the_equivalence_check(tmp_path):
-    import importlib.util
-    from pathlib import Path
-
     import pandas as pd
 
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_scale.py"
-    spec = importlib.util.spec_from_file_location("bench_scale", path)
-    bench_scale = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench_scale)
+    bench_scale = _bench_scale()
     out = tmp_path / "scale"
     result = bench_scale.main(["--population", "zuma-1", "--n", "12", "--shard-size", "6", "--workers", "0",
                                "--rtol", "1e-4", "--check-n", "10", "--out", str(out)])
