@@ -42,6 +42,19 @@ from cartwin.foundation.errors import ValidationError
 GRID = np.round(np.arange(-3.0, 3.0 + 1e-9, 0.01), 10)
 
 
+def risk_sets(t: np.ndarray, e: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """At each distinct event time: at risk in all (``n``) and in group 1 (``n1``), events in all
+    (``d``) and in group 1 (``d1``). ``t`` float, ``e`` and ``x`` bool arrays of one length."""
+    times = np.unique(t[e])
+    st_all, st_1 = np.sort(t), np.sort(t[x])
+    n = t.size - np.searchsorted(st_all, times, side="left")
+    n1 = x.sum() - np.searchsorted(st_1, times, side="left")
+    ev_all, ev_1 = np.sort(t[e]), np.sort(t[e & x])
+    d = np.searchsorted(ev_all, times, side="right") - np.searchsorted(ev_all, times, side="left")
+    d1 = np.searchsorted(ev_1, times, side="right") - np.searchsorted(ev_1, times, side="left")
+    return n, n1, d, d1
+
+
 def logrank_z(t: np.ndarray, e: np.ndarray, group: np.ndarray) -> float:
     """Signed log-rank statistic ``(O1 - E1) / sqrt(V)`` of group 1 (hypergeometric variance):
     negative when group 1 has fewer events than expected. ``z**2`` equals lifelines'
@@ -51,13 +64,7 @@ def logrank_z(t: np.ndarray, e: np.ndarray, group: np.ndarray) -> float:
     x = np.asarray(group, bool)
     if not e.any() or x.all() or not x.any():
         return 0.0
-    times = np.unique(t[e])
-    st_all, st_1 = np.sort(t), np.sort(t[x])
-    n = t.size - np.searchsorted(st_all, times, side="left")
-    n1 = x.sum() - np.searchsorted(st_1, times, side="left")
-    ev_all, ev_1 = np.sort(t[e]), np.sort(t[e & x])
-    d = np.searchsorted(ev_all, times, side="right") - np.searchsorted(ev_all, times, side="left")
-    d1 = np.searchsorted(ev_1, times, side="right") - np.searchsorted(ev_1, times, side="left")
+    n, n1, d, d1 = risk_sets(t, e, x)
     e1 = d * n1 / n
     v = np.where(n > 1, d * n1 * (n - n1) * (n - d) / (n.astype(float) ** 2 * np.maximum(n - 1, 1)), 0.0)
     return float((d1.sum() - e1.sum()) / math.sqrt(v.sum())) if v.sum() > 0 else 0.0

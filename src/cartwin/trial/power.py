@@ -51,6 +51,7 @@ from cartwin.trial.comparative import (
     apply_data_cut,
     control_arm,
 )
+from cartwin.trial.crossover import risk_sets
 from cartwin.trial.protocol import Protocol
 
 
@@ -67,15 +68,8 @@ def fast_hr_logrank(t: np.ndarray, e: np.ndarray, treated: np.ndarray) -> tuple[
     events = int(e.sum())
     if events == 0 or x.all() or not x.any():
         return (math.nan, math.nan, events)
-    times = np.unique(t[e])
-    st_all, st_1 = np.sort(t), np.sort(t[x])
-    n = t.size - np.searchsorted(st_all, times, side="left")
-    n1 = x.sum() - np.searchsorted(st_1, times, side="left")
+    n, n1, d, d1 = risk_sets(t, e, x)
     n0 = n - n1
-    ev_all = np.sort(t[e])
-    ev_1 = np.sort(t[e & x])
-    d = np.searchsorted(ev_all, times, side="right") - np.searchsorted(ev_all, times, side="left")
-    d1 = np.searchsorted(ev_1, times, side="right") - np.searchsorted(ev_1, times, side="left")
     e1 = d * n1 / n
     v = np.where(n > 1, d * n1 * n0 * (n - d) / (n.astype(float) ** 2 * np.maximum(n - 1, 1)), 0.0)
     chi2 = (d1.sum() - e1.sum()) ** 2 / v.sum() if v.sum() > 0 else 0.0
