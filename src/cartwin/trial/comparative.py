@@ -139,8 +139,7 @@ def journeys_with_capacity(config, patient_ids: np.ndarray, entry_days: np.ndarr
     env.process(arrivals())
     env.run()
     table = patients_table(records, config, seed=int(seed))
-    for col in ("dropout_day",):
-        table[col] = table[col] - table["enrolled_day"]
+    table["dropout_day"] = table["dropout_day"] - table["enrolled_day"]
     return table
 
 
