@@ -55,6 +55,7 @@ from scipy.optimize import minimize
 from scipy.special import expit, logit
 from scipy.stats import qmc
 
+from cartwin.engine.choice import DEFAULT_RTOL
 from cartwin.model.presets import PRODUCTS
 from cartwin.trial.protocol import Protocol, list_protocols, load_protocol
 
@@ -546,6 +547,7 @@ def _record(problem: JointProblem, emulators, theta, value, draws, design: pd.Da
         "families": {f: list(m) for f, m in FAMILIES.items()},
         "box": {h: list(b) for h, b in BOX.items()},
         "settings": asdict(settings),
+        "engine_rtol": DEFAULT_RTOL,  # run_trial's default, at which every design point was simulated
         "design_points": int(len(design)),
         "design_seconds": float(design["seconds"].sum()) if "seconds" in design else None,
         "seconds": float(seconds),

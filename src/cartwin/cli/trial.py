@@ -9,6 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cartwin.cli._common import check_options, console, print_table, user_errors
+from cartwin.engine.choice import DEFAULT_RTOL
 
 
 def register(app: typer.Typer) -> None:
@@ -53,7 +54,7 @@ def trial(
     scheduler: str = typer.Option(None, help="Dask scheduler address (e.g. tcp://host:8786) instead of a local cluster."),
     resume: bool = typer.Option(False, "--resume", help="Continue a stopped sharded run in --out without redoing finished shards."),
     shard_size: int = typer.Option(512, help="Patients per shard when sharding."),
-    rtol: float = typer.Option(1e-6, help="Engine relative tolerance (calibrations were fitted at 1e-6; 1e-4 is faster, see docs/performance.md)."),
+    rtol: float = typer.Option(DEFAULT_RTOL, help="Engine relative tolerance (the calibration is fitted at the default, 1e-3; docs/performance.md)."),
     population: Path = typer.Option(None, "--population", help="A fitted population: the population.json of `cartwin fit --population --out DIR`, or DIR. Its parameters are drawn from the fitted distribution; every other parameter keeps the protocol's (docs/fitting.md)."),
     population_parameters: str = typer.Option(None, "--population-parameters", help="Comma-separated fitted parameters to use (default: all; a fit of another model must name only mapped ones)."),
     parameter_uncertainty: int = typer.Option(0, "--parameter-uncertainty", help="Also run the trial with this many bootstrap draws of the calibrated parameters (same patients) and write endpoint intervals that include parameter uncertainty (parameter_uncertainty.csv)."),
@@ -218,5 +219,5 @@ def demo(out: Path = typer.Option(Path("demo-output"), help="Output directory.")
     """The demo: a 200-patient virtual ZUMA-1 (axi-cel in LBCL) with its HTML report."""
     # Every option spelled out: called as a function, an omitted one would be its typer.Option.
     trial(protocol="zuma-1", n=200, seed=1, out=out, replicates=1, follow_up_days=365.0, engine="auto",
-          workers=None, scheduler=None, resume=False, shard_size=512, rtol=1e-6,
+          workers=None, scheduler=None, resume=False, shard_size=512, rtol=DEFAULT_RTOL,
           population=None, population_parameters=None, parameter_uncertainty=0)

@@ -132,7 +132,7 @@ def run_roadrunner(model, params, y0, schedule, days: float = 365.0, rtol: float
     ids = list(rr.model.getGlobalParameterIds())
     idx = np.array([ids.index(s) for s in names], dtype=np.int32)
     nonneg = np.array([s.nonnegative for s in model.states])
-    extinction = [(model.state_index(s.name), s.extinction_below) for s in model.states if s.extinction_below is not None]
+    extinction = model.extinction_rules()
     n = y0.shape[1]
     decision = np.arange(-5.0, days + 1e-9, 1.0)
     bounds = np.unique(np.concatenate([decision, schedule.times(), CHECK_DAYS]))
@@ -168,9 +168,11 @@ def run_roadrunner(model, params, y0, schedule, days: float = 365.0, rtol: float
             changed = bool(negative.any())
             y[negative] = 0.0
             if b in is_decision:
-                for s, floor in extinction:
-                    if 0.0 < y[s] < floor:
-                        y[s], changed = 0.0, True
+                for s, floor, zeroed in extinction:
+                    if y[s] < floor and any(y[j] != 0.0 for j in zeroed):
+                        for j in zeroed:
+                            y[j] = 0.0
+                        changed = True
             for state, amount in doses.get(b, ()):
                 if amount[i] != 0.0:
                     y[state] += amount[i]

@@ -26,6 +26,11 @@ from typing import Any
 
 from cartwin.foundation.errors import ValidationError
 
+#: The engine's relative tolerance for trials: the loosest whose endpoints are equivalent to
+#: rtol 1e-6 on a 10,000-patient ZUMA-1 (trial.equivalence criteria; docs/performance.md), and
+#: the tolerance the joint calibration is fitted at. Single courses (``cartwin simulate``) keep 1e-6.
+DEFAULT_RTOL = 1e-3
+
 ENGINE_NAMES = ("auto", "numba", "numba-generated", "numpy")
 #: What the user-facing names (other than "auto") stand for, as recorded engine names.
 _ENGINE_FOR_NAME = {"numba": "rodas5p-numba", "numba-generated": "rodas5p-numba-generated", "numpy": "rosenbrock4-numpy"}

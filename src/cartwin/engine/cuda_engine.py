@@ -53,7 +53,7 @@ import numpy as np
 
 from cartwin.engine.compiled import RHS_BINDING, KernelOptions, carried, carry_arrays
 from cartwin.engine.tableaus import MAX_STAGES
-from cartwin.foundation.errors import CartwinError
+from cartwin.foundation.errors import CartwinError, ValidationError
 
 #: (old, new) text rewrites that turn the CPU per-patient kernel template
 #: (:mod:`cartwin.engine._kernel_src`) into CUDA device code. ``{N}``, ``{NV}``, ``{NJ}``, ``{S}``
@@ -118,9 +118,9 @@ def advance_kernel(y, t0, t1, h_state, status, steps, dense_steps, recs, bps, at
 def course_kernel(y, h_state, status, steps, dense_steps, recs, bps, atol, nonneg, rtol, min_step,
                   max_steps, rel_step, group_ptr, group_cols, col_ptr, col_rows, lu, sparse_lu,
                   max_multiplier, exact_jac, boundaries, decision, dose_ptr, dose_state, dose_amount,
-                  floor, summary, best, best_day, soft, t_ret, y_ret, t_prev, t_int, y_prev, y_int, dense):
+                  floor, linked, summary, best, best_day, soft, t_ret, y_ret, t_prev, t_int, y_prev, y_int, dense):
     # A whole course per thread: segments between boundaries, extinction at decision points
-    # (states below `floor` set to 0), scheduled doses to patients still solving, and the
+    # (states below `floor` set to 0, with the state `linked` names, if any), scheduled doses to patients still solving, and the
     # running maximum of state `summary` at boundaries from day 0 (as jax_engine.run_on_device).
     i = cuda.grid(1)
     if i >= y.shape[1]:
@@ -138,6 +138,8 @@ def course_kernel(y, h_state, status, steps, dense_steps, recs, bps, atol, nonne
             for k in range(y.shape[0]):
                 if y[k, i] < floor[k]:
                     y[k, i] = 0.0
+                    if linked[k] >= 0:
+                        y[linked[k], i] = 0.0
         for q in range(dose_ptr[b], dose_ptr[b + 1]):
             if status[i] == 0:
                 y[dose_state[q], i] += dose_amount[q, i]
@@ -381,7 +383,15 @@ def run_on_device(model, params, y0, *, t0, t_end, boundaries, doses, decision_d
             dose_rows.append(np.broadcast_to(np.asarray(amount, dtype=float), (n_p,)))
         dose_ptr.append(len(dose_state))
     dose_amount = np.ascontiguousarray(np.stack(dose_rows)) if dose_rows else np.zeros((1, n_p))
-    floor = np.array([-np.inf if s.extinction_below is None else float(s.extinction_below) for s in model.states])
+    floor = np.full(n_s, -np.inf)
+    linked = np.full(n_s, -1, dtype=np.int64)
+    for i, below, zeroed in model.extinction_rules():
+        if len(zeroed) > 2:
+            raise ValidationError("model.states", "at most one state extinguished with another on the CUDA engine",
+                                  model.states[i].extinguishes)
+        floor[i] = below
+        if len(zeroed) == 2:
+            linked[i] = zeroed[1]
     nonneg = np.array([s.nonnegative for s in model.states], dtype=np.bool_)
     k = model.state_index(summary_state)
     d_y = cuda.to_device(np.ascontiguousarray(y0, dtype=float))
@@ -397,7 +407,7 @@ def run_on_device(model, params, y0, *, t0, t_end, boundaries, doses, decision_d
             float(solver.max_multiplier), exact, cuda.to_device(boundaries), cuda.to_device(decision),
             cuda.to_device(np.asarray(dose_ptr, dtype=np.int64)),
             cuda.to_device(np.asarray(dose_state or [0], dtype=np.int64)), cuda.to_device(dose_amount),
-            cuda.to_device(floor), int(k), d_best, d_best_day, cuda.to_device(soft), *carry_arrays(n_s, n_p, _device_full))
+            cuda.to_device(floor), cuda.to_device(linked), int(k), d_best, d_best_day, cuda.to_device(soft), *carry_arrays(n_s, n_p, _device_full))
     cuda.synchronize()
     launched = time.perf_counter()
     solver._launch(module.course_kernel, n_p, *args)

@@ -192,7 +192,7 @@ def run_on_device(model, params, y0, *, t0, t_end, boundaries, doses, decision_d
     k = model.state_index(summary_state)
     best = jnp.full(n_p, -jnp.inf)
     best_day = jnp.zeros(n_p)
-    extinction = [(i, s.extinction_below) for i, s in enumerate(model.states) if s.extinction_below is not None]
+    extinction = model.extinction_rules()
     decisions = set(np.round(decision_days, 10).tolist())
     t = float(boundaries[0])
     for tb in boundaries:
@@ -201,8 +201,10 @@ def run_on_device(model, params, y0, *, t0, t_end, boundaries, doses, decision_d
             y, h, status, steps = kernel(y, t, tb, h, pmat, bps, atol_v, min_step_day, status, steps, max_steps)
             t = tb
         if round(tb, 10) in decisions:
-            for i, floor in extinction:
-                y = y.at[:, i].set(jnp.where(y[:, i] < floor, 0.0, y[:, i]))
+            for i, floor, zeroed in extinction:
+                gone = y[:, i] < floor
+                for j in zeroed:
+                    y = y.at[:, j].set(jnp.where(gone, 0.0, y[:, j]))
         for i, amount in doses.get(tb, ()):
             y = y.at[:, i].add(jnp.where(status == 0, jnp.asarray(amount), 0.0))
         if tb >= 0:

@@ -150,7 +150,7 @@ def simulate(
         breakpoints=None if bp is None else np.asarray(bp, dtype=float),
     )
     p_ns = namespace(params)
-    extinction = [(i, s.extinction_below) for i, s in enumerate(model.states) if s.extinction_below is not None]
+    extinction = model.extinction_rules()
     is_decision = set(np.round(decision_times, 10).tolist())
     save_index = {round(float(s), 10): k for k, s in enumerate(save)}
     ys = np.full((n_patients, save.size, len(names)), np.nan)
@@ -177,8 +177,10 @@ def simulate(
             t = tb
         key = round(tb, 10)
         if key in is_decision:
-            for i, floor in extinction:
-                y[i] = np.where(y[i] < floor, 0.0, y[i])
+            for i, floor, zeroed in extinction:
+                gone = y[i] < floor
+                for j in zeroed:
+                    y[j] = np.where(gone, 0.0, y[j])
         due = schedule.at(tb)
         settings = [(d, _setting_value(d, y, p_ns, n_patients)) for d in due if isinstance(d, Setting)]
         for dose in due:

@@ -267,5 +267,5 @@ def _composite_setup(product: str | None, indication: str | None):
     specs = model.parameter_specs()
     base = {k: float(np.asarray(v).ravel()[0]) for k, v in params.items()
             if np.size(v) == 1 and float(np.asarray(v).ravel()[0]) != specs[k].value}
-    initial = {s: np.full(1, float(y0[model.state_index(s), 0])) for s in ("tumour_pos", "tumour_neg")}
+    initial = {s: np.full(1, float(y0[model.state_index(s), 0])) for s in ("tumour_pos", "tumour_neg", "tumour_lineages")}
     return base, initial, float(get_product(product).memory_fraction), regimen.ld()

@@ -45,6 +45,7 @@ PURPOSES = {
     "laboratory": 7,  # population.laboratory: baseline laboratory values (serum IgG)
     "randomisation": 8,  # trial.arms: entry times of a randomised trial (the allocation itself is trial-level)
     "comparator": 9,  # trial.standard_of_care and parametric arms: response and survival draws
+    "tumour": 10,  # population.variability: each tumour's stochastic-extinction threshold
 }
 
 _SEED = Interval(0, 2**63 - 1, integer=True)

@@ -35,6 +35,8 @@ class State:
 
     ``extinction_below`` makes the engine set the state to exactly zero at a decision point
     when it has fallen below that value (e.g. a tumour of fewer than one cell is gone).
+    ``extinguishes`` names further states set to zero with it (a tumour whose surviving
+    lineages have died out is gone, however many cells the mean-field state still holds).
     """
 
     name: str
@@ -43,6 +45,7 @@ class State:
     initial: float = 0.0
     extinction_below: float | None = None
     nonnegative: bool = True
+    extinguishes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,12 @@ class Model:
             if s.name == name:
                 return i
         raise ValidationError("state", "one of " + ", ".join(cls.state_names()), name)
+
+    @classmethod
+    def extinction_rules(cls) -> tuple[tuple[int, float, tuple[int, ...]], ...]:
+        """``(state index, floor, indices zeroed with it)`` for every state with an extinction floor."""
+        return tuple((i, float(s.extinction_below), (i, *(cls.state_index(n) for n in s.extinguishes)))
+                     for i, s in enumerate(cls.states) if s.extinction_below is not None)
 
     @classmethod
     def parameter_specs(cls) -> Mapping[str, Parameter]:

@@ -88,7 +88,7 @@ class CarTPatientModel(Model):
     >>> from cartwin.model import CarTPatientModel
     >>> model = CarTPatientModel()
     >>> len(model.states)
-    37
+    38
     """
 
     name = "cartwin-cart"
@@ -134,6 +134,12 @@ class CarTPatientModel(Model):
         State("car_priming", "1", "antigen engagement of effector CAR-T cells, first stage of the secretion lag"),
         State("car_engagement", "1", "antigen engagement of effector CAR-T cells, lagging stimulation (cytokine secretion)"),
         State("marrow_reserve", "1", "haematopoietic stem/progenitor reserve (1 = intact); scales marrow proliferation", initial=1.0),
+        # --- added in v2.2 ---
+        # Expected number of antigen-positive tumour lineages (cells at infusion whose progeny
+        # still survive), in units of the patient's extinction threshold: below 1 the last
+        # lineage has died out and the tumour is gone (Kendall 1948 birth-death process).
+        State("tumour_lineages", "1", "surviving antigen-positive tumour lineages / the patient's extinction threshold",
+              initial=1e10 / math.log(2.0), extinction_below=1.0, extinguishes=("tumour_pos",)),
     )
 
     parameter_table = params_from_rows(
@@ -172,6 +178,8 @@ class CarTPatientModel(Model):
             ("tme_suppression", 0.0, "1", 0.0, 100.0, LEON + " (tumour-induced CAR-T inactivation alpha1; 0 for haematological disease)", "suppressive micro-environment: divides killing, multiplies exhaustion"),
             ("gamma_kill_per_day", 1.15, "1/day", 0.0, 20.0, KIMMEL + " (gamma_B)", "maximal CAR-T kill rate"),
             ("k_kill_cells_per_ul", 4.05, "cells/uL", 1e-6, 1e4, KIMMEL + " (k_B)", "effector half-saturation of killing"),
+            ("tumour_division_rate_per_day", 0.144, "1/day", 0.0, 5.0, "Erlanson 1995 Hematol Oncol 13(4), doi 10.1002/hon.2900130405 (in vivo IdUrd: high-grade NHL mean Tpot 4.8 d; ln2/4.8)", "tumour-cell division rate (birth rate of the birth-death process; death = division - net growth + killing)"),
+            ("tumour_extinction_threshold", math.log(2.0), "lineages", 1e-12, 50.0, "per patient a standard exponential draw (P(no lineage survives) = exp(-expected lineages)); ln 2, its median, for the typical patient", "expected surviving lineages below which this patient's tumour is extinct"),
             ("tumour_baseline_cells", 1e10, "cells", 1.0, 1e14, "set per patient (indication baseline)", "tumour at the start of lymphodepletion (reference for M-protein)"),
             # --- normal target cells ------------------------------------------------------
             ("normal_target_baseline_per_ul", 150.0, "cells/uL", 0.0, 5000.0, "Morbach 2010 Clin Exp Immunol 162:271 (adult CD19+ B cells 100-500/uL)", "normal target cells at steady state"),
@@ -279,7 +287,7 @@ class CarTPatientModel(Model):
     def rhs(self, t, y, p, xp=np):
         (n, e, m, x, tp, tn, bn, ifng, mac, il6, endo, crp,
          tc, tpe, dc, dpe, f1, f2, f3, cy, mprot,
-         np0, nt1, nt2, nt3, anc, pp0, pt1, pt2, pt3, plt, igg, chronic, neuro, primed, engaged, reserve) = y
+         np0, nt1, nt2, nt3, anc, pp0, pt1, pt2, pt3, plt, igg, chronic, neuro, primed, engaged, reserve, lineages) = y
 
         # Drug concentrations and effects.
         toci = tc / p.toci_V1_l  # mg/L == ug/mL
@@ -350,6 +358,15 @@ class CarTPatientModel(Model):
         ld_tumour = p.tumour_ld_sensitivity * ld_kill
         dtp = (p.r_tumour_per_day * crowding - kill_rate - ld_tumour) * tp
         dtn = (p.r_tumour_neg_per_day * crowding - ld_tumour) * tn
+        # v2.2: stochastic extinction (Kimmel 2021: durable responses are tumours whose last
+        # cells die out by chance at the nadir). The antigen-positive tumour is a linear
+        # birth-death process: division b, death d = b - net growth + killing. Kendall (1948):
+        # the expected number of initial lineages still alive, L, obeys dL/dt = -d L^2 / T+
+        # (a lineage of mean size T+/L dies at rate d / size), and P(none alive) = exp(-L).
+        # Tracking L / (the patient's Exp(1) threshold) and extinguishing at 1 samples that event.
+        cell_death = xp.maximum(p.tumour_division_rate_per_day - p.r_tumour_per_day * crowding, 0.0) + kill_rate + ld_tumour
+        lineage_share = xp.minimum(lineages * p.tumour_extinction_threshold / xp.maximum(tp, 1e-12), 1.0)
+        dlineages = -cell_death * lineage_share * lineages
 
         # Normal target cells: marrow production, turnover, CAR-T killing.
         killers = e + p.memory_kill_weight * m
@@ -387,7 +404,11 @@ class CarTPatientModel(Model):
         signal = il6 / (il6 + p.EC50_il6_signal_pg_per_ml) * (1.0 - blockade)
         k_crp = LN2 / p.crp_half_life_day
         dcrp = k_crp * (p.crp_max_mg_per_l * signal - crp)
-        endo_drive = il6_excess / (il6_excess + p.K_il6_endothelial_pg_per_ml) + ifng_drive
+        # v2.2: endothelial cells sense IL-6 through the same (membrane and trans-signalling)
+        # IL-6 receptor that tocilizumab blocks, so the serum IL-6 rise after tocilizumab does
+        # not activate them (Kang 2020 PNAS 117:22351, recalled: IL-6 trans-signalling drives endothelial
+        # activation in CRS and tocilizumab blocks it; Nishimoto 2008 on the rise); before v2.2 it did, and severe CRS outlasted tocilizumab.
+        endo_drive = (1.0 - blockade) * il6_excess / (il6_excess + p.K_il6_endothelial_pg_per_ml) + ifng_drive
         dendo = p.k_endothelial_on_per_day * endo_drive * cyto_scale * (1.0 - endo) - p.k_endothelial_off_per_day * endo
         # v2: the neurovascular unit follows systemic endothelial activation with its own time
         # scale (Gust 2017: endothelial activation and BBB disruption in severe neurotoxicity),
@@ -445,7 +466,7 @@ class CarTPatientModel(Model):
 
         return (dn, de, dm, dx, dtp, dtn, dbn, difng, dmac, dil6, dendo, dcrp,
                 dtc, dtpe, ddc, ddpe, df1, df2, df3, dcy, dmprot,
-                dnp0, dnt1, dnt2, dnt3, danc, dpp0, dpt1, dpt2, dpt3, dplt, digg, dchronic, dneuro, dprimed, dengaged, dreserve)
+                dnp0, dnt1, dnt2, dnt3, danc, dpp0, dpt1, dpt2, dpt3, dplt, digg, dchronic, dneuro, dprimed, dengaged, dreserve, dlineages)
 
     # ------------------------------------------------------------------------------------
     def initial_state(self, p, n_patients):
@@ -456,6 +477,7 @@ class CarTPatientModel(Model):
         y0[get("il6")] = p.il6_baseline_pg_per_ml
         y0[get("ifng")] = p.ifng_baseline_pg_per_ml
         y0[get("tumour_pos")] = p.tumour_baseline_cells
+        y0[get("tumour_lineages")] = p.tumour_baseline_cells / p.tumour_extinction_threshold
         y0[get("m_protein")] = p.m_protein_baseline_g_per_dl
         for name in ("neut_prolif", "neut_transit1", "neut_transit2", "neut_transit3", "neutrophils"):
             y0[get(name)] = p.anc_baseline_per_ul

@@ -60,32 +60,45 @@ INDICATIONS: Mapping[str, Indication] = MappingProxyType(
     {
         "lbcl": Indication(
             "lbcl", "large B-cell lymphoma", "CD19", "spd_cm2", 9.486e10, 0.02, 150.0,
+            # Division rate: the model default, Erlanson 1995 high-grade NHL Tpot 4.8 d.
             basis="tumour: Kimmel 2021 median initial tumour 94.86 mL x 1e9 cells/mL; growth: Kimmel r_B range (assumption within it)",
         ),
         "fl": Indication(
             "fl", "follicular lymphoma", "CD19", "spd_cm2", 5e10, 0.005, 150.0,
+            # Erlanson 1995 Hematol Oncol 13(4): low-grade NHL mean Tpot 10.4 d.
+            overrides={"tumour_division_rate_per_day": math.log(2.0) / 10.4},
             basis="assumption: indolent growth (doubling ~ months)",
         ),
         "mcl": Indication(
             "mcl", "mantle cell lymphoma", "CD19", "spd_cm2", 8e10, 0.02, 150.0,
+            # Erlanson 1995: mean Tpot of all NHL 7.0 d (MCL lies between low and high grade).
+            overrides={"tumour_division_rate_per_day": math.log(2.0) / 7.0},
             basis="assumption: as LBCL",
         ),
         "all": Indication(
             "all", "B-cell acute lymphoblastic leukaemia", "CD19", "marrow_blasts_pct", 2e11, 0.05, 150.0,
             antigen_negative_fraction=0.0,
+            # Assumption: as high-grade lymphoma (in vivo labelling of acute leukaemia blasts gives
+            # potential doubling times of a few days, recalled).
+            overrides={"tumour_division_rate_per_day": 0.144},
             basis="tumour: ELIANA median marrow blasts 74% of ~1e12 marrow cells (assumption); growth: assumption",
         ),
         "gastric": Indication(
             "gastric", "claudin18.2-positive gastric/gastro-oesophageal cancer", "CLDN18.2", "sld_cm", 5e10, 0.01, 1.0,
             antigen_negative_fraction=0.1,
             overrides={"tumour_infiltration_fraction": 0.1, "tme_suppression": 1.0,
-                       "igg_target_independent_fraction": 1.0},
+                       "igg_target_independent_fraction": 1.0,
+                       # assumption: carcinoma potential doubling times of ~1 week
+                       "tumour_division_rate_per_day": 0.1},
             basis="assumptions: ~50 mL of tumour; 10% CLDN18.2-negative cells (heterogeneous expression); "
                   "infiltration and suppression after Leon-Triana 2021; normal target = gastric mucosa "
                   "(arbitrary blood-equivalent units); IgG not affected",
         ),
         "mm": Indication(
             "mm", "multiple myeloma", "BCMA", "m_protein_g_per_dl", 5e10, 0.01, 10.0, 3.0,
+            # Myeloma plasma cells divide slowly: labelling index ~1 % with an S phase of ~10 h
+            # gives Tpot ~ 35 d (Greipp 1993 Blood 81:3382, recalled), ln2/35.
+            overrides={"tumour_division_rate_per_day": 0.02},
             basis="assumption: plasma-cell burden; M-protein 3 g/dL; normal plasma cells ~10/uL blood-equivalent",
         ),
     }

@@ -62,7 +62,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from cartwin.foundation.errors import ValidationError
-from cartwin.foundation.streams import standard_normals
+from cartwin.foundation.streams import standard_normals, uniforms
 from cartwin.model.cart import CarTPatientModel
 from cartwin.model.presets import get_indication, get_product
 
@@ -206,6 +206,17 @@ class IIVModel:
     def describe(self) -> list[dict]:
         return [{"parameter": n, "omega2": t.omega2, "cv_percent": 100.0 * math.sqrt(math.exp(t.omega2) - 1.0), "source": t.source}
                 for n, t in self.terms.items()]
+
+
+def tumour_extinction_thresholds(seed: int, patient_ids) -> np.ndarray:
+    """Each patient's ``tumour_extinction_threshold``: a standard exponential draw.
+
+    With ``L`` the expected number of surviving tumour lineages, the chance that none survives
+    is ``exp(-L)`` (independent lineages, Kendall 1948), so the tumour dies out when ``L`` falls
+    below an Exp(1) threshold; it is a property of the patient's tumour, drawn once from the
+    patient's own stream (the same on any number of workers)."""
+    u = uniforms(seed, patient_ids, 1, "tumour")[:, 0]
+    return -np.log1p(-u)  # u in [0, 1): finite
 
 
 def typical_values(product: str, indication: str) -> dict[str, float]:

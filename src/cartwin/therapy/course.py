@@ -165,6 +165,9 @@ def build_course(regimen: Regimen, covariates: Covariates, param_overrides: dict
     y0 = model.initial_state(params.broadcast(n), n)
     y0[model.state_index("tumour_pos")] = tumour * (1.0 - neg)
     y0[model.state_index("tumour_neg")] = tumour * neg
+    # Every antigen-positive cell at the start is one lineage (see CarTPatientModel.rhs).
+    threshold = np.broadcast_to(np.asarray(params.broadcast(n)["tumour_extinction_threshold"], dtype=float), (n,))
+    y0[model.state_index("tumour_lineages")] = tumour * (1.0 - neg) / threshold
 
     if dose_cells is not None:
         dose = check_array("dose_cells", np.broadcast_to(np.asarray(dose_cells, dtype=float), (n,)), Interval(0.0, 1e11, low_open=True))
@@ -234,6 +237,7 @@ DEFAULT_ATOL = {
     "default": 1e-6,
     "tumour_pos": 1e-3,
     "tumour_neg": 1e-3,
+    "tumour_lineages": 1e-3,
     "car_effector": 1e-7,
     "car_memory": 1e-7,
     "car_exhausted": 1e-7,

@@ -18,6 +18,7 @@ from cartwin.clinic.observe import ObservationSchedule, observe
 from cartwin.clinic.policy import doses_given, make_policy
 from cartwin.clinic.response import assess
 from cartwin.clinic.toxicity import haematotoxicity_course, toxicity_course, toxicity_timing
+from cartwin.engine.choice import DEFAULT_RTOL
 from cartwin.model.dosing import Lymphodepletion
 from cartwin.model.presets import get_indication
 from cartwin.therapy.course import Covariates, Regimen, simulate_course
@@ -39,7 +40,7 @@ class CohortSpec:
     crs_scale: str = "astct"
     batch_size: int = 256
     sample_timecourses: int = 40
-    rtol: float = 1e-6
+    rtol: float = DEFAULT_RTOL
     observation: ObservationSchedule = field(default_factory=ObservationSchedule)
 
 

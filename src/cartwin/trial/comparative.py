@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cartwin.engine.choice import DEFAULT_RTOL
 from cartwin.foundation.constraints import Interval, check
 from cartwin.foundation.errors import ValidationError
 from cartwin.foundation.streams import patient_generators
@@ -60,7 +61,7 @@ class ComparativeResult:
     seed: int
     engine: str
     timecourses: pd.DataFrame | None = None
-    rtol: float = 1e-6
+    rtol: float = DEFAULT_RTOL
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
         """``patients.parquet``, ``endpoints.json`` and ``report.html`` in ``out_dir``."""
@@ -303,7 +304,7 @@ def _parametric_latent(arm: Arm, ids: np.ndarray, seed: int, follow: float, indi
 
 
 def simulate_arms(protocol: Protocol, enrolled: pd.DataFrame, allocation: np.ndarray, seed: int, follow: float, *,
-                  solver="auto", batch_size: int = 256, rtol: float = 1e-6, calibrated: bool = True, progress=None,
+                  solver="auto", batch_size: int = 256, rtol: float = DEFAULT_RTOL, calibrated: bool = True, progress=None,
                   scenario: JourneyScenario | None = None, entry: np.ndarray | None = None
                   ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Latent per-patient times from randomisation of every arm (censored only at ``follow``).
@@ -563,7 +564,7 @@ def _parameters_used(protocol: Protocol, calibrated: bool) -> str:
 
 
 def run_comparative(protocol: Protocol | str | Path, n: int | None = None, seed: int = 1, *, follow_up_days: float | None = None,
-                    solver: Any = "auto", batch_size: int = 256, rtol: float = 1e-6, calibrated: bool = True,
+                    solver: Any = "auto", batch_size: int = 256, rtol: float = DEFAULT_RTOL, calibrated: bool = True,
                     progress=None, scenario: JourneyScenario | None = None) -> ComparativeResult:
     """Simulate one randomised trial of ``n`` patients (see module docstring); ``scenario``
     changes the CAR-T arm's journey (:class:`JourneyScenario`, :func:`cartwin.trial.power.hr_sensitivity`)."""
@@ -579,7 +580,7 @@ def run_comparative(protocol: Protocol | str | Path, n: int | None = None, seed:
     return ComparativeResult(protocol, patients, endpoints, seed, engine=solver.name, timecourses=sample, rtol=float(rtol))
 
 
-def simulate_trial(protocol: Protocol, n: int, seed: int, follow: float, *, solver, batch_size: int = 256, rtol: float = 1e-6,
+def simulate_trial(protocol: Protocol, n: int, seed: int, follow: float, *, solver, batch_size: int = 256, rtol: float = DEFAULT_RTOL,
                    calibrated: bool = True, progress=None, scenario: JourneyScenario | None = None
                    ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """The patients table of one randomised trial after the data cut (no endpoints), and the

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from cartwin.engine.choice import DEFAULT_RTOL
 from cartwin.foundation.constraints import Interval, check
 from cartwin.foundation.errors import ValidationError
 from cartwin.trial.arms import Arm, Randomisation, entry_days, randomise
@@ -167,7 +168,7 @@ def power_analysis(protocol: Protocol | str | Path, n_values, replicates: int, s
         if car_t is None:
             raise ValidationError("protocol.arms", "a car-t arm for the crossover arm to cross over to", "none")
         patients, _ = _car_t_arm(protocol, enrol(protocol, size, seed), seed, follow, solver=resolve_solver(solver),
-                                 batch_size=256, rtol=1e-6, calibrated=True, progress=progress)
+                                 batch_size=256, rtol=DEFAULT_RTOL, calibrated=True, progress=progress)
         pool = _car_t_latent(protocol, patients, follow, seed)
     from cartwin.trial.post_progression import model_for
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cartwin.engine.choice import resolve_solver
+from cartwin.engine.choice import DEFAULT_RTOL, resolve_solver
 from cartwin.foundation.constraints import Interval, check
 from cartwin.foundation.errors import CartwinWarning, ValidationError
 from cartwin.foundation.streams import patient_generators, uniforms
@@ -58,7 +58,7 @@ class TrialResult:
     timecourses: pd.DataFrame
     seed: int
     engine: str
-    rtol: float = 1e-6
+    rtol: float = DEFAULT_RTOL
     fitted_population: dict[str, Any] | None = None
     #: The factors the patients' parameters were multiplied by (the calibration's, then the
     #: caller's overrides) and where they came from: ``{"calibration": ..., "factors": {...}}``.
@@ -226,7 +226,12 @@ def _patient_parameters(protocol: Protocol, enrolled: pd.DataFrame, journey: pd.
     variability that a factor moves out of bounds is set to the bound and said in a warning.
     """
     from cartwin.model import CarTPatientModel
-    from cartwin.population.variability import get_iiv_model, truncated_lognormal, typical_values
+    from cartwin.population.variability import (
+        get_iiv_model,
+        truncated_lognormal,
+        tumour_extinction_thresholds,
+        typical_values,
+    )
 
     n = len(enrolled)
     specs = CarTPatientModel.parameter_specs()
@@ -254,6 +259,7 @@ def _patient_parameters(protocol: Protocol, enrolled: pd.DataFrame, journey: pd.
 
     out = dict(base)
     out.update(set_values)
+    out.setdefault("tumour_extinction_threshold", tumour_extinction_thresholds(seed, enrolled["patient_id"].to_numpy()))
     typical = typical_values(protocol.product.key, protocol.trial.indication) if zs else {}
     iiv = get_iiv_model(protocol.population.iiv)
     at_bound: dict[str, int] = {}
@@ -309,7 +315,7 @@ def run_trial(
     overrides: dict[str, float] | None = None,
     calibrated: bool = True,
     shards: ShardOptions | None = None,
-    rtol: float = 1e-6,
+    rtol: float = DEFAULT_RTOL,
     population: Any = None,
     population_parameters: list[str] | None = None,
 ) -> TrialResult:
@@ -327,9 +333,9 @@ def run_trial(
     (256 until 2026-12-07) shares the per-segment cost of the engine call and of the policy
     among more patients: 1.2-1.3x on a 2,000-patient ZUMA-1 trial, ~125 MiB more peak memory
     (docs/performance.md).
-    ``rtol``: the engine's relative tolerance. The calibration records were fitted at 1e-6; with
-    1e-4 ``cartwin trial zuma-1 --n 1000`` took 15 s instead of 20-22 s and gave the same
-    endpoints (docs/performance.md).
+    ``rtol``: the engine's relative tolerance; the default (``DEFAULT_RTOL``, 1e-3) is the one
+    the joint calibration is fitted at, chosen by the endpoint-equivalence check against 1e-6
+    (docs/performance.md).
     ``population``: a fitted population (the ``population.json`` of ``cartwin fit --population
     --out DIR``, that directory, or a :class:`cartwin.population.fitted.FittedPopulation`):
     each patient's values of the parameters the fit names (mapped onto the composite model,
@@ -479,7 +485,7 @@ def run_design(
     follow_up_days: float | None = None,
     solver: Any = "auto",
     calibrated: bool = True,
-    rtol: float = 1e-6,
+    rtol: float = DEFAULT_RTOL,
     batch_size: int = 1024,
     progress=None,
 ) -> list[dict[str, Any]]:
@@ -720,7 +726,7 @@ def run_parameter_uncertainty(protocol, n: int | None, seed: int, draws: int, **
     from cartwin.model.calibrated import load_calibrated
 
     check("parameter_uncertainty", draws, Interval(2, 1000, integer=True))
-    protocol, n, _ = _checked_run_arguments(protocol, n, seed, kwargs.get("follow_up_days"), kwargs.get("rtol", 1e-6))
+    protocol, n, _ = _checked_run_arguments(protocol, n, seed, kwargs.get("follow_up_days"), kwargs.get("rtol", DEFAULT_RTOL))
     params = load_calibrated(protocol.calibration.parameters, Path(protocol.path).parent if protocol.path else None)
     if params is None or not params.draws:
         raise ValidationError("parameter_uncertainty", "a protocol whose [calibration] parameters have bootstrap draws",
