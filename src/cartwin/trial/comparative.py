@@ -48,11 +48,13 @@ from cartwin.trial.protocol import Protocol, load_protocol
 KINDS = ("efs", "pfs", "os")
 LANDMARK_MONTHS = (12, 24)
 #: The CAR-T arm's haematotoxicity columns (:func:`cartwin.clinic.toxicity.haematotoxicity_course`):
-#: CTCAE grade >= 3 on day 28 / 90 after infusion and EHA/EBMT ICAHT grade >= 3 — point
-#: prevalences and a graded syndrome, not the "any time during treatment" incidence that the
-#: standard-of-care sources tabulate, hence their own names.
-CAR_T_HAEMATOTOXICITY = ("neutropenia_grade3plus_d28", "neutropenia_grade3plus_d90", "thrombocytopenia_grade3plus_d28",
-                         "thrombocytopenia_grade3plus_d90", "icaht_early_grade3plus", "icaht_late_grade3plus")
+#: CTCAE grade >= 3 at any observed count from infusion on — the incidence an adverse-event table
+#: reports, the same event as the standard-of-care arms' ``neutropenia_grade3plus`` /
+#: ``thrombocytopenia_grade3plus`` and so the same name — and on days 28 / 90 after infusion and
+#: EHA/EBMT ICAHT grade >= 3 (point prevalences and a graded syndrome: names of their own).
+CAR_T_HAEMATOTOXICITY = ("neutropenia_grade3plus", "thrombocytopenia_grade3plus", "neutropenia_grade3plus_d28",
+                         "neutropenia_grade3plus_d90", "thrombocytopenia_grade3plus_d28", "thrombocytopenia_grade3plus_d90",
+                         "icaht_early_grade3plus", "icaht_late_grade3plus")
 
 
 @dataclass
@@ -527,10 +529,14 @@ def _toxicity_endpoints() -> dict[str, str]:
            "crs_grade3plus_infused": "CRS grade >= 3 (reporting scale), among the infused",
            "icans_any_infused": "ICANS any grade (ASTCT), among the infused",
            "icans_grade3plus_infused": "ICANS grade >= 3 (ASTCT), among the infused"}
-    out.update({k: HAEMATOTOXICITY_ENDPOINTS[k][1] + ", among the infused with a count" for k in CAR_T_HAEMATOTOXICITY})
+    shared = {k: v + " (CAR-T: any observed count from infusion to the end of follow-up, among the infused; standard of care: "
+                  "among the patients whose regimen's source reports it)" for k, v in TOXICITY_EVENTS.items() if k in CAR_T_HAEMATOTOXICITY}
+    out.update(shared)
+    out.update({k: HAEMATOTOXICITY_ENDPOINTS[k][1] + ", among the infused with a count" for k in CAR_T_HAEMATOTOXICITY
+                if k not in shared})
     out.update({k: v + (", share of the arm" if k == "treatment_related_death" else
                         ", among the patients whose regimen's source reports it")
-                for k, v in TOXICITY_EVENTS.items()})
+                for k, v in TOXICITY_EVENTS.items() if k not in shared})
     out["death_without_progression"] = "death as the first event (non-relapse mortality; CAR-T arm: also deaths while waiting)"
     return out
 

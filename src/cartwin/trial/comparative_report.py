@@ -100,7 +100,8 @@ def _toxicity_table(arms: Mapping[str, Any]) -> str:
     return (f"<table><tr><th>endpoint</th><th>definition</th>{head}</tr>" + "".join(rows) + "</table>"
             "<p>Rates with exact 95% CI and k/n. Standard-of-care events are drawn per patient at the rates of the regimen's own "
             "source (docs/comparative.md); their treatment-related deaths are reported, not deaths in OS. The CAR-T arm's "
-            "cytopenias are the mechanistic model's counts on days 28 and 90, not incidences during treatment.</p>")
+            "cytopenias are graded on the mechanistic model's observed blood counts: at any count from infusion on (the same "
+            "event as the standard-of-care arm's, same name) and on days 28 and 90 (prevalences, names of their own).</p>")
 
 
 def write_comparative_report(patients: pd.DataFrame, endpoints: Mapping[str, Any], protocol, out_dir: str | Path) -> Path:
