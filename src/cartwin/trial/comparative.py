@@ -22,9 +22,10 @@ and, with ``efs_no_response_by_day``, no CR/PR by that day: ZUMA-7, Locke FL et 
 2022;386:640, design), PFS and OS per arm (Kaplan-Meier medians and 12/24-month landmarks,
 lifelines); the Cox hazard ratio of each arm against the control arm with its 95 % CI (stratified
 by the randomisation strata when there are any, as the trials analysed) and the log-rank p; ORR
-and CR per arm (ITT); CRS/ICANS per arm; median follow-up (reverse Kaplan-Meier); the crossover
-share; with crossover, the crossover-adjusted OS HR (RPSFT, :mod:`cartwin.trial.crossover`) beside the
-ITT one. Survival after progression is one model for both arms (:mod:`cartwin.trial.post_progression`).
+and CR per arm (ITT); toxicity per arm (:func:`arm_toxicity`: CRS/ICANS and the model's
+cytopenias in the CAR-T arm, each regimen's grade >= 3 adverse events in a standard-of-care
+arm); median follow-up (reverse Kaplan-Meier); the crossover share; with crossover, the
+crossover-adjusted OS HR (RPSFT, :mod:`cartwin.trial.crossover`) beside the ITT one. Survival after progression is one model for both arms (:mod:`cartwin.trial.post_progression`).
 """
 
 from __future__ import annotations
