@@ -108,7 +108,7 @@ TOXICITY_EVENTS: Mapping[str, str] = MappingProxyType({
     "febrile_neutropenia_grade3plus": "grade >= 3 febrile neutropenia during treatment",
     "infection_grade3plus": "grade >= 3 infection (any infection, the sources' pooled term) during treatment",
     "treatment_related_death": "death the source attributes to treatment (LBCL: after HDCT/ASCT, among the transplanted); "
-                               "reported only, not a death in OS (module docstring)",
+                               "reported only, not a death in OS (docs/comparative.md, \"Toxicity per arm\")",
 })
 #: Substream of the ``comparator`` purpose that toxicity draws come from (1: crossover, 2:
 #: parametric arms, 3: post-progression survival).
