@@ -31,6 +31,9 @@ def test_cytopenias_on_days_28_and_90_and_icaht_per_patient():
     assert np.isnan(out.loc[2, "icaht_early_grade"]) and out.loc[2, "icaht_early_grade3plus"] == 0.0
     assert out.loc[1, "icaht_late_grade"] == 3 and out.loc[2, "icaht_late_grade"] == 0
     assert out.loc[1, "icaht_late_grade3plus"] == 1.0 and out.loc[2, "icaht_late_grade3plus"] == 0.0
+    # any time from infusion on: the incidence an adverse-event table reports
+    assert out.loc[1, "neutropenia_grade3plus"] == 1.0 and out.loc[2, "neutropenia_grade3plus"] == 0.0
+    assert out.loc[1, "thrombocytopenia_grade3plus"] == 0.0 and out.loc[2, "thrombocytopenia_grade3plus"] == 1.0
 
 
 def test_no_count_that_day_is_missing_not_zero():
@@ -39,6 +42,7 @@ def test_no_count_that_day_is_missing_not_zero():
     out = haematotoxicity_course(obs)
     assert out["neutropenia_grade3plus_d90"].isna().all()
     without = haematotoxicity_course(obs.drop(columns=["anc_per_ul"]))
+    assert without["neutropenia_grade3plus"].isna().all()
     assert without["neutropenia_grade3plus_d28"].isna().all() and without["icaht_early_grade"].isna().all()
 
 

@@ -15,6 +15,7 @@ from cartwin.trial.post_progression import (
     model_for,
     model_names,
     post_progression_model,
+    trial_model,
 )
 from cartwin.trial.protocol import load_protocol, protocol_from_dict
 from cartwin.trial.standard_of_care import simulate_soc
@@ -66,9 +67,10 @@ def _synthetic_car_t(n: int, progression_day: float) -> pd.DataFrame:
 def test_both_arms_share_the_post_progression_survival(preset, regimen):
     """Time from progression to death has the same distribution in the CAR-T and the SoC arm."""
     protocol = load_protocol(preset)
-    model = model_for(protocol.trial.indication, protocol.randomisation.post_progression)
+    model = trial_model(protocol)
+    assert model is model_for(protocol.trial.indication, protocol.randomisation.post_progression)
     n = 4000
-    car_t = _car_t_latent(protocol, _synthetic_car_t(n, 60.0), follow=3650.0, seed=5)
+    car_t = _car_t_latent(protocol, _synthetic_car_t(n, 60.0), follow=3650.0, seed=5, post_progression=model)
     car_t_after = car_t["os_latent_day"].to_numpy() - (60.0 + 30.0)
     soc = simulate_soc(regimen, np.arange(n) * 2 + 1, 5, 3650.0, post_progression=model)
     progressed = soc["pfs_latent_day"] < soc["os_latent_day"]
@@ -90,6 +92,7 @@ def test_car_t_arm_keeps_deaths_before_progression():
     """A patient who dies without progressing keeps his single-arm death (non-relapse mortality)."""
     p = _synthetic_car_t(3, np.nan)
     p["pfs_day"], p["os_day"] = 200.0, 200.0
-    out = _car_t_latent(load_protocol("zuma-7"), p, follow=730.0, seed=1)
+    protocol = load_protocol("zuma-7")
+    out = _car_t_latent(protocol, p, follow=730.0, seed=1, post_progression=trial_model(protocol))
     np.testing.assert_allclose(out["os_latent_day"], 230.0)
     assert out["os_latent_event"].all()

@@ -35,3 +35,38 @@ def test_small_trial_report_renders_to_a_non_blank_png(tmp_path):
     ink = (image[..., :3].mean(axis=2) < 0.9).mean()
     assert ink > 0.05, f"only {ink:.1%} of the page is not white"
     assert np.unique(image[..., :3].reshape(-1, 3)[::97], axis=0).shape[0] > 50  # figures, not only text
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (apt-get install chromium)")
+def test_randomised_report_shows_toxicity_arm_by_arm(tmp_path):
+    """The comparative report's "Toxicity by arm" table, as Chromium lays it out: a column per arm,
+    the SoC arm's drawn adverse events, "not modelled" where an arm's model lacks an event."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+
+    from cartwin.trial.comparative import run_comparative
+    from cartwin.trial.protocol import load_protocol, protocol_from_dict
+
+    data = load_protocol("karmma-3").to_dict()
+    data["arms"] = {"soc": {"kind": "standard-of-care", "regimen": "mm-pvd"}, "other": {"kind": "parametric", "median_months": 12.0}}
+    data["randomisation"] = {"accrual_days": 365.0, "primary_endpoint": "pfs"}
+    result = run_comparative(protocol_from_dict(data), n=400, seed=1, follow_up_days=365.0)
+    paths = result.write(tmp_path / "trial")
+    with sync_api.sync_playwright() as p:
+        try:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        except Exception as exc:  # noqa: BLE001 - a browser that cannot start is a skip, with why
+            pytest.skip(f"Chromium at {CHROMIUM} did not start: {exc}")
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(paths["report"].resolve().as_uri())
+        table = page.locator("h2:has-text('Toxicity by arm') + table")
+        header = [t.strip() for t in table.locator("tr").first.locator("th").all_inner_texts()]
+        rows = {r.locator("td").first.inner_text(): r.locator("td").all_inner_texts() for r in table.locator("tr").all()[1:]}
+        box = table.bounding_box()
+        page.screenshot(path=str(tmp_path / "toxicity.png"), full_page=True)
+        browser.close()
+    assert header == ["endpoint", "definition", "soc", "other"]
+    assert set(rows) == {"neutropenia_grade3plus", "infection_grade3plus", "thrombocytopenia_grade3plus",
+                         "treatment_related_death", "death_without_progression"}
+    n_soc = result.endpoints["arms"]["soc"]["n"]
+    assert rows["neutropenia_grade3plus"][2].endswith(f"/{n_soc})") and rows["neutropenia_grade3plus"][3] == "not modelled"
+    assert box is not None and box["width"] > 600 and box["height"] > 100  # laid out, not hidden

@@ -60,8 +60,10 @@ CYTOPENIA_DAYS = (28, 90)
 
 
 def haematotoxicity_course(obs: pd.DataFrame) -> pd.DataFrame:
-    """Per patient: grade >= 3 neutropenia and thrombocytopenia (CTCAE v5.0) on days 28 and 90,
-    and the early and late EHA/EBMT ICAHT grade — from the same graders as ``cartwin grade
+    """Per patient: grade >= 3 neutropenia and thrombocytopenia (CTCAE v5.0) on days 28 and 90
+    and at any observed count from infusion on (``neutropenia_grade3plus`` /
+    ``thrombocytopenia_grade3plus``: the incidence an adverse-event table reports), and the
+    early and late EHA/EBMT ICAHT grade — from the same graders as ``cartwin grade
     --labs ctcae5`` (:mod:`cartwin.clinic.grading.ctcae_labs`, :mod:`cartwin.clinic.grading.icaht`).
 
     ``obs``: an observation table with ``anc_per_ul`` and ``platelets_per_nl`` (a simulated
@@ -88,6 +90,10 @@ def haematotoxicity_course(obs: pd.DataFrame) -> pd.DataFrame:
             rows = (day == d) & np.isfinite(values)
             worst = pd.Series(severe[rows]).groupby(obs["patient_id"].to_numpy()[rows]).max()
             out[f"{label}_grade3plus_d{d}"] = out["patient_id"].map(worst).astype(float)
+        # Any time: the worst count from infusion on, the incidence trials tabulate as an adverse event.
+        rows = (day >= 0) & np.isfinite(values)
+        worst = pd.Series(severe[rows]).groupby(obs["patient_id"].to_numpy()[rows]).max()
+        out[f"{label}_grade3plus"] = out["patient_id"].map(worst).astype(float)
     if "anc_per_ul" in obs.columns and len(obs):
         grades = icaht(obs).set_index("patient_id")
         lower = {"early": pd.to_numeric(grades["early_icaht_grade"]).astype(float),

@@ -22,9 +22,10 @@ and, with ``efs_no_response_by_day``, no CR/PR by that day: ZUMA-7, Locke FL et 
 2022;386:640, design), PFS and OS per arm (Kaplan-Meier medians and 12/24-month landmarks,
 lifelines); the Cox hazard ratio of each arm against the control arm with its 95 % CI (stratified
 by the randomisation strata when there are any, as the trials analysed) and the log-rank p; ORR
-and CR per arm (ITT); CRS/ICANS per arm; median follow-up (reverse Kaplan-Meier); the crossover
-share; with crossover, the crossover-adjusted OS HR (RPSFT, :mod:`cartwin.trial.crossover`) beside the
-ITT one. Survival after progression is one model for both arms (:mod:`cartwin.trial.post_progression`).
+and CR per arm (ITT); toxicity per arm (:func:`arm_toxicity`: CRS/ICANS and the model's
+cytopenias in the CAR-T arm, each regimen's grade >= 3 adverse events in a standard-of-care
+arm); median follow-up (reverse Kaplan-Meier); the crossover share; with crossover, the
+crossover-adjusted OS HR (RPSFT, :mod:`cartwin.trial.crossover`) beside the ITT one. Survival after progression is one model for both arms (:mod:`cartwin.trial.post_progression`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,14 @@ from cartwin.trial.protocol import Protocol, load_protocol
 
 KINDS = ("efs", "pfs", "os")
 LANDMARK_MONTHS = (12, 24)
+#: The CAR-T arm's haematotoxicity columns (:func:`cartwin.clinic.toxicity.haematotoxicity_course`):
+#: CTCAE grade >= 3 at any observed count from infusion on — the incidence an adverse-event table
+#: reports, the same event as the standard-of-care arms' ``neutropenia_grade3plus`` /
+#: ``thrombocytopenia_grade3plus`` and so the same name — and on days 28 / 90 after infusion and
+#: EHA/EBMT ICAHT grade >= 3 (point prevalences and a graded syndrome: names of their own).
+CAR_T_HAEMATOTOXICITY = ("neutropenia_grade3plus", "thrombocytopenia_grade3plus", "neutropenia_grade3plus_d28",
+                         "neutropenia_grade3plus_d90", "thrombocytopenia_grade3plus_d28", "thrombocytopenia_grade3plus_d90",
+                         "icaht_early_grade3plus", "icaht_late_grade3plus")
 
 
 @dataclass
@@ -198,14 +207,16 @@ def _car_t_progression_day(p: pd.DataFrame, shift: np.ndarray) -> np.ndarray:
     return np.where(infused, prog, np.where(reason == "death", np.nan, drop))
 
 
-def _car_t_latent(protocol: Protocol, p: pd.DataFrame, follow: float, seed: int) -> pd.DataFrame:
+def _car_t_latent(protocol: Protocol, p: pd.DataFrame, follow: float, seed: int, *, post_progression) -> pd.DataFrame:
     """Times from randomisation of the CAR-T arm (ITT), censored at the simulated horizon.
 
-    With the trial's post-progression model (:mod:`cartwin.trial.post_progression`), a patient who progresses (or drops out other than by death) dies at that day plus a
+    With the trial's post-progression model ``post_progression`` (a
+    :class:`cartwin.trial.post_progression.PostProgression`, :func:`~cartwin.trial.post_progression.trial_model`;
+    None: none), a patient who progresses (or drops out other than by death) dies at that day plus a
     draw of the model — the same model as the standard-of-care arm's — instead of with
     :mod:`cartwin.trial.outcomes`' third-line-and-later median; response, progression and deaths
     before progression are the single-arm simulation's."""
-    from cartwin.trial.post_progression import death_after, model_for
+    from cartwin.trial.post_progression import death_after
 
     infused = p["infused"].to_numpy(bool)
     shift = np.where(infused, p["enrolment_to_infusion_day"].to_numpy(float), 0.0)
@@ -214,7 +225,7 @@ def _car_t_latent(protocol: Protocol, p: pd.DataFrame, follow: float, seed: int)
     for kind in ("pfs", "os"):
         out[f"{kind}_latent_day"] = p[f"{kind}_day"].to_numpy(float) + shift
         out[f"{kind}_latent_event"] = p[f"{kind}_event"].fillna(False).astype(bool).to_numpy()
-    model = model_for(protocol.trial.indication, protocol.randomisation.post_progression)
+    model = post_progression
     if model is not None:
         prog = _car_t_progression_day(p, shift)
         death = death_after(model, prog, out["patient_id"].to_numpy(np.int64), seed)
@@ -244,6 +255,8 @@ def _car_t_latent(protocol: Protocol, p: pd.DataFrame, follow: float, seed: int)
     scale = protocol.reporting.crs_scale
     out["crs_max_grade"] = p[f"crs_max_grade_{scale}"].fillna(0).to_numpy(float)
     out["icans_max_grade"] = p[f"icans_max_grade_{scale}"].fillna(0).to_numpy(float)
+    for col in CAR_T_HAEMATOTOXICITY:  # 1/0 among the infused with a count that day; NaN otherwise
+        out[col] = p[col].to_numpy(float) if col in p else np.nan
     out["enrolment_to_infusion_day"] = p["enrolment_to_infusion_day"].to_numpy(float)
     return out
 
@@ -255,7 +268,7 @@ def _capped(t: np.ndarray, horizon: float) -> tuple[np.ndarray, np.ndarray]:
 
 def _soc_latent(arm: Arm, ids: np.ndarray, seed: int, follow: float, car_t: pd.DataFrame | None,
                 post_progression=None) -> pd.DataFrame:
-    from cartwin.trial.standard_of_care import simulate_soc
+    from cartwin.trial.standard_of_care import TOXICITY_EVENTS, simulate_soc
 
     s = simulate_soc(arm.regimen, ids, seed, follow, post_progression=post_progression)
     os_t = s["os_latent_day"].to_numpy(float).copy()
@@ -283,6 +296,8 @@ def _soc_latent(arm: Arm, ids: np.ndarray, seed: int, follow: float, car_t: pd.D
     out["regimen"] = s["regimen"].to_numpy()
     out["consolidated"] = s["consolidated"].to_numpy()
     out["crossover_day"] = crossover_day
+    for event in TOXICITY_EVENTS:  # drawn, reported; not linked to the times above
+        out[event] = s[event].to_numpy(float)
     return out
 
 
@@ -311,9 +326,9 @@ def simulate_arms(protocol: Protocol, enrolled: pd.DataFrame, allocation: np.nda
 
     ``scenario``: a change to the CAR-T arm's journey (:class:`JourneyScenario`); ``entry``: each
     enrolled patient's day of randomisation (needed when the scenario limits manufacturing)."""
-    from cartwin.trial.post_progression import model_for
+    from cartwin.trial.post_progression import trial_model
 
-    post_progression = model_for(protocol.trial.indication, protocol.randomisation.post_progression)
+    post_progression = trial_model(protocol)
     parts, car_t, sample = [], None, None
     order = sorted(protocol.arms, key=lambda a: a.kind != "car-t")  # the CAR-T arm first: crossover draws from it
     for arm in order:
@@ -326,7 +341,7 @@ def simulate_arms(protocol: Protocol, enrolled: pd.DataFrame, allocation: np.nda
                 p, sample = _car_t_arm(protocol, enrolled[mask], seed, follow, solver=solver, batch_size=batch_size, rtol=rtol,
                                        calibrated=calibrated, progress=progress, scenario=scenario,
                                        entry=None if entry is None else np.asarray(entry)[mask])
-                part = _car_t_latent(protocol, p, follow, seed)
+                part = _car_t_latent(protocol, p, follow, seed, post_progression=post_progression)
             car_t = part
         elif arm.kind == "standard-of-care":
             part = _soc_latent(arm, ids, seed, follow, car_t, post_progression)
@@ -473,8 +488,7 @@ def comparative_endpoints(patients: pd.DataFrame, protocol: Protocol) -> dict[st
                 g = d[f"{tox}_max_grade"].to_numpy(float)
                 entry[f"{tox}_any_infused"] = _rate(g[inf] >= 1)
                 entry[f"{tox}_grade3plus_infused"] = _rate(g[inf] >= 3)
-        else:
-            entry["toxicity"] = "CRS/ICANS not applicable; chemotherapy toxicity not modelled"
+        entry["toxicity"] = arm_toxicity(d, arm.kind)
         if arm.kind == "standard-of-care":
             progressed = d["pfs_event"].to_numpy(bool)
             entry["crossover"] = _rate(d["crossover"].to_numpy(bool))
@@ -505,13 +519,63 @@ def comparative_endpoints(patients: pd.DataFrame, protocol: Protocol) -> dict[st
             "median_follow_up_month": median_follow_up_months(patients["os_day"].to_numpy(float), patients["os_event"].to_numpy(bool)),
             "arms": per_arm, "comparisons": comparisons,
             "post_progression": _post_progression_note(protocol),
-            "not_implemented": ["chemotherapy toxicity of standard-of-care arms"]}
+            "not_implemented": ["standard-of-care adverse events other than the grade >= 3 events of each regimen's source "
+                                "(docs/comparative.md)", "standard-of-care treatment-related deaths as deaths in OS (reported only)"]}
+
+
+def _toxicity_endpoints() -> dict[str, str]:
+    from cartwin.trial.endpoints import HAEMATOTOXICITY_ENDPOINTS
+    from cartwin.trial.standard_of_care import TOXICITY_EVENTS
+
+    out = {"crs_any_infused": "CRS any grade (reporting scale), among the infused",
+           "crs_grade3plus_infused": "CRS grade >= 3 (reporting scale), among the infused",
+           "icans_any_infused": "ICANS any grade (ASTCT), among the infused",
+           "icans_grade3plus_infused": "ICANS grade >= 3 (ASTCT), among the infused"}
+    shared = {k: v + " (CAR-T: any observed count from infusion to the end of follow-up, among the infused; standard of care: "
+                  "among the patients whose regimen's source reports it)" for k, v in TOXICITY_EVENTS.items() if k in CAR_T_HAEMATOTOXICITY}
+    out.update(shared)
+    out.update({k: HAEMATOTOXICITY_ENDPOINTS[k][1] + ", among the infused with a count" for k in CAR_T_HAEMATOTOXICITY
+                if k not in shared})
+    out.update({k: v + (", share of the arm" if k == "treatment_related_death" else
+                        ", among the patients whose regimen's source reports it")
+                for k, v in TOXICITY_EVENTS.items() if k not in shared})
+    out["death_without_progression"] = "death as the first event (non-relapse mortality; CAR-T arm: also deaths while waiting)"
+    return out
+
+
+def arm_toxicity(d: pd.DataFrame, kind: str) -> dict[str, Any]:
+    """One arm's toxicity endpoints: ``events`` maps each endpoint the arm's model carries to its
+    rate (Clopper-Pearson CI, ``k``/``n``, ``definition``); ``not_modelled`` lists the others.
+    The same name is the same event in every arm (the CAR-T arm's cytopenias are day-28/90
+    prevalences, the standard-of-care arm's incidences during treatment: different names)."""
+    events: dict[str, Any] = {}
+    definitions = _toxicity_endpoints()
+    for name, text in definitions.items():
+        if name.startswith(("crs_", "icans_")):
+            if kind != "car-t":
+                continue
+            inf = d["infused"].to_numpy(bool)
+            g = d[f"{name.split('_')[0]}_max_grade"].to_numpy(float)[inf]
+            mask = g >= (3 if "grade3plus" in name else 1)
+        elif name == "death_without_progression":
+            os_e, pfs_e = d["os_event"].to_numpy(bool), d["pfs_event"].to_numpy(bool)
+            mask = os_e & pfs_e & np.isclose(d["os_day"].to_numpy(float), d["pfs_day"].to_numpy(float))
+        else:
+            if name not in d:
+                continue
+            v = d[name].to_numpy(float)
+            v = v[np.isfinite(v)]
+            if v.size == 0:
+                continue
+            mask = v >= 0.5
+        events[name] = {**_rate(mask), "definition": text}
+    return {"events": events, "not_modelled": [n for n in definitions if n not in events]}
 
 
 def _post_progression_note(protocol: Protocol) -> str:
-    from cartwin.trial.post_progression import model_for
+    from cartwin.trial.post_progression import trial_model
 
-    m = model_for(protocol.trial.indication, protocol.randomisation.post_progression)
+    m = trial_model(protocol)
     if m is None:
         return "no post-progression model for the indication: each arm's own"
     return f"{m.key} (both arms; {m.source})"

@@ -81,6 +81,29 @@ def _km(e: Mapping[str, Any]) -> str:
     return f"median {med}; {marks}; {e['events']} events / {e['n']}"
 
 
+def _toxicity_table(arms: Mapping[str, Any]) -> str:
+    """Arm-by-arm toxicity: a row per endpoint any arm's model carries (the same name is the same
+    event in every arm), "not modelled" where an arm's model lacks it."""
+    names: list[str] = []
+    definitions: dict[str, str] = {}
+    for a in arms.values():
+        for k, e in a["toxicity"]["events"].items():
+            if k not in definitions:
+                names.append(k)
+                definitions[k] = e["definition"]
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in arms)
+    rows = []
+    for k in names:
+        cells = "".join(f"<td>{_rate(a['toxicity']['events'][k])}</td>" if k in a["toxicity"]["events"]
+                        else '<td class="na">not modelled</td>' for a in arms.values())
+        rows.append(f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(definitions[k])}</td>{cells}</tr>")
+    return (f"<table><tr><th>endpoint</th><th>definition</th>{head}</tr>" + "".join(rows) + "</table>"
+            "<p>Rates with exact 95% CI and k/n. Standard-of-care events are drawn per patient at the rates of the regimen's own "
+            "source (docs/comparative.md); their treatment-related deaths are reported, not deaths in OS. The CAR-T arm's "
+            "cytopenias are graded on the mechanistic model's observed blood counts: at any count from infusion on (the same "
+            "event as the standard-of-care arm's, same name) and on days 28 and 90 (prevalences, names of their own).</p>")
+
+
 def write_comparative_report(patients: pd.DataFrame, endpoints: Mapping[str, Any], protocol, out_dir: str | Path) -> Path:
     """Write ``out_dir/report.html`` and return its path."""
     from cartwin.foundation.results import atomic_write_text
@@ -107,19 +130,15 @@ def write_comparative_report(patients: pd.DataFrame, endpoints: Mapping[str, Any
                 "<th>stratified Cox</th></tr>" + "".join(rows) + "</table>")
     arm_rows = []
     for name, a in endpoints["arms"].items():
-        tox = (f"CRS {_rate(a.get('crs_any_infused'))}, grade ≥3 {_rate(a.get('crs_grade3plus_infused'))}; ICANS "
-               f"{_rate(a.get('icans_any_infused'))}, grade ≥3 {_rate(a.get('icans_grade3plus_infused'))} (infused)"
-               if a["kind"] == "car-t" else a.get("toxicity", ""))
-        if a.get("death_without_progression") is not None:
-            tox += f"; death without progression {_rate(a['death_without_progression'])}"
         extra = (f"infused {_rate(a.get('infused'))}" if a["kind"] == "car-t"
                  else f"crossover {_rate(a.get('crossover'))}" if a["kind"] == "standard-of-care" else "")
         arm_rows.append(f"<tr><td>{html.escape(name)}</td><td>{a['kind']}{' / ' + html.escape(a['regimen']) if a.get('regimen') else ''}</td>"
                         f"<td>{a['n']}</td><td>{_km(a['efs'])}</td><td>{_km(a['pfs'])}</td><td>{_km(a['os'])}</td>"
-                        f"<td>{_rate(a['orr'])}</td><td>{_rate(a['cr_rate'])}</td><td>{html.escape(tox)}</td><td>{html.escape(extra)}</td>"
+                        f"<td>{_rate(a['orr'])}</td><td>{_rate(a['cr_rate'])}</td><td>{html.escape(extra)}</td>"
                         f"<td>{_f(a['median_follow_up_month'], 1)}</td></tr>")
     arm_table = ("<table><tr><th>arm</th><th>kind</th><th>n</th><th>EFS</th><th>PFS</th><th>OS</th><th>ORR</th><th>CR</th>"
-                 "<th>toxicity</th><th>journey / crossover</th><th>median follow-up (mo)</th></tr>" + "".join(arm_rows) + "</table>")
+                 "<th>journey / crossover</th><th>median follow-up (mo)</th></tr>" + "".join(arm_rows) + "</table>")
+    tox_table = _toxicity_table(endpoints["arms"])
     assumed = ""
     if protocol.assumed:
         assumed = "<h2>Assumptions</h2><ul>" + "".join(f"<li><code>{html.escape(k)}</code>: {html.escape(v)}</li>"
@@ -128,13 +147,14 @@ def write_comparative_report(patients: pd.DataFrame, endpoints: Mapping[str, Any
     doc = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>cartwin: {title}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:auto}}table{{border-collapse:collapse;font-size:12px}}
-td,th{{border:1px solid #ccc;padding:3px 6px}}figure{{display:inline-block;margin:6px}}img{{max-width:480px}}</style></head>
+td,th{{border:1px solid #ccc;padding:3px 6px}}td.na{{color:#888}}figure{{display:inline-block;margin:6px}}img{{max-width:480px}}</style></head>
 <body><h1>Randomised virtual trial: {title}</h1>
 <p>{endpoints['n_randomised']} randomised; control arm {html.escape(endpoints['control_arm'])}; primary endpoint
 {endpoints['primary_endpoint'].upper()}; median follow-up {_f(endpoints['median_follow_up_month'], 1)} months.
 <b>{html.escape(PREDICTION_NOTE)}.</b> CAR-T parameters: {html.escape(str(endpoints.get('car_t_parameters', '')))}. Not implemented: {html.escape(', '.join(endpoints['not_implemented']))}.</p>
 <h2>Hazard ratios</h2>{hr_table}
 <h2>Per arm (ITT, from randomisation)</h2>{arm_table}
+<h2>Toxicity by arm</h2>{tox_table}
 <h2>Figures</h2>{imgs}
 <p>Source of the design: {html.escape(protocol.trial.source)}</p>
 {assumed}

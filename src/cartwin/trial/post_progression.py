@@ -157,6 +157,12 @@ def model_for(indication: str, key: str = "") -> PostProgression | None:
     return _models()[DEFAULT_BY_INDICATION[indication]] if indication in DEFAULT_BY_INDICATION else None
 
 
+def trial_model(protocol) -> PostProgression | None:
+    """The model of a randomised protocol (its ``[randomisation] post_progression``, else the
+    indication's default): looked up once per trial and passed to each arm's simulation."""
+    return model_for(protocol.trial.indication, protocol.randomisation.post_progression)
+
+
 def death_after(model: PostProgression, progression_day: np.ndarray, patient_ids: np.ndarray, seed: int) -> np.ndarray:
     """Day of death (same clock as ``progression_day``) of patients who progressed on that day
     (``inf`` where they did not); the draw of patient ``k`` depends only on ``(seed, k)``."""

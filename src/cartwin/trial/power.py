@@ -53,6 +53,7 @@ from cartwin.trial.comparative import (
     control_arm,
 )
 from cartwin.trial.crossover import risk_sets
+from cartwin.trial.post_progression import trial_model
 from cartwin.trial.protocol import Protocol
 
 
@@ -158,6 +159,7 @@ def power_analysis(protocol: Protocol | str | Path, n_values, replicates: int, s
     share = experimental.allocation / total
     car_t = next((a for a in arms if a.kind == "car-t"), None)
     crossover_needs_pool = any(a.crossover for a in arms)
+    post_progression = trial_model(protocol)
     pool = None
     if car_t is not None or crossover_needs_pool:
         from cartwin.engine.choice import resolve_solver
@@ -169,10 +171,7 @@ def power_analysis(protocol: Protocol | str | Path, n_values, replicates: int, s
             raise ValidationError("protocol.arms", "a car-t arm for the crossover arm to cross over to", "none")
         patients, _ = _car_t_arm(protocol, enrol(protocol, size, seed), seed, follow, solver=resolve_solver(solver),
                                  batch_size=256, rtol=DEFAULT_RTOL, calibrated=True, progress=progress)
-        pool = _car_t_latent(protocol, patients, follow, seed)
-    from cartwin.trial.post_progression import model_for
-
-    post_progression = model_for(protocol.trial.indication, protocol.randomisation.post_progression)
+        pool = _car_t_latent(protocol, patients, follow, seed, post_progression=post_progression)
     cut = protocol.randomisation.accrual_days + follow
     rows = []
     nmax = max(n_values)

@@ -28,6 +28,17 @@ The model of one patient (days from randomisation):
    ``post_progression_median_days`` (solved on the source's OS landmark or median where the
    source gives one, else an assumption).
 
+5. Toxicity (reported, not linked to survival): per patient, independent draws of the grade >= 3
+   adverse events that the regimen's own source tabulates (:data:`TOXICITY_EVENTS`, rates in
+   :data:`TOXICITY`, each with trial, arm and table), from the ``comparator`` stream's substream
+   :data:`TOXICITY_SUBSTREAM` (so the response and survival draws above are unchanged by them).
+   Febrile neutropenia shares the neutropenia draw (a patient with febrile neutropenia has grade
+   >= 3 neutropenia). ``treatment_related_death`` is a reported event only, not a death in OS:
+   the models' ``nrm_1y`` already carries treatment-related mortality into OS (LBCL: "~5 % of
+   salvage + HDCT/ASCT by one year"), so a drawn treatment-related death on top would count it
+   twice, and replacing ``nrm_1y`` by it would move the calibrated parameters and every
+   simulated value of docs/validation.md's standard-of-care table.
+
 Every published number is beside its regimen with its source; values recalled from the
 publication and not checked against it here are marked UNVERIFIED. :func:`soc_expected` gives the
 model's exact expected landmarks (closed forms), which the calibration inverts;
@@ -46,8 +57,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
+from cartwin.foundation.constraints import Interval, OneOf, check
 from cartwin.foundation.errors import ValidationError
-from cartwin.foundation.streams import uniforms
+from cartwin.foundation.streams import patient_generators, uniforms
 
 DAYS_PER_MONTH = 30.4375
 DAYS_PER_YEAR = 365.25
@@ -84,6 +96,87 @@ class SourceValue:
         return (max(0.0, self.value - 1.96 * se), min(1.0, self.value + 1.96 * se))
 
 
+#: Grade >= 3 adverse events a standard-of-care model can draw: CTCAE grade >= 3 at any time
+#: during the regimen's treatment, as the registration trials tabulate treatment-emergent
+#: adverse events. The order is part of the reproducibility contract (event ``k`` reads the
+#: ``k``-th uniform of a patient's toxicity stream; febrile neutropenia reads neutropenia's):
+#: append, never reorder.
+TOXICITY_EVENTS: Mapping[str, str] = MappingProxyType({
+    "neutropenia_grade3plus": "grade >= 3 neutropenia (neutrophil count decreased) during treatment",
+    "thrombocytopenia_grade3plus": "grade >= 3 thrombocytopenia (platelet count decreased) during treatment",
+    "anaemia_grade3plus": "grade >= 3 anaemia during treatment",
+    "febrile_neutropenia_grade3plus": "grade >= 3 febrile neutropenia during treatment",
+    "infection_grade3plus": "grade >= 3 infection (any infection, the sources' pooled term) during treatment",
+    "treatment_related_death": "death the source attributes to treatment (LBCL: after HDCT/ASCT, among the transplanted); "
+                               "reported only, not a death in OS (docs/comparative.md, \"Toxicity per arm\")",
+})
+#: Substream of the ``comparator`` purpose that toxicity draws come from (1: crossover, 2:
+#: parametric arms, 3: post-progression survival).
+TOXICITY_SUBSTREAM = 4
+#: Who a rate is a share of: every treated patient of the arm, or those who received HDCT/ASCT.
+AMONG = ("treated", "transplanted")
+
+
+@dataclass(frozen=True)
+class AdverseEventRate:
+    """One published adverse-event rate a regimen's toxicity draws reproduce.
+
+    ``rate``: share of ``among`` patients (``treated``: the arm's safety population;
+    ``transplanted``: those who received HDCT/ASCT) with the event; ``n``: the source's
+    denominator; ``source``: trial, arm and table; ``recalled``: True where the value is recalled
+    from the publication and not read from it here. Checked where a regimen is built
+    (:func:`adverse_events`, :class:`SocRegimen`), with the regimen's key in the field name."""
+
+    event: str
+    rate: float
+    n: int
+    source: str
+    among: str = "treated"
+    recalled: bool = True
+
+    def interval(self) -> tuple[float, float]:
+        """Clopper-Pearson 95 % interval of the published share (``rate`` x ``n`` events in ``n``)."""
+        from cartwin.trial.endpoints import clopper_pearson
+
+        return clopper_pearson(int(round(self.rate * self.n)), self.n)
+
+
+def _check_event(where: str, ae: AdverseEventRate) -> None:
+    check(f"{where}.event", ae.event, OneOf(tuple(TOXICITY_EVENTS)))
+    check(f"{where}.rate", ae.rate, Interval(0.0, 1.0))
+    check(f"{where}.n", ae.n, Interval(1, 10**7, integer=True))
+    check(f"{where}.among", ae.among, OneOf(AMONG))
+    if not isinstance(ae.source, str) or not ae.source.strip():
+        raise ValidationError(f"{where}.source", "the trial, arm and table the rate is from", ae.source)
+
+
+def adverse_events(regimen: str, table: Mapping[str, Mapping[str, Any]]) -> tuple[AdverseEventRate, ...]:
+    """A regimen's toxicity from plain data: ``{event: {"rate", "n", "source", "among"?,
+    "recalled"?}}`` (as a TOML table would give it); errors name
+    ``standard_of_care.<regimen>.toxicity.<event>.<field>``.
+
+    >>> adverse_events("mm-x", {"neutropenia_grade3plus": {"rate": 0.4, "n": 100, "source": "trial X, arm A, table 3"}})[0].rate
+    0.4
+    """
+    out = []
+    allowed = {"rate", "n", "source", "among", "recalled"}
+    for event, entry in table.items():
+        where = f"standard_of_care.{regimen}.toxicity.{event}"
+        if not isinstance(entry, Mapping):
+            raise ValidationError(where, "a table with rate, n and source", entry)
+        for name in entry:
+            if name not in allowed:
+                raise ValidationError(f"{where}.{name}", "one of the known fields " + ", ".join(sorted(allowed)), name)
+        for name in ("rate", "n", "source"):
+            if name not in entry:
+                raise ValidationError(f"{where}.{name}", "a value (required)", None)
+        ae = AdverseEventRate(event, entry["rate"], entry["n"], entry["source"], entry.get("among", "treated"),
+                              bool(entry.get("recalled", True)))
+        _check_event(where, ae)
+        out.append(ae)
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class SocRegimen:
     """A standard-of-care regimen model (see module docstring). Build with :func:`calibrated_regimen`."""
@@ -103,6 +196,26 @@ class SocRegimen:
     responder_pfs_median_days: float | None = None  # myeloma form (None: LBCL form)
     sources: tuple[SourceValue, ...] = ()
     assumptions: Mapping[str, str] = field(default_factory=dict)
+    toxicity: tuple[AdverseEventRate, ...] = ()  # grade >= 3 adverse events of its own source
+
+    def __post_init__(self) -> None:
+        seen: dict[str, AdverseEventRate] = {}
+        for ae in self.toxicity:
+            where = f"standard_of_care.{self.key}.toxicity.{getattr(ae, 'event', ae)}"
+            if not isinstance(ae, AdverseEventRate):
+                raise ValidationError(where, "an AdverseEventRate", ae)
+            _check_event(where, ae)
+            if ae.event in seen:
+                raise ValidationError(where, "each event once", "a second entry")
+            seen[ae.event] = ae
+        fn, neut = seen.get("febrile_neutropenia_grade3plus"), seen.get("neutropenia_grade3plus")
+        if fn is not None and neut is not None and fn.rate > neut.rate:
+            # Febrile neutropenia shares neutropenia's draw, so it is a subset of it.
+            raise ValidationError(f"standard_of_care.{self.key}.toxicity.febrile_neutropenia_grade3plus.rate",
+                                  f"at most the grade >= 3 neutropenia rate ({neut.rate:g})", fn.rate)
+        if any(ae.among == "transplanted" for ae in self.toxicity) and self.responder_pfs_median_days is not None:
+            raise ValidationError(f"standard_of_care.{self.key}.toxicity", "rates among the transplanted only in an LBCL "
+                                  "(salvage + HDCT/ASCT) model", "a myeloma model")
 
     @property
     def form(self) -> str:
@@ -327,8 +440,90 @@ _REGIMENS = [
     ], fit={"responder_pfs_median_days": "pfs_median_month"}),
 ]
 
-#: Standard-of-care regimen models by key.
-REGIMENS: Mapping[str, SocRegimen] = MappingProxyType({r.key: r for r in _REGIMENS})
+# ---- toxicity of each regimen, from its own source ---------------------------------------
+# Grade >= 3 adverse events as each source tabulates them for the arm the model stands for (the
+# safety population: patients who received any study treatment). Every value is recalled from
+# the publication, not read here (no copy at hand): "recalled" beside each; "low confidence"
+# where the recollection is vague, to be checked first against the paper's table. Events a
+# source reports but that are not recalled with any confidence are left out (not drawn: the
+# endpoint then says "not modelled") rather than guessed. None of these comes from ZUMA-7,
+# TRANSFORM, BELINDA, KarMMa-3 or CARTITUDE-4 (their results are the prediction test).
+_CORAL_TOX = {
+    "thrombocytopenia_grade3plus": {"rate": 0.80, "n": 396, "source": f"{_CORAL}, R-ICE and R-DHAP pooled, grade 3-4 toxicity "
+                                    "of the salvage phase (toxicity table): thrombocytopenia R-ICE ~73 %, R-DHAP ~87 % (recalled, "
+                                    "UNVERIFIED, low confidence)"},
+    "infection_grade3plus": {"rate": 0.16, "n": 396, "source": f"{_CORAL}, R-ICE and R-DHAP pooled, grade 3-4 infection during "
+                             "salvage ~16 % in either arm (toxicity table; recalled, UNVERIFIED, low confidence)"},
+    "treatment_related_death": {"rate": 0.03, "n": 206, "among": "transplanted",
+                                "source": f"{_CORAL}, patients who received BEAM + ASCT: treatment-related mortality ~3 % "
+                                          "(recalled, UNVERIFIED, low confidence)"},
+}
+#: Grade >= 3 adverse events per regimen key, as plain data (:func:`adverse_events` checks it).
+TOXICITY: Mapping[str, Mapping[str, Mapping[str, Any]]] = MappingProxyType({
+    "lbcl-salvage-coral": _CORAL_TOX,
+    # The early-relapse subgroup's toxicity is not reported apart: the whole CORAL population's.
+    "lbcl-salvage-early-relapse": {k: {**v, "source": v["source"] + "; assumption: the early-relapse subgroup as the whole "
+                                                                    "CORAL population (subgroup toxicity not reported)"}
+                                   for k, v in _CORAL_TOX.items()},
+    "lbcl-salvage-ly12-gdp": {
+        "febrile_neutropenia_grade3plus": {"rate": 0.09, "n": 310, "source": f"{_LY12}, R-GDP arm: febrile neutropenia 9 % "
+                                           "(R-DHAP 23 %) during salvage (abstract and toxicity table; recalled, UNVERIFIED)"},
+    },
+    # SCHOLAR-1 is a retrospective pooled analysis of survival: it reports no adverse events.
+    "lbcl-refractory-scholar1": {},
+    "mm-dpd": {
+        "neutropenia_grade3plus": {"rate": 0.68, "n": 149, "source": f"{_APOLLO}, DPd arm, grade 3-4 treatment-emergent "
+                                   "adverse events (abstract; safety table): neutropenia 101/149 (recalled, UNVERIFIED)"},
+        "anaemia_grade3plus": {"rate": 0.17, "n": 149, "source": f"{_APOLLO}, DPd arm: anaemia 25/149 (recalled, UNVERIFIED)"},
+        "thrombocytopenia_grade3plus": {"rate": 0.17, "n": 149, "source": f"{_APOLLO}, DPd arm: thrombocytopenia 26/149 "
+                                        "(recalled, UNVERIFIED)"},
+        "febrile_neutropenia_grade3plus": {"rate": 0.09, "n": 149, "source": f"{_APOLLO}, DPd arm: febrile neutropenia ~9 % "
+                                           "(safety table; recalled, UNVERIFIED, low confidence)"},
+        "infection_grade3plus": {"rate": 0.28, "n": 149, "source": f"{_APOLLO}, DPd arm: grade 3-4 infections ~28 % (safety "
+                                 "table; recalled, UNVERIFIED, low confidence)"},
+    },
+    "mm-pvd": {
+        "neutropenia_grade3plus": {"rate": 0.42, "n": 278, "source": f"{_OPTIMISMM}, PVd arm, grade 3-4 treatment-emergent "
+                                   "adverse events (abstract; safety table): neutropenia 116/278 (recalled, UNVERIFIED)"},
+        "infection_grade3plus": {"rate": 0.31, "n": 278, "source": f"{_OPTIMISMM}, PVd arm: infections 86/278 (recalled, UNVERIFIED)"},
+        "thrombocytopenia_grade3plus": {"rate": 0.27, "n": 278, "source": f"{_OPTIMISMM}, PVd arm: thrombocytopenia 76/278 "
+                                        "(recalled, UNVERIFIED)"},
+        "treatment_related_death": {"rate": 0.029, "n": 278, "source": f"{_OPTIMISMM}, PVd arm: treatment-related deaths 8/278 "
+                                    "(abstract; recalled, UNVERIFIED)"},
+    },
+    "mm-dvd": {
+        "thrombocytopenia_grade3plus": {"rate": 0.453, "n": 243, "source": f"{_CASTOR}, DVd arm, grade 3-4 adverse events "
+                                        "(abstract; safety table): thrombocytopenia 45.3 % (recalled, UNVERIFIED)"},
+        "anaemia_grade3plus": {"rate": 0.144, "n": 243, "source": f"{_CASTOR}, DVd arm: anaemia 14.4 % (recalled, UNVERIFIED)"},
+        "neutropenia_grade3plus": {"rate": 0.128, "n": 243, "source": f"{_CASTOR}, DVd arm: neutropenia 12.8 % (recalled, UNVERIFIED)"},
+    },
+    "mm-krd": {
+        "neutropenia_grade3plus": {"rate": 0.296, "n": 392, "source": f"{_ASPIRE}, KRd arm, grade >= 3 adverse events (safety "
+                                   "table): neutropenia 29.6 % (recalled, UNVERIFIED)"},
+        "anaemia_grade3plus": {"rate": 0.179, "n": 392, "source": f"{_ASPIRE}, KRd arm: anaemia 17.9 % (recalled, UNVERIFIED)"},
+        "thrombocytopenia_grade3plus": {"rate": 0.166, "n": 392, "source": f"{_ASPIRE}, KRd arm: thrombocytopenia 16.6 % "
+                                        "(recalled, UNVERIFIED)"},
+    },
+    "mm-kd": {
+        "anaemia_grade3plus": {"rate": 0.14, "n": 463, "source": f"{_ENDEAVOR}, Kd arm, grade >= 3 adverse events (abstract; "
+                               "safety table): anaemia 67/463 (recalled, UNVERIFIED)"},
+        "thrombocytopenia_grade3plus": {"rate": 0.08, "n": 463, "source": f"{_ENDEAVOR}, Kd arm: thrombocytopenia 39/463 "
+                                        "(recalled, UNVERIFIED)"},
+    },
+    "mm-epd": {
+        "neutropenia_grade3plus": {"rate": 0.13, "n": 60, "source": f"{_ELOQUENT3}, EPd arm, grade 3-4 haematologic adverse events "
+                                   "(abstract): neutropenia 13 % (recalled, UNVERIFIED)"},
+        "anaemia_grade3plus": {"rate": 0.10, "n": 60, "source": f"{_ELOQUENT3}, EPd arm: anaemia 10 % (recalled, UNVERIFIED)"},
+    },
+    "mm-ird": {
+        "thrombocytopenia_grade3plus": {"rate": 0.19, "n": 361, "source": f"{_TOURMALINE}, IRd arm: thrombocytopenia grade 3 "
+                                        "12 % + grade 4 7 % (abstract; recalled, UNVERIFIED)"},
+    },
+})
+
+#: Standard-of-care regimen models by key (each with its toxicity).
+REGIMENS: Mapping[str, SocRegimen] = MappingProxyType(
+    {r.key: replace(r, toxicity=adverse_events(r.key, TOXICITY.get(r.key, {}))) for r in _REGIMENS})
 
 #: Mixtures: an investigator's-choice arm draws each patient's regimen with these weights.
 #: The weights are assumptions (equal shares of the regimens the protocol allowed): the shares
@@ -411,7 +606,46 @@ def simulate_soc(key: str, patient_ids: np.ndarray, seed: int, horizon_days: flo
     table = pd.DataFrame({"patient_id": ids, "regimen": chosen.astype(str), "best_response": resp,
                           "consolidated": consolidated, **out})
     table["progression_latent_day"] = table["pfs_latent_day"]
+    tox = draw_toxicity(chosen.astype(str), consolidated, ids, seed)
+    for event in TOXICITY_EVENTS:
+        table[event] = tox[event]
     return table
+
+
+def draw_toxicity(regimens: np.ndarray, transplanted: np.ndarray, patient_ids: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """Per patient and event of :data:`TOXICITY_EVENTS`: 1.0 with the event, 0.0 without, NaN
+    where the patient's regimen's source does not report it (not modelled). ``regimens``: each
+    patient's regimen key; ``transplanted``: whether he received HDCT/ASCT (a rate ``among``
+    the transplanted is 0.0 for the others). Patient ``k``'s draws depend only on ``(seed, k)``
+    (``comparator`` stream, substream :data:`TOXICITY_SUBSTREAM`), one uniform per event in the
+    catalogue's order; febrile neutropenia reads neutropenia's uniform, so it is a subset of it."""
+    ids = np.asarray(patient_ids, dtype=np.int64)
+    regimens = np.asarray(regimens, dtype=object)
+    transplanted = np.asarray(transplanted, dtype=bool)
+    events = list(TOXICITY_EVENTS)
+    u = np.empty((ids.size, len(events)))
+    for i, rng in enumerate(patient_generators(seed, ids, "comparator", substream=TOXICITY_SUBSTREAM)):
+        u[i] = rng.random(len(events))
+    column = {e: j for j, e in enumerate(events)}
+    column["febrile_neutropenia_grade3plus"] = column["neutropenia_grade3plus"]
+    out = {e: np.full(ids.size, np.nan) for e in events}
+    for name in dict.fromkeys(regimens.tolist()):
+        if name not in REGIMENS:
+            raise ValidationError("regimen", "one of " + ", ".join(REGIMENS), name)
+        m = regimens == name
+        for ae in REGIMENS[name].toxicity:
+            hit = u[m, column[ae.event]] < ae.rate
+            if ae.among == "transplanted":
+                hit &= transplanted[m]
+            out[ae.event][m] = hit.astype(float)
+    return out
+
+
+def regimen_toxicity_table() -> pd.DataFrame:
+    """Every regimen's grade >= 3 adverse-event rates with their sources (docs/comparative.md)."""
+    rows = [{"regimen": r.key, "event": ae.event, "rate": ae.rate, "n": ae.n, "among": ae.among, "recalled": ae.recalled,
+             "source": ae.source} for r in REGIMENS.values() for ae in r.toxicity]
+    return pd.DataFrame(rows, columns=["regimen", "event", "rate", "n", "among", "recalled", "source"])
 
 
 def regimen_table() -> pd.DataFrame:
