@@ -102,17 +102,27 @@ def simulate_batch(spec: CohortSpec, patients: pd.DataFrame, overrides: dict[str
     obs = observe(tc, seed=seed, treatments=treatments, stream_ids=stream_ids)
     from cartwin.clinic.grading.schema import validate_observations
 
-    valid, _ = validate_observations(obs, "observations")
-    graded = grade_observations(obs, "astct", valid)
+    eff = outcomes(tc, ind.disease_measure, spec.assessment_days, spec.indication, days, seed, stream_ids)
+    # CRS, ICANS and the drugs given for them are attributed to CAR-T until documented
+    # progression, when subsequent therapy starts: the trials collect them until progression or
+    # new anticancer therapy (e.g. ZUMA-1, Neelapu 2017 NEJM 377:2531, protocol), and what the
+    # model does after it (CAR-T cells re-expanding against the regrowing tumour) is a course no
+    # patient has, as everyone progressing goes on to other treatment.
+    attributed_until = eff.set_index("patient_id")["progression_day"].fillna(np.inf)
+    in_window = obs["time_day"].to_numpy(float) <= attributed_until.reindex(obs["patient_id"]).to_numpy(float)
+    attributed = obs[in_window]
+    if len(treatments):
+        treatments = treatments[treatments["day"].to_numpy(float)
+                                <= attributed_until.reindex(treatments["patient_id"]).to_numpy(float)]
+    valid, _ = validate_observations(attributed, "observations")
+    graded = grade_observations(attributed, "astct", valid)
     tox = toxicity_course(graded, "astct").merge(toxicity_timing(graded), on="patient_id")
     if spec.crs_scale != "astct":
         # Lee 2014, Penn and CTCAE v5 grade CRS only: ICANS is reported on ASTCT for every scale.
-        own = toxicity_course(grade_observations(obs, spec.crs_scale, valid), spec.crs_scale)
+        own = toxicity_course(grade_observations(attributed, spec.crs_scale, valid), spec.crs_scale)
         tox = tox.merge(own[["patient_id", f"crs_max_grade_{spec.crs_scale}"]], on="patient_id")
         tox[f"icans_max_grade_{spec.crs_scale}"] = tox["icans_max_grade_astct"]
     tox = tox.merge(haematotoxicity_course(obs), on="patient_id", how="left")  # cytopenias d28/d90, ICAHT
-
-    eff = outcomes(tc, ind.disease_measure, spec.assessment_days, spec.indication, days, seed, stream_ids)
     kin = result.summary()
     kin["patient_id"] = ids[kin["patient_id"].to_numpy()]
     kin = kin[["patient_id", "status", "cmax_copies_per_ug", "tmax_day", "auc0_28_day_copies_per_ug",
