@@ -22,7 +22,7 @@ def test_trial_writes_patients_endpoints_and_report(tmp_path):
     assert "<html" in (out / "report.html").read_text().lower()
     assert "orr" in result.output
     provenance = endpoints["provenance"]
-    assert provenance["rtol"] == 1e-6 and provenance["engine"] in ("rodas5p-numba-generated", "rosenbrock4-numpy")  # auto
+    assert provenance["rtol"] == 1e-3 and provenance["engine"] in ("rodas5p-numba-generated", "rosenbrock4-numpy")  # auto
 
 
 def test_trial_bad_input_exit_2(tmp_path):
@@ -66,5 +66,5 @@ def test_demo_writes_the_trial_and_its_report(tmp_path):
     result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo")], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert len(pd.read_parquet(tmp_path / "demo" / "patients.parquet")) == 200
-    assert json.loads((tmp_path / "demo" / "endpoints.json").read_text())["provenance"]["rtol"] == 1e-6
+    assert json.loads((tmp_path / "demo" / "endpoints.json").read_text())["provenance"]["rtol"] == 1e-3  # the trials' default (DEFAULT_RTOL)
     assert (tmp_path / "demo" / "report.html").exists()

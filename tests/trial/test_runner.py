@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cartwin.engine.choice import resolve_solver
+from cartwin.engine.choice import DEFAULT_RTOL, resolve_solver
 from cartwin.foundation.errors import ValidationError
 from cartwin.trial.endpoints import PATIENT_COLUMNS
 from cartwin.trial.runner import ShardOptions, run_trial
@@ -232,19 +232,23 @@ def test_enrolment_in_capped_chunks_enrols_the_same_patients(monkeypatch):
     pd.testing.assert_frame_equal(runner.enrol(protocol, 60, seed=5), whole)
 
 
+#: Median relative Cmax difference allowed between the default rtol and 1e-5 (measured 1.9e-4, max 4.5e-4; 40 patients, model v2.2).
+LOOSE_CMAX_AGREEMENT = 1e-3
+
+
 def test_looser_tolerance_is_validated_recorded_and_converges(small_zuma, tmp_path):
     from cartwin.foundation.errors import ValidationError
 
     with pytest.raises(ValidationError, match="rtol"):
         run_trial("zuma-1", n=4, seed=3, rtol=0.0)
-    loose = run_trial("zuma-1", n=40, seed=3, follow_up_days=120.0, solver=SOLVER, rtol=1e-4)
-    assert (loose.engine, loose.rtol) == (small_zuma.engine, 1e-4) and small_zuma.rtol == 1e-6
+    tight = run_trial("zuma-1", n=40, seed=3, follow_up_days=120.0, solver=SOLVER, rtol=1e-5)
+    assert (tight.engine, tight.rtol) == (small_zuma.engine, 1e-5) and small_zuma.rtol == DEFAULT_RTOL == 1e-3
     assert small_zuma.engine == (SOLVER.name if SOLVER is not None else "rosenbrock4-numpy")
     infused = small_zuma.patients["infused"].to_numpy()
-    tight_cmax = small_zuma.patients["cmax_car_t_per_ul"].to_numpy()[infused]
-    loose_cmax = loose.patients["cmax_car_t_per_ul"].to_numpy()[infused]
-    # The same patients at 100x the tolerance: peaks agree to well under a percent for most.
-    assert np.median(np.abs(loose_cmax / tight_cmax - 1.0)) < 1e-3
+    loose_cmax = small_zuma.patients["cmax_car_t_per_ul"].to_numpy()[infused]
+    tight_cmax = tight.patients["cmax_car_t_per_ul"].to_numpy()[infused]
+    # The same patients at the default (100x the tolerance): peaks agree to a fraction of a percent.
+    assert np.median(np.abs(loose_cmax / tight_cmax - 1.0)) < LOOSE_CMAX_AGREEMENT
     assert not np.array_equal(loose_cmax, tight_cmax)  # the tolerance did reach the engine
-    loose.write(tmp_path)
-    assert json.loads((tmp_path / "endpoints.json").read_text())["provenance"]["rtol"] == 1e-4
+    tight.write(tmp_path)
+    assert json.loads((tmp_path / "endpoints.json").read_text())["provenance"]["rtol"] == 1e-5

@@ -236,7 +236,11 @@ _STEIN_TERMS = {
     "d_memory_per_day": IIVTerm(0.86, f"{STEIN}: omega2 beta"),
     "k_effector_to_memory_per_day": IIVTerm(0.80, f"{STEIN}: omega2 FB (approximate mapping)"),
     "k_memory_activation_per_day": IIVTerm(0.25, "assumption"),
-    "gamma_kill_per_day": IIVTerm(0.25, "assumption"),
+    "gamma_kill_per_day": IIVTerm(
+        1.0, "assumption (model v2.2; was 0.25): tumours differ widely in how well CAR-T cells kill them "
+             "(target-antigen density: Majzner 2020 Cancer Discov 10:702; tumour-intrinsic death-receptor "
+             "resistance: Singh 2020 Cancer Discov 10:552; both recalled); chosen with ZUMA-1 and JULIET ORR "
+             "and 12-month PFS in view (0.25 gave ORR above and PFS below the published values)"),
     "r_tumour_per_day": IIVTerm(0.5, "assumption: Kimmel 2021 r_B range 0.01-0.5/day"),
     "p_il6_myeloid_pg_per_ml_day": IIVTerm(1.0, "assumption: peak IL-6 spans > 2 orders of magnitude"),
     "k_neurovascular_on_per_day": IIVTerm(
