@@ -21,6 +21,17 @@ from cartwin.trial.comparative import KINDS, run_comparative
 from cartwin.trial.protocol import list_randomised_protocols
 
 
+def _car_t_parameters(protocol, parameters) -> str:
+    """The CSV's ``car_t_parameters`` text, from endpoints.json's ``"parameters"`` dict
+    (:func:`cartwin.trial.runner.parameters_record`; the same words as before that dict)."""
+    if parameters is None:
+        return "no car-t arm"
+    if parameters["factors"]:
+        return f"calibrated factors of {protocol.product.key} / {protocol.trial.indication}: " + ", ".join(
+            f"{k} = {v:.3g}" for k, v in parameters["factors"].items())
+    return "published typical values (no calibration record for the product and indication, or calibrated = false)"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=2000)
@@ -39,7 +50,7 @@ def main() -> None:
                 rows.append({"preset": name, "comparison": comp, "endpoint": kind, "primary": kind == e["primary_endpoint"],
                              "hr": h["hr"], "ci_low": h["ci_low"], "ci_high": h["ci_high"], "p_logrank": h["p_logrank"],
                              "events": h["events"], "n": args.n, "seed": args.seed, "seconds": round(seconds, 1),
-                             "car_t_parameters": e["car_t_parameters"], "status": "prediction"})
+                             "car_t_parameters": _car_t_parameters(r.protocol, e["parameters"]), "status": "prediction"})
             if (x := by_kind.get("os_rpsft")) is not None:
                 rows.append({"preset": name, "comparison": comp, "endpoint": "os_rpsft", "primary": False, "hr": x["hr"],
                              "ci_low": x["ci_low"], "ci_high": x["ci_high"], "p_logrank": x.get("p_logrank_itt"),

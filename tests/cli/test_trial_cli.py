@@ -68,3 +68,40 @@ def test_demo_writes_the_trial_and_its_report(tmp_path):
     assert len(pd.read_parquet(tmp_path / "demo" / "patients.parquet")) == 200
     assert json.loads((tmp_path / "demo" / "endpoints.json").read_text())["provenance"]["rtol"] == 1e-3  # the trials' default (DEFAULT_RTOL)
     assert (tmp_path / "demo" / "report.html").exists()
+
+
+def _tsv_table(output: str, title: str) -> list[list[str]]:
+    """Rows (header first) of the TSV table whose ``#`` title line contains ``title``."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("#") and title in line) + 1
+    rows = []
+    for line in lines[start:]:
+        if line.startswith("#") or "\t" not in line:
+            break
+        rows.append(line.split("\t"))
+    return rows
+
+
+def test_randomised_trial_prints_toxicity_by_arm_as_the_report_names_it(tmp_path):
+    """`cartwin trial transform`: a row per endpoint of endpoints.json's arms.<arm>.toxicity.events
+    (the report's "Toxicity by arm" rows), a column per arm, "not modelled" where an arm lacks one."""
+    from cartwin.trial.comparative_report import format_rate
+
+    out = tmp_path / "tr"
+    result = runner.invoke(app, ["trial", "transform", "--n", "40", "--seed", "1", "--out", str(out)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    arms = json.loads((out / "endpoints.json").read_text())["arms"]
+    rows = _tsv_table(result.output, "toxicity by arm")
+    assert rows[0] == ["endpoint", "liso-cel", "standard-of-care"]
+    body = {r[0]: r[1:] for r in rows[1:]}
+    report = (out / "report.html").read_text()
+    assert all(f"<td><code>{name}</code></td>" in report for name in body)  # the report's row names
+    every = {k for a in arms.values() for k in a["toxicity"]["events"]}
+    assert set(body) == every and len(rows) - 1 == len(every)
+    for col, arm in enumerate(("liso-cel", "standard-of-care")):
+        events = arms[arm]["toxicity"]["events"]
+        for name, cells in body.items():
+            assert cells[col] == (format_rate(events[name]) if name in events else "not modelled"), (arm, name)
+    assert body["crs_any_infused"][1] == "not modelled" and body["infection_grade3plus"][0] == "not modelled"
+    assert body["death_without_progression"][0].endswith(f"/{arms['liso-cel']['n']})")  # a share of the arm (ITT)
+    assert "CAR-T arm's parameters: calibration: calibrated; factors: " in " ".join(result.output.split())

@@ -62,7 +62,29 @@ def test_most_patients_are_read_from_the_grid_and_the_grid_spans_the_grades(monk
     # Patients in straddling CRS cells are read from the cells' finer grids: of this cohort's
     # 215 in straddling cells (coarse grid alone), fewer than 50 are left to grade directly.
     assert sum(graded) < 50
-    assert bg._cell_grids(DEFAULT_MAPPING)
+    assert len(bg.CELL_GRIDS) > 0
+
+
+def test_the_cell_grid_cache_changes_no_grade_and_keeps_its_bounds(monkeypatch):
+    """A cache that keeps 3 grids (cleared by every batch) or none reads the same grades as a fresh one."""
+    observables, toci, steroids = _cohort(5_000, 11)
+    want = _direct(observables, toci, steroids)
+    for cache in (bg.CellGridCache(max_cells=3), bg.CellGridCache(max_cells=0), bg.CellGridCache()):
+        monkeypatch.setattr(bg, "CELL_GRIDS", cache)
+        for _ in range(2):  # the second call reads what the first kept
+            for got, expected in zip(bg.assess(observables, toci, steroids), want, strict=True):
+                np.testing.assert_array_equal(got, expected)
+        assert len(cache) <= cache.max_cells
+    assert len(cache) > 3  # the default cache keeps this cohort's straddling cells
+    kept = cache.get(DEFAULT_MAPPING, [next(iter(cache._by_mapping[DEFAULT_MAPPING]))])
+    assert all(g is None or not g.flags.writeable for g in kept.values())
+    small = bg.CellGridCache(max_mappings=2)
+    mappings = [BedsideMapping(afebrile_c=36.5 + 0.1 * i) for i in range(3)]
+    for m in mappings:
+        small.put(m, {(0, 0, 0): None})
+    assert small.get(mappings[0], [(0, 0, 0)]) == {} and small.get(mappings[2], [(0, 0, 0)]) == {(0, 0, 0): None}
+    small.clear()
+    assert len(small) == 0
 
 
 def test_finer_cell_grids_cover_the_cell_corners_exactly():

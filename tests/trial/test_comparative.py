@@ -207,6 +207,40 @@ def test_every_randomised_preset_runs(tmp_path):
             assert 0 <= d["k"] <= arm["os"]["events"]
 
 
+def _single_arm(name):
+    """The randomised preset's CAR-T arm as a single-arm protocol (its product, population, calibration)."""
+    data = load_protocol(name).to_dict()
+    data.pop("arms")
+    data.pop("randomisation")
+    return protocol_from_dict(data)
+
+
+@pytest.mark.parametrize("calibrated", [True, False])
+def test_randomised_parameters_are_what_a_single_arm_run_of_the_car_t_arm_reports(tmp_path, calibrated):
+    """endpoints.json "parameters": the single-arm record (cartwin.trial.runner.parameters_record), not a string."""
+    import json
+
+    from cartwin.trial.runner import run_trial
+
+    written = run_comparative("transform", n=12, seed=2, follow_up_days=60.0, calibrated=calibrated).write(tmp_path / "r")
+    randomised = json.loads(written["endpoints"].read_text())["parameters"]
+    single = run_trial(_single_arm("transform"), 4, 2, follow_up_days=60.0, calibrated=calibrated)
+    single_json = json.loads(single.write(tmp_path / "s")["endpoints"].read_text())["parameters"]
+    assert isinstance(randomised, dict) and set(randomised) == set(single.parameters) == {"calibration", "overrides", "factors"}
+    assert randomised == single_json == json.loads(json.dumps(single.parameters))
+    if calibrated:
+        assert randomised["calibration"] == "calibrated" and "k_prolif_per_day" in randomised["factors"]
+    else:
+        assert randomised == {"calibration": "uncalibrated", "overrides": {}, "factors": {}}
+
+
+def test_a_trial_without_a_car_t_arm_records_no_parameters(tmp_path):
+    r = run_comparative(parametric_protocol(12.0, 9.0), n=20, seed=1, follow_up_days=120.0)
+    assert r.endpoints["parameters"] is None
+    html = r.write(tmp_path / "p")["report"].read_text()
+    assert "No CAR-T arm: no model parameters." in html and "<h2>Parameters" not in html
+
+
 # ---- command line ---------------------------------------------------------------------------
 def _yaml_protocol(tmp_path, protocol):
     import yaml

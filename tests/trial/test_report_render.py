@@ -70,3 +70,37 @@ def test_randomised_report_shows_toxicity_arm_by_arm(tmp_path):
     n_soc = result.endpoints["arms"]["soc"]["n"]
     assert rows["neutropenia_grade3plus"][2].endswith(f"/{n_soc})") and rows["neutropenia_grade3plus"][3] == "not modelled"
     assert box is not None and box["width"] > 600 and box["height"] > 100  # laid out, not hidden
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (apt-get install chromium)")
+def test_randomised_report_shows_the_car_t_arms_parameters_as_the_single_arm_report_does(tmp_path):
+    """The comparative report's Parameters section, as Chromium lays it out: the calibration and a
+    row per factor of endpoints.json's "parameters" (the single-arm report's section, reused)."""
+    import json
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+
+    from cartwin.trial.comparative import run_comparative
+
+    paths = run_comparative("transform", n=12, seed=2, follow_up_days=60.0).write(tmp_path / "trial")
+    parameters = json.loads(paths["endpoints"].read_text())["parameters"]
+    with sync_api.sync_playwright() as p:
+        try:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        except Exception as exc:  # noqa: BLE001 - a browser that cannot start is a skip, with why
+            pytest.skip(f"Chromium at {CHROMIUM} did not start: {exc}")
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(paths["report"].resolve().as_uri())
+        heading = page.locator("h2:has-text('Parameters')")
+        headings = heading.all_inner_texts()
+        calibration = page.locator("h2:has-text('Parameters') + p").inner_text()
+        table = page.locator("table#factors")
+        rows = [r.locator("td").all_inner_texts() for r in table.locator("tr").all()[1:]]
+        box = table.bounding_box()
+        heading.scroll_into_view_if_needed()
+        page.screenshot(path=str(tmp_path / "parameters.png"))
+        browser.close()
+    assert headings == ["Parameters (CAR-T arm)"]
+    assert calibration.startswith(f"Calibration: {parameters['calibration']}.")
+    assert {k: float(v) for k, v in rows} == pytest.approx(parameters["factors"], rel=1e-3) and len(rows) >= 5
+    assert box is not None and box["width"] > 200 and box["height"] > 100  # laid out, not hidden

@@ -146,7 +146,8 @@ def _refuse_for_randomised(**given: bool) -> None:
 
 def _comparative(proto, n, seed, out, follow_up_days, solver, rtol) -> None:
     """A randomised protocol: both arms, HR with CI, per-arm endpoints and the report."""
-    from cartwin.trial.comparative import KINDS, PREDICTION_NOTE, run_comparative
+    from cartwin.trial.comparative import KINDS, PREDICTION_NOTE, run_comparative, toxicity_by_arm
+    from cartwin.trial.comparative_report import format_rate
 
     total = n or proto.trial.n_enrolled
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -182,8 +183,17 @@ def _comparative(proto, n, seed, out, follow_up_days, solver, rtol) -> None:
                       f(a["os"].get("at_24m")), f(a["orr"]["estimate"]), f(a["cr_rate"]["estimate"]),
                       "—" if extra is None else f(extra["estimate"]))
     print_table(table)
+    arms = e["arms"]
+    table = Table(title=f"{proto.name}: toxicity by arm (% with 95% CI; k/n)")
+    for col in ("endpoint", *arms):
+        table.add_column(col)
+    for name, _, by_arm in toxicity_by_arm(arms):  # the report's "Toxicity by arm" rows
+        table.add_row(name, *("not modelled" if r is None else format_rate(r) for r in by_arm.values()))
+    print_table(table)
     console.print(f"  {PREDICTION_NOTE}; median follow-up {f(e['median_follow_up_month'], 1)} months")
-    console.print(f"  CAR-T parameters: {e['car_t_parameters']}")
+    if (par := e.get("parameters")) is not None:  # cartwin.trial.runner.parameters_record's dict
+        factors = ", ".join(f"{k} = {v:.3g}" for k, v in par["factors"].items()) or "none (published typical values)"
+        console.print(f"  CAR-T arm's parameters: calibration: {par['calibration']}; factors: {factors}")
     for name, path in paths.items():
         console.print(f"  {name}: {path}")
 

@@ -20,6 +20,8 @@ graded directly.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from functools import lru_cache
 
 import numpy as np
@@ -95,7 +97,7 @@ def grade_grid(mapping: BedsideMapping = DEFAULT_MAPPING) -> tuple[np.ndarray, n
 #: Subdivisions per axis of a straddling CRS cell's finer grid (17 x 17 nodes, graded once per
 #: cell and treatment history and kept for the process).
 CELL_SUBDIVISIONS = 16
-#: Most finer cell grids kept per mapping (each 578 bytes).
+#: Most finer cell grids kept per mapping (each 578 bytes; :class:`CellGridCache`).
 MAX_CELLS = 200_000
 
 
@@ -107,24 +109,68 @@ def _cell_nodes(i: np.ndarray) -> np.ndarray:
     return nodes
 
 
-@lru_cache(maxsize=16)
-def _cell_grids(mapping: BedsideMapping) -> dict:
-    """(history, fever cell, leak cell) -> CRS grade and fever on the cell's finer grid, shape
-    (2, 17, 17), or None where they are not monotone on it (its patients are graded directly)."""
-    return {}
+class CellGridCache:
+    """The finer grids of the straddling CRS cells graded so far, per bedside mapping.
+
+    Key: (mapping, treatment history, fever cell, leak cell); value: CRS grade and fever on the
+    cell's finer grid, shape (2, 17, 17), or None where they are not monotone on it (its patients
+    are graded directly). A grid depends only on its key, so what is kept changes no result, only
+    how often a cell is graded again. Bounds: at most ``max_mappings`` mappings (the least recently
+    used one is dropped) and ``max_cells`` grids per mapping (a mapping's grids are dropped together
+    when a batch would pass the bound); kept for the process unless :meth:`clear` is called.
+    """
+
+    def __init__(self, max_mappings: int = 16, max_cells: int = MAX_CELLS) -> None:
+        self.max_mappings, self.max_cells = int(max_mappings), int(max_cells)
+        self._by_mapping: OrderedDict[BedsideMapping, dict[tuple[int, int, int], np.ndarray | None]] = OrderedDict()
+        self._lock = threading.Lock()  # a threaded scheduler may grade cohorts concurrently
+
+    def get(self, mapping: BedsideMapping, keys) -> dict[tuple[int, int, int], np.ndarray | None]:
+        """The grids kept of ``keys`` (history, fever cell, leak cell); a key not kept is absent."""
+        with self._lock:
+            store = self._by_mapping.get(mapping)
+            if store is None:
+                return {}
+            self._by_mapping.move_to_end(mapping)
+            return {k: store[k] for k in keys if k in store}
+
+    def put(self, mapping: BedsideMapping, grids: dict[tuple[int, int, int], np.ndarray | None]) -> None:
+        """Keep ``grids`` (key -> grid or None) of ``mapping``, within the bounds."""
+        with self._lock:
+            store = self._by_mapping.setdefault(mapping, {})
+            self._by_mapping.move_to_end(mapping)
+            if len(store) + len(grids) > self.max_cells:
+                store.clear()
+            if len(grids) <= self.max_cells:
+                store.update(grids)
+            while len(self._by_mapping) > self.max_mappings:
+                self._by_mapping.popitem(last=False)
+
+    def __len__(self) -> int:
+        """Grids kept, over every mapping."""
+        with self._lock:
+            return sum(len(s) for s in self._by_mapping.values())
+
+    def clear(self) -> None:
+        """Drop every kept grid."""
+        with self._lock:
+            self._by_mapping.clear()
+
+
+#: The process's cell grids (:func:`assess` reads and fills it).
+CELL_GRIDS = CellGridCache()
 
 
 def _cell_lookup(mapping: BedsideMapping, cells: tuple[np.ndarray, np.ndarray, np.ndarray], f: np.ndarray,
                  leak: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """CRS grade and fever at the lower and upper corners of each patient's finer cell, shape (m, 2)
     each; the corners differ where the finer cell still straddles (or the cell grid is not usable)."""
-    store = _cell_grids(mapping)
     history, fi, li = cells
     keys = list(zip(history.tolist(), fi.tolist(), li.tolist(), strict=True))
-    new = list(dict.fromkeys(k for k in keys if k not in store))
+    unique = list(dict.fromkeys(keys))
+    found = CELL_GRIDS.get(mapping, unique)
+    new = [k for k in unique if k not in found]
     if new:
-        if len(store) + len(new) > MAX_CELLS:
-            store.clear()
         h, ci, cj = (np.array(v, dtype=np.intp) for v in zip(*new, strict=True))
         k = CELL_SUBDIVISIONS + 1
         fn, ln = _cell_nodes(ci), _cell_nodes(cj)
@@ -135,9 +181,14 @@ def _cell_lookup(mapping: BedsideMapping, cells: tuple[np.ndarray, np.ndarray, n
                    "crp_mg_per_l": np.zeros(m)}
         graded = _graded(bedside(picture, mapping), np.repeat(h & 1, k * k).astype(bool),
                          np.repeat(h & 2, k * k).astype(bool))[[0, 2]].reshape(2, len(new), k, k).transpose(1, 0, 2, 3)
+        fresh = {}
         for key, grid in zip(new, graded, strict=True):
             monotone = (np.diff(grid, axis=1) >= 0).all() and (np.diff(grid, axis=2) >= 0).all()
-            store[key] = grid.copy() if monotone else None
+            fresh[key] = grid.copy() if monotone else None
+            if monotone:
+                fresh[key].flags.writeable = False  # shared by every later call: read-only
+        CELL_GRIDS.put(mapping, fresh)
+        found.update(fresh)  # this call reads its own grids, whatever the cache keeps
     low = np.zeros((len(keys), 2), dtype=np.int8)
     high = np.ones((len(keys), 2), dtype=np.int8)  # unusable grid: corners differ
     fn, ln = _cell_nodes(fi), _cell_nodes(li)
@@ -145,7 +196,7 @@ def _cell_lookup(mapping: BedsideMapping, cells: tuple[np.ndarray, np.ndarray, n
     flo, fhi = (fn <= f[:, None]).sum(axis=1) - 1, (fn < f[:, None]).sum(axis=1)
     llo, lhi = (ln <= leak[:, None]).sum(axis=1) - 1, (ln < leak[:, None]).sum(axis=1)
     for row, key in enumerate(keys):
-        grid = store[key]
+        grid = found[key]
         if grid is not None:
             low[row] = grid[:, flo[row], llo[row]]
             high[row] = grid[:, fhi[row], lhi[row]]

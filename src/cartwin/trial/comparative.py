@@ -572,6 +572,18 @@ def arm_toxicity(d: pd.DataFrame, kind: str) -> dict[str, Any]:
     return {"events": events, "not_modelled": [n for n in definitions if n not in events]}
 
 
+def toxicity_by_arm(arms: dict[str, Any]) -> list[tuple[str, str, dict[str, dict[str, Any] | None]]]:
+    """Rows of the "Toxicity by arm" table (report and ``cartwin trial``) from the endpoints'
+    ``arms``: ``(endpoint, definition, {arm: its rate, or None where the arm's model lacks the
+    event})``, one per endpoint any arm carries, in first-seen order (the same name is the same
+    event in every arm)."""
+    definitions: dict[str, str] = {}
+    for a in arms.values():
+        for k, e in a["toxicity"]["events"].items():
+            definitions.setdefault(k, e["definition"])
+    return [(k, text, {name: a["toxicity"]["events"].get(k) for name, a in arms.items()}) for k, text in definitions.items()]
+
+
 def _post_progression_note(protocol: Protocol) -> str:
     from cartwin.trial.post_progression import trial_model
 
@@ -614,17 +626,14 @@ def _checked(protocol, n, seed, follow_up_days) -> tuple[Protocol, int, float]:
     return protocol, int(n), float(follow)
 
 
-def _parameters_used(protocol: Protocol, calibrated: bool) -> str:
-    """Which CAR-T parameters the run used (the committed joint calibration may be absent)."""
+def _parameters_used(protocol: Protocol, calibrated: bool) -> dict[str, Any] | None:
+    """The CAR-T arm's parameters, as a single-arm trial of the protocol records them
+    (:func:`cartwin.trial.runner.parameters_record`); None without a CAR-T arm."""
     if not any(a.kind == "car-t" for a in protocol.arms):
-        return "no car-t arm"
-    from cartwin.trial.runner import calibrated_factors
+        return None
+    from cartwin.trial.runner import _multipliers, parameters_record
 
-    factors = calibrated_factors(protocol) if calibrated else {}
-    if factors:
-        return f"calibrated factors of {protocol.product.key} / {protocol.trial.indication}: " + ", ".join(
-            f"{k} = {v:.3g}" for k, v in sorted(factors.items()))
-    return "published typical values (no calibration record for the product and indication, or calibrated = false)"
+    return parameters_record(protocol, calibrated, None, _multipliers(protocol, calibrated, None))
 
 
 def run_comparative(protocol: Protocol | str | Path, n: int | None = None, seed: int = 1, *, follow_up_days: float | None = None,
@@ -640,7 +649,7 @@ def run_comparative(protocol: Protocol | str | Path, n: int | None = None, seed:
     patients, sample = simulate_trial(protocol, n, seed, follow, solver=solver, batch_size=batch_size, rtol=rtol,
                                       calibrated=calibrated, progress=progress, scenario=scenario)
     endpoints = comparative_endpoints(patients, protocol)
-    endpoints["car_t_parameters"] = _parameters_used(protocol, calibrated)
+    endpoints["parameters"] = _parameters_used(protocol, calibrated)
     return ComparativeResult(protocol, patients, endpoints, seed, engine=solver.name, timecourses=sample, rtol=float(rtol))
 
 

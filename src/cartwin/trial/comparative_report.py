@@ -69,7 +69,9 @@ def _f(v, digits=2) -> str:
     return "—" if v is None else f"{v:.{digits}f}"
 
 
-def _rate(e: Mapping[str, Any] | None) -> str:
+def format_rate(e: Mapping[str, Any] | None) -> str:
+    """A rate of the endpoints (estimate, exact CI, k/n) as the report and ``cartwin trial`` print it:
+    ``12.5% (8.1–18.2; 20/160)``; "—" where there is none."""
     if not e or e.get("estimate") is None:
         return "—"
     return f"{100 * e['estimate']:.1f}% ({100 * e['ci_low']:.1f}–{100 * e['ci_high']:.1f}; {e['k']}/{e['n']})"
@@ -84,19 +86,13 @@ def _km(e: Mapping[str, Any]) -> str:
 def _toxicity_table(arms: Mapping[str, Any]) -> str:
     """Arm-by-arm toxicity: a row per endpoint any arm's model carries (the same name is the same
     event in every arm), "not modelled" where an arm's model lacks it."""
-    names: list[str] = []
-    definitions: dict[str, str] = {}
-    for a in arms.values():
-        for k, e in a["toxicity"]["events"].items():
-            if k not in definitions:
-                names.append(k)
-                definitions[k] = e["definition"]
+    from cartwin.trial.comparative import toxicity_by_arm
+
     head = "".join(f"<th>{html.escape(n)}</th>" for n in arms)
     rows = []
-    for k in names:
-        cells = "".join(f"<td>{_rate(a['toxicity']['events'][k])}</td>" if k in a["toxicity"]["events"]
-                        else '<td class="na">not modelled</td>' for a in arms.values())
-        rows.append(f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(definitions[k])}</td>{cells}</tr>")
+    for k, definition, by_arm in toxicity_by_arm(arms):
+        cells = "".join(f"<td>{format_rate(e)}</td>" if e is not None else '<td class="na">not modelled</td>' for e in by_arm.values())
+        rows.append(f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(definition)}</td>{cells}</tr>")
     return (f"<table><tr><th>endpoint</th><th>definition</th>{head}</tr>" + "".join(rows) + "</table>"
             "<p>Rates with exact 95% CI and k/n. Standard-of-care events are drawn per patient at the rates of the regimen's own "
             "source (docs/comparative.md); their treatment-related deaths are reported, not deaths in OS. The CAR-T arm's "
@@ -108,6 +104,7 @@ def write_comparative_report(patients: pd.DataFrame, endpoints: Mapping[str, Any
     """Write ``out_dir/report.html`` and return its path."""
     from cartwin.foundation.results import atomic_write_text
     from cartwin.trial.comparative import KINDS, PREDICTION_NOTE, forest_by_stratum
+    from cartwin.trial.report import parameters_section
 
     out = Path(out_dir)
     imgs = "".join(f'<figure><img alt="{k}" src="data:image/png;base64,{_png(_km_arms(patients, k, protocol.arms))}"></figure>'
@@ -130,15 +127,18 @@ def write_comparative_report(patients: pd.DataFrame, endpoints: Mapping[str, Any
                 "<th>stratified Cox</th></tr>" + "".join(rows) + "</table>")
     arm_rows = []
     for name, a in endpoints["arms"].items():
-        extra = (f"infused {_rate(a.get('infused'))}" if a["kind"] == "car-t"
-                 else f"crossover {_rate(a.get('crossover'))}" if a["kind"] == "standard-of-care" else "")
+        extra = (f"infused {format_rate(a.get('infused'))}" if a["kind"] == "car-t"
+                 else f"crossover {format_rate(a.get('crossover'))}" if a["kind"] == "standard-of-care" else "")
         arm_rows.append(f"<tr><td>{html.escape(name)}</td><td>{a['kind']}{' / ' + html.escape(a['regimen']) if a.get('regimen') else ''}</td>"
                         f"<td>{a['n']}</td><td>{_km(a['efs'])}</td><td>{_km(a['pfs'])}</td><td>{_km(a['os'])}</td>"
-                        f"<td>{_rate(a['orr'])}</td><td>{_rate(a['cr_rate'])}</td><td>{html.escape(extra)}</td>"
+                        f"<td>{format_rate(a['orr'])}</td><td>{format_rate(a['cr_rate'])}</td><td>{html.escape(extra)}</td>"
                         f"<td>{_f(a['median_follow_up_month'], 1)}</td></tr>")
     arm_table = ("<table><tr><th>arm</th><th>kind</th><th>n</th><th>EFS</th><th>PFS</th><th>OS</th><th>ORR</th><th>CR</th>"
                  "<th>journey / crossover</th><th>median follow-up (mo)</th></tr>" + "".join(arm_rows) + "</table>")
     tox_table = _toxicity_table(endpoints["arms"])
+    parameters = endpoints.get("parameters")  # cartwin.trial.runner.parameters_record's, as a single-arm report's
+    car_t_note = ("The CAR-T arm's parameters: see Parameters below." if parameters is not None
+                  else "No CAR-T arm: no model parameters.")
     assumed = ""
     if protocol.assumed:
         assumed = "<h2>Assumptions</h2><ul>" + "".join(f"<li><code>{html.escape(k)}</code>: {html.escape(v)}</li>"
@@ -151,10 +151,11 @@ td,th{{border:1px solid #ccc;padding:3px 6px}}td.na{{color:#888}}figure{{display
 <body><h1>Randomised virtual trial: {title}</h1>
 <p>{endpoints['n_randomised']} randomised; control arm {html.escape(endpoints['control_arm'])}; primary endpoint
 {endpoints['primary_endpoint'].upper()}; median follow-up {_f(endpoints['median_follow_up_month'], 1)} months.
-<b>{html.escape(PREDICTION_NOTE)}.</b> CAR-T parameters: {html.escape(str(endpoints.get('car_t_parameters', '')))}. Not implemented: {html.escape(', '.join(endpoints['not_implemented']))}.</p>
+<b>{html.escape(PREDICTION_NOTE)}.</b> {car_t_note} Not implemented: {html.escape(', '.join(endpoints['not_implemented']))}.</p>
 <h2>Hazard ratios</h2>{hr_table}
 <h2>Per arm (ITT, from randomisation)</h2>{arm_table}
 <h2>Toxicity by arm</h2>{tox_table}
+{parameters_section(parameters, heading="Parameters (CAR-T arm)")}
 <h2>Figures</h2>{imgs}
 <p>Source of the design: {html.escape(protocol.trial.source)}</p>
 {assumed}

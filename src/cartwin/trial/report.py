@@ -281,7 +281,7 @@ Simulated output of the cartwin model — not a clinical prediction.</p>
 <h2>Simulated vs published</h2>{comp_table}
 <h2>Figures</h2>{imgs}
 <h2>All endpoints</h2>{endpoint_table}
-{_parameters_section(parameters, fitted_population)}
+{parameters_section(parameters, fitted_population)}
 {assumed}
 </body></html>
 """
@@ -292,12 +292,15 @@ Simulated output of the cartwin model — not a clinical prediction.</p>
     return path
 
 
-def _parameters_section(parameters: Mapping[str, Any] | None, fitted_population: Mapping[str, Any] | None) -> str:
+def parameters_section(parameters: Mapping[str, Any] | None, fitted_population: Mapping[str, Any] | None = None,
+                       heading: str = "Parameters") -> str:
     """Which parameters the patients were simulated with: a reader of the report alone should
-    know whether a result is the calibrated model, an uncalibrated one, or a fitted population."""
+    know whether a result is the calibrated model, an uncalibrated one, or a fitted population.
+    ``parameters``: :func:`cartwin.trial.runner.parameters_record`'s dict (the single-arm report's,
+    and the randomised report's for its CAR-T arm, ``heading`` saying so); "" when both are None."""
     if parameters is None and fitted_population is None:
         return ""
-    parts = ["<h2>Parameters</h2>"]
+    parts = [f"<h2>{html.escape(heading)}</h2>"]
     if parameters is not None:
         parts.append(f"<p>Calibration: <code>{html.escape(str(parameters.get('calibration')))}</code>"
                      + (f"; overrides: <code>{html.escape(str(parameters['overrides']))}</code>" if parameters.get("overrides") else "")

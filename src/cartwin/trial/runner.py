@@ -61,7 +61,8 @@ class TrialResult:
     rtol: float = DEFAULT_RTOL
     fitted_population: dict[str, Any] | None = None
     #: The factors the patients' parameters were multiplied by (the calibration's, then the
-    #: caller's overrides) and where they came from: ``{"calibration": ..., "factors": {...}}``.
+    #: caller's overrides) and where they came from (:func:`parameters_record`):
+    #: ``{"calibration": ..., "overrides": {...}, "factors": {...}}``.
     parameters: dict[str, Any] | None = None
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
@@ -409,11 +410,20 @@ def _run(protocol: Protocol, n: int, seed: int, *, follow: float, batch_size: in
     patients = _patients_table(protocol, enrolled, journey, rows, follow, seed)
     _warn_failed(patients, protocol.name)
     endpoints = compute_endpoints(patients, scale=protocol.reporting.crs_scale)
-    parameters = {"calibration": str(protocol.calibration.parameters) if calibrated else "uncalibrated",
-                  "overrides": dict(sorted((overrides or {}).items())),
-                  "factors": {k: float(v) for k, v in sorted(multipliers.items())}}
     return TrialResult(protocol, patients, endpoints, sample, seed, engine=solver.name, rtol=float(rtol),
-                       fitted_population=fitted_record, parameters=parameters)
+                       fitted_population=fitted_record, parameters=parameters_record(protocol, calibrated, overrides, multipliers))
+
+
+def parameters_record(protocol: Protocol, calibrated: bool, overrides: dict[str, float] | None,
+                      multipliers: dict[str, float]) -> dict[str, Any]:
+    """Which parameters a trial's CAR-T patients had, as endpoints.json's ``"parameters"`` and the
+    report's Parameters section give them (single-arm: :attr:`TrialResult.parameters`; randomised:
+    the CAR-T arm's, :func:`cartwin.trial.comparative.run_comparative`): the calibration used
+    (``[calibration] parameters``, or ``"uncalibrated"``), the caller's ``overrides`` and every
+    factor applied (``multipliers``, :func:`_multipliers`: the calibration's, then the overrides)."""
+    return {"calibration": str(protocol.calibration.parameters) if calibrated else "uncalibrated",
+            "overrides": dict(sorted((overrides or {}).items())),
+            "factors": {k: float(v) for k, v in sorted(multipliers.items())}}
 
 
 def calibrated_factors(protocol: Protocol) -> dict[str, float]:
