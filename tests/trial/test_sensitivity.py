@@ -142,9 +142,11 @@ def test_the_readme_example_at_its_defaults_has_every_index_inside_0_1():
 
     table = sobol_indices("zuma-1", "crs_grade3plus").set_index("parameter")
     il6 = table.loc["p_il6_myeloid_pg_per_ml_day"]
-    assert il6.S1_low > 0.5  # the factor that drives severe CRS: most of the variance by itself
+    # The factor that drives severe CRS: the largest share of the variance by itself. Model v2.2
+    # (endothelium behind tocilizumab's blockade) shares it more with the other factors: S1 0.44
+    # (0.35 low), was above 0.5 on v2.1.
+    assert il6.S1 == table["S1"].max() and il6.S1_low > 0.25, table
     # Every other index is resolved; IL-6's total index (~0.9 at the joint calibration) has a
-    # bootstrap interval that touches 1 (measured 0.831-1.003, 2026-12-07; 0.813-1.024 on model
-    # v2.1, where IL-6 release drives severe CRS more: S1 above 0.5 by itself).
+    # bootstrap interval that may touch 1 (measured 0.831-1.003, 2026-12-07).
     assert table.drop(index="p_il6_myeloid_pg_per_ml_day").in_unit_interval.all(), table
     assert 0.0 <= il6.ST_low and il6.ST_high < 1.05 and 0.0 <= il6.S1_low <= il6.S1_high <= 1.0
