@@ -337,10 +337,7 @@ class CarTPatientModel(Model):
         # below the level switch above, and without this term its CAR-T cells stayed fully
         # functional, with IL-6 ~50 pg/mL (a low-grade CRS) until progression. ``persistence``
         # averages a low-threshold "antigen present" signal over ~2 months.
-        # Tumour antigen only: normal B/plasma cells re-stimulate CAR-T cells physiologically
-        # (B-cell aplasia goes with long persistence), they do not drive the exhaustion program.
-        tumour_antigen = p.tumour_infiltration_fraction * tp / BODY_LYMPHOID_VOLUME_UL
-        present = tumour_antigen / (p.K_antigen_persistence_cells_per_ul + tumour_antigen)
+        present = antigen / (p.K_antigen_persistence_cells_per_ul + antigen)
         q2 = persistence * persistence
         qhalf2 = p.antigen_persistence_half * p.antigen_persistence_half
         persistence_switch = q2 * q2 / (q2 * q2 + qhalf2 * qhalf2)
