@@ -113,12 +113,8 @@ def test_composite_fit_simulates_the_regimen_the_therapy_layer_gives(cart_data):
 def test_composite_fit_recovers_parameters_with_the_doses_and_not_without_lymphodepletion(cart_data):
     _, noisy, truth = cart_data
     err = _log_errors(fit_individual(_cart_problem(noisy), sigma=0.1), truth, truth)
-    # measured 2026-12-06: max 0.037 and 0.048; without lymphodepletion medians 0.44 and 1.18.
-    # Model v2.2 (2026-12-07): max 0.062 and 0.208 (one of six patients; the others <= 0.057): the
-    # antigen-persistence exhaustion program is a second contraction channel beside d_effector, so
-    # one synthetic patient trades the two.
-    assert err["k_prolif_per_day"].max() < 0.1 and err["d_effector_per_day"].max() < 0.25, err
-    assert np.median(err["d_effector_per_day"]) < 0.05, err
+    # measured 2026-12-06: max 0.037 and 0.048; without lymphodepletion medians 0.44 and 1.18
+    assert err["k_prolif_per_day"].max() < 0.1 and err["d_effector_per_day"].max() < 0.15, err
     biased = _log_errors(fit_individual(_cart_problem(noisy, lymphodepletion="none"), sigma=0.1), truth, truth)
     assert np.median(biased["k_prolif_per_day"]) > 0.2 and np.median(biased["d_effector_per_day"]) > 0.5, biased
 
