@@ -1,6 +1,7 @@
 """A small trial's report rendered by headless Chromium: the page is not blank and its figures
 load (the report is self-contained: no network). Skipped when Chromium is absent."""
 
+import contextlib
 import shutil
 import subprocess
 
@@ -8,6 +9,23 @@ import numpy as np
 import pytest
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@contextlib.contextmanager
+def _report_page(report_path):
+    """A Chromium page (Playwright, the distribution's browser) showing ``report_path``."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        try:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        except Exception as exc:  # noqa: BLE001 - a browser that cannot start is a skip, with why
+            pytest.skip(f"Chromium at {CHROMIUM} did not start: {exc}")
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(report_path.resolve().as_uri())
+        try:
+            yield page
+        finally:
+            browser.close()
 
 
 def render(html_path, png_path, width=1100, height=4200) -> None:
@@ -41,8 +59,6 @@ def test_small_trial_report_renders_to_a_non_blank_png(tmp_path):
 def test_randomised_report_shows_toxicity_arm_by_arm(tmp_path):
     """The comparative report's "Toxicity by arm" table, as Chromium lays it out: a column per arm,
     the SoC arm's drawn adverse events, "not modelled" where an arm's model lacks an event."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-
     from cartwin.trial.comparative import run_comparative
     from cartwin.trial.protocol import load_protocol, protocol_from_dict
 
@@ -51,19 +67,12 @@ def test_randomised_report_shows_toxicity_arm_by_arm(tmp_path):
     data["randomisation"] = {"accrual_days": 365.0, "primary_endpoint": "pfs"}
     result = run_comparative(protocol_from_dict(data), n=400, seed=1, follow_up_days=365.0)
     paths = result.write(tmp_path / "trial")
-    with sync_api.sync_playwright() as p:
-        try:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        except Exception as exc:  # noqa: BLE001 - a browser that cannot start is a skip, with why
-            pytest.skip(f"Chromium at {CHROMIUM} did not start: {exc}")
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.goto(paths["report"].resolve().as_uri())
+    with _report_page(paths["report"]) as page:
         table = page.locator("h2:has-text('Toxicity by arm') + table")
         header = [t.strip() for t in table.locator("tr").first.locator("th").all_inner_texts()]
         rows = {r.locator("td").first.inner_text(): r.locator("td").all_inner_texts() for r in table.locator("tr").all()[1:]}
         box = table.bounding_box()
         page.screenshot(path=str(tmp_path / "toxicity.png"), full_page=True)
-        browser.close()
     assert header == ["endpoint", "definition", "soc", "other"]
     assert set(rows) == {"neutropenia_grade3plus", "infection_grade3plus", "thrombocytopenia_grade3plus",
                          "treatment_related_death", "death_without_progression"}
@@ -78,19 +87,11 @@ def test_randomised_report_shows_the_car_t_arms_parameters_as_the_single_arm_rep
     row per factor of endpoints.json's "parameters" (the single-arm report's section, reused)."""
     import json
 
-    sync_api = pytest.importorskip("playwright.sync_api")
-
     from cartwin.trial.comparative import run_comparative
 
     paths = run_comparative("transform", n=12, seed=2, follow_up_days=60.0).write(tmp_path / "trial")
     parameters = json.loads(paths["endpoints"].read_text())["parameters"]
-    with sync_api.sync_playwright() as p:
-        try:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        except Exception as exc:  # noqa: BLE001 - a browser that cannot start is a skip, with why
-            pytest.skip(f"Chromium at {CHROMIUM} did not start: {exc}")
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.goto(paths["report"].resolve().as_uri())
+    with _report_page(paths["report"]) as page:
         heading = page.locator("h2:has-text('Parameters')")
         headings = heading.all_inner_texts()
         calibration = page.locator("h2:has-text('Parameters') + p").inner_text()
@@ -99,7 +100,6 @@ def test_randomised_report_shows_the_car_t_arms_parameters_as_the_single_arm_rep
         box = table.bounding_box()
         heading.scroll_into_view_if_needed()
         page.screenshot(path=str(tmp_path / "parameters.png"))
-        browser.close()
     assert headings == ["Parameters (CAR-T arm)"]
     assert calibration.startswith(f"Calibration: {parameters['calibration']}.")
     assert {k: float(v) for k, v in rows} == pytest.approx(parameters["factors"], rel=1e-3) and len(rows) >= 5
