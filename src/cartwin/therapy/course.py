@@ -166,7 +166,7 @@ def build_course(regimen: Regimen, covariates: Covariates, param_overrides: dict
     y0[model.state_index("tumour_pos")] = tumour * (1.0 - neg)
     y0[model.state_index("tumour_neg")] = tumour * neg
     # Every antigen-positive cell at the start is one lineage (see CarTPatientModel.rhs).
-    threshold = np.broadcast_to(np.asarray(params.broadcast(n)["tumour_extinction_threshold"], dtype=float), (n,))
+    threshold = np.broadcast_to(np.asarray(params["tumour_extinction_threshold"], dtype=float), (n,))
     y0[model.state_index("tumour_lineages")] = tumour * (1.0 - neg) / threshold
 
     if dose_cells is not None:
