@@ -88,7 +88,7 @@ class CarTPatientModel(Model):
     >>> from cartwin.model import CarTPatientModel
     >>> model = CarTPatientModel()
     >>> len(model.states)
-    38
+    39
     """
 
     name = "cartwin-cart"
@@ -140,6 +140,7 @@ class CarTPatientModel(Model):
         # lineage has died out and the tumour is gone (Kendall 1948 birth-death process).
         State("tumour_lineages", "1", "surviving antigen-positive tumour lineages / the patient's extinction threshold",
               initial=1e10 / math.log(2.0), extinction_below=1.0, extinguishes=("tumour_pos",)),
+        State("antigen_persistence", "1", "share of the last ~2 months with detectable antigen (duration-driven exhaustion program)"),
     )
 
     parameter_table = params_from_rows(
@@ -165,6 +166,9 @@ class CarTPatientModel(Model):
             ("chronic_cytokine_imax", 0.99, "1", 0.0, 1.0, ASSUME + " (exhausted T cells lose IFN-gamma production progressively: Wherry 2011 Nat Immunol 12:492; 0.99 with the 10x IFN-gamma release of the engagement lag keeps the chronically stimulated release of v2.0, 0.1 x 20)", "loss of effector cytokine release at full chronic stimulation"),
             ("tau_chronic_stimulation_day", 10.0, "day", 0.5, 100.0, ASSUME + " (exhaustion programs develop over 1-2 weeks of persistent antigen: Wherry 2011; Good 2021 in vitro chronic stimulation for 2-4 weeks)", "time scale of the chronic-stimulation average"),
             ("tau_engagement_day", 3.0, "day", 0.01, 10.0, ASSUME + " (mean of two stages; infused cells traffic to lymph nodes and marrow and reach full effector cytokine secretion over days; CRS onset follows expansion, median day 1-3 after CD28/4-1BB CD19 CAR-T: Hay 2017 Blood 130:2295, Teachey 2016 Cancer Discov 6:664; 3 d chosen so the ZUMA-1 median onset is day 2, 1.5-2 d gave day 1)", "lag between antigen stimulation and cytokine secretion by effector CAR-T cells"),
+            ("K_antigen_persistence_cells_per_ul", 0.5, "cells/uL", 1e-6, 1e4, ASSUME + " (2.5e8 tumour cells, a quarter of the ~1 cm3 (1e9 cells) that imaging detects: disease still present)", "antigen level at which half of the persistence signal is on"),
+            ("tau_antigen_persistence_day", 60.0, "day", 1.0, 1000.0, ASSUME + " (CAR-T cells facing antigen for 1-3 months become dysfunctional whatever its amount: Good 2021 Cell 184:6081; non-responders' CAR-T cells are exhausted, Deng 2020 Nat Med 26:1878, recalled)", "time scale of the antigen-persistence average"),
+            ("antigen_persistence_half", 0.5, "1", 0.01, 1.0, ASSUME + " (a responder whose tumour falls below the persistence level within two weeks stays under ~0.2)", "persistence level at which it drives the chronic-stimulation average half-way to 1 (Hill coefficient 4)"),
             ("chronic_gate_cells_per_ul", 1e-3, "cells/uL", 1e-9, 1.0, ASSUME + " (far below any measured CAR-T level)", "CAR-T level below which the chronic-stimulation average stops following antigen"),
             ("et_competition", _CAL["et_competition"], "1", 0.0, 1e3, CALIB + "; form: De Boer & Perelson 1995 J Theor Biol 175:567 (ratio-dependent stimulation)", "CAR-T cells competing for antigen: weight of E + M in the stimulation's denominator"),
             ("d_exhausted_per_day", 0.1, "1/day", 0.0, 10.0, ASSUME + " (Kirouac d_x range 0.001-1)", "exhausted-cell death"),
@@ -287,7 +291,7 @@ class CarTPatientModel(Model):
     def rhs(self, t, y, p, xp=np):
         (n, e, m, x, tp, tn, bn, ifng, mac, il6, endo, crp,
          tc, tpe, dc, dpe, f1, f2, f3, cy, mprot,
-         np0, nt1, nt2, nt3, anc, pp0, pt1, pt2, pt3, plt, igg, chronic, neuro, primed, engaged, reserve, lineages) = y
+         np0, nt1, nt2, nt3, anc, pp0, pt1, pt2, pt3, plt, igg, chronic, neuro, primed, engaged, reserve, lineages, persistence) = y
 
         # Drug concentrations and effects.
         toci = tc / p.toci_V1_l  # mg/L == ug/mL
@@ -328,10 +332,29 @@ class CarTPatientModel(Model):
         z2 = chronic * chronic
         half2 = p.chronic_half_exhaustion * p.chronic_half_exhaustion
         chronic_switch = z2 * z2 / (z2 * z2 + half2 * half2)
+        # v2.2: exhaustion also follows how *long* antigen has persisted, not only how much: a
+        # tumour that CAR-T cells kill slowly can sit at 1e9-1e10 cells for months, an exposure
+        # below the level switch above, and without this term its CAR-T cells stayed fully
+        # functional, with IL-6 ~50 pg/mL (a low-grade CRS) until progression (Good 2021: CAR-T
+        # cells facing antigen for weeks become dysfunctional whatever its amount). ``persistence``
+        # averages a low-threshold "antigen present" signal over ~2 months.
+        # Tumour antigen only: normal B/plasma cells re-stimulate CAR-T cells physiologically
+        # (B-cell aplasia goes with long persistence), they do not drive the exhaustion program.
+        tumour_antigen = p.tumour_infiltration_fraction * tp / BODY_LYMPHOID_VOLUME_UL
+        present = tumour_antigen / (p.K_antigen_persistence_cells_per_ul + tumour_antigen)
+        q2 = persistence * persistence
+        qhalf2 = p.antigen_persistence_half * p.antigen_persistence_half
+        persistence_switch = q2 * q2 / (q2 * q2 + qhalf2 * qhalf2)
+        # Long persistence acts through the chronic-stimulation average, as a second input to it
+        # (either the level or the duration of antigen drives the one exhaustion program): the
+        # exhaustion and cytokine-loss terms keep their single input, so the IFN-gamma and
+        # effector rows of the Jacobian keep their structure (and the sparse LU its stable order).
+        chronic_drive = 1.0 - (1.0 - exposure) * (1.0 - persistence_switch)
         exhaustion = (p.k_exhaustion_per_day * stim + p.k_exhaustion_chronic_per_day * chronic_switch) * (1.0 + p.tme_suppression)
         # Averaged over the CAR-T cells' own exposure: it stays at rest before the infusion.
         car_present = (e + m) / (e + m + p.chronic_gate_cells_per_ul)
-        dchronic = car_present * (exposure - chronic) / p.tau_chronic_stimulation_day
+        dchronic = car_present * (chronic_drive - chronic) / p.tau_chronic_stimulation_day
+        dpersistence = car_present * (present - persistence) / p.tau_antigen_persistence_day
         # v2: effectors secrete cytokines once engaged, a lag behind stimulation: infused cells
         # reach the disease sites and full effector function over a day or two, so CRS follows
         # expansion rather than the infusion itself (killing, by contrast, is immediate).
@@ -466,7 +489,7 @@ class CarTPatientModel(Model):
 
         return (dn, de, dm, dx, dtp, dtn, dbn, difng, dmac, dil6, dendo, dcrp,
                 dtc, dtpe, ddc, ddpe, df1, df2, df3, dcy, dmprot,
-                dnp0, dnt1, dnt2, dnt3, danc, dpp0, dpt1, dpt2, dpt3, dplt, digg, dchronic, dneuro, dprimed, dengaged, dreserve, dlineages)
+                dnp0, dnt1, dnt2, dnt3, danc, dpp0, dpt1, dpt2, dpt3, dplt, digg, dchronic, dneuro, dprimed, dengaged, dreserve, dlineages, dpersistence)
 
     # ------------------------------------------------------------------------------------
     def initial_state(self, p, n_patients):
