@@ -52,7 +52,11 @@ def test_preexisting_antigen_negative_clone_relapses_antigen_negative():
     end = tc.iloc[-1]
     nadir = tc["tumor_cells"].min()
     assert end["tumor_cells"] > 100 * nadir  # relapse
-    assert end["tumor_antigen_neg_cells"] / end["tumor_cells"] > 0.99  # antigen-negative
+    # Antigen-negative: the realism table counts a relapse as antigen-negative above half
+    # (trial.realism). Since v2.2's duration-driven exhaustion, CAR-T cells that faced the
+    # residual CD19+ cells for months no longer re-expand against them, so ~3 % of this relapse
+    # stays CD19+ (measured 0.973; ~1.0 with the program off), a mixed CD19-/dim relapse.
+    assert end["tumor_antigen_neg_cells"] / end["tumor_cells"] > 0.9
 
 
 def test_without_antigen_negative_clone_no_antigen_negative_relapse():
