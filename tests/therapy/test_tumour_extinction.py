@@ -107,7 +107,6 @@ def test_division_rates_per_indication(indication, low, high):
     assert rate >= get_indication(indication).r_tumour_per_day  # division covers net growth
 
 
-
 def test_persisting_antigen_ends_cytokine_release_within_months():
     """Model v2.2 (duration-driven exhaustion): tumours that CAR-T cells kill slowly, held for
     months at ~1e9-1e10 cells, no longer keep their CAR-T cells secreting cytokines for years.

@@ -140,7 +140,7 @@ class CarTPatientModel(Model):
         # lineage has died out and the tumour is gone (Kendall 1948 birth-death process).
         State("tumour_lineages", "1", "surviving antigen-positive tumour lineages / the patient's extinction threshold",
               initial=1e10 / math.log(2.0), extinction_below=1.0, extinguishes=("tumour_pos",)),
-        State("antigen_persistence", "1", "share of the last ~2 months with detectable antigen (duration-driven exhaustion program)"),
+        State("antigen_persistence", "1", "share of the last ~2 months with tumour antigen present (duration-driven exhaustion program)"),
     )
 
     parameter_table = params_from_rows(
@@ -314,7 +314,8 @@ class CarTPatientModel(Model):
         # Solid tumours: only the infiltrating share of effectors meets tumour antigen and kills.
         # v2: ratio-dependent (De Boer & Perelson 1995): stimulation per CAR-T cell falls as
         # functional CAR-T cells outnumber their targets, so antigen, not the niche, sets the peak.
-        antigen = p.tumour_infiltration_fraction * tp / BODY_LYMPHOID_VOLUME_UL + p.normal_target_antigen_weight * bn
+        tumour_antigen = p.tumour_infiltration_fraction * tp / BODY_LYMPHOID_VOLUME_UL
+        antigen = tumour_antigen + p.normal_target_antigen_weight * bn
         stim = antigen / (p.K_antigen_cells_per_ul + antigen + p.et_competition * (e + m))
 
         prolif = p.k_prolif_per_day * stim * (1.0 - p.dex_prolif_imax * dex_effect)
@@ -340,7 +341,6 @@ class CarTPatientModel(Model):
         # averages a low-threshold "antigen present" signal over ~2 months.
         # Tumour antigen only: normal B/plasma cells re-stimulate CAR-T cells physiologically
         # (B-cell aplasia goes with long persistence), they do not drive the exhaustion program.
-        tumour_antigen = p.tumour_infiltration_fraction * tp / BODY_LYMPHOID_VOLUME_UL
         present = tumour_antigen / (p.K_antigen_persistence_cells_per_ul + tumour_antigen)
         q2 = persistence * persistence
         qhalf2 = p.antigen_persistence_half * p.antigen_persistence_half
