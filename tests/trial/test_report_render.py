@@ -2,30 +2,21 @@
 load (the report is self-contained: no network). Skipped when Chromium is absent."""
 
 import contextlib
-import shutil
 import subprocess
 
 import numpy as np
 import pytest
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+from tests.browser import CHROMIUM, chromium_browser
 
 
 @contextlib.contextmanager
 def _report_page(report_path):
     """A Chromium page (Playwright, the distribution's browser) showing ``report_path``."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        try:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        except Exception as exc:  # noqa: BLE001 - a browser that cannot start is a skip, with why
-            pytest.skip(f"Chromium at {CHROMIUM} did not start: {exc}")
+    with chromium_browser() as browser:
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         page.goto(report_path.resolve().as_uri())
-        try:
-            yield page
-        finally:
-            browser.close()
+        yield page
 
 
 def render(html_path, png_path, width=1100, height=4200) -> None:

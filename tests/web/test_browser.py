@@ -4,8 +4,6 @@ Screenshots of every page go to ``test-artifacts/web/`` (ignored by git). Skippe
 reason, where Chromium or the playwright package is missing (.ci/run installs Chromium).
 """
 
-import os
-import shutil
 import socket
 import threading
 import time
@@ -13,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import CHROMIUM, chromium_browser
 from tests.web.conftest import EXAMPLE_OBSERVATIONS
 
-CHROMIUM = os.environ.get("CARTWIN_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 if CHROMIUM is None:
     pytest.skip("Chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
@@ -55,11 +53,7 @@ def server(tmp_path_factory, registry_db):
 @pytest.fixture(scope="module")
 def page(server):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        try:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        except Exception as exc:  # noqa: BLE001 - a browser that cannot start is a skip, with why
-            pytest.skip(f"Chromium at {CHROMIUM} did not start: {exc}")
+    with chromium_browser() as browser:
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         pg = context.new_page()
         errors = []
@@ -67,7 +61,6 @@ def page(server):
         pg.on("request", lambda r: errors.append(f"external request {r.url}") if not r.url.startswith((server, "blob:", "data:")) else None)
         pg.errors = errors
         yield pg
-        browser.close()
 
 
 def figures_drawn(page, selector):
