@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from cartwin.clinic.response import CATEGORIES
 from cartwin.foundation.errors import CartwinWarning
 from cartwin.trial.endpoints import RESPONDERS
-from cartwin.trial.outcomes import death_days, efficacy, outcomes, survival
+from cartwin.trial.outcomes import REFRACTORY_FAILURE_DAY, death_days, efficacy, outcomes, survival
 from cartwin.trial.protocol import list_protocols, load_protocol
 
 DAYS = (28.0, 90.0, 180.0, 270.0, 365.0)
@@ -67,9 +67,15 @@ def test_random_assessment_sequences_respect_time(measure, data, seed):
         else:
             assert order[row.best_response] == min(order[c] for c in counted)
         if np.isfinite(row.progression_day):
-            # progression is an assessment that is PD, or the first non-response after a response
+            # progression is an assessment that is PD, or the first non-response after a response,
+            # or, where the measure has a response window (B-ALL), the first assessment after it
+            # of a patient who never remitted (treatment failure: REFRACTORY_FAILURE_DAY)
             k = days.index(row.progression_day)
-            assert seq[k] == "PD" or (seq[k] not in RESPONDERS and any(c in RESPONDERS for c in seq[:k]))
+            window = REFRACTORY_FAILURE_DAY.get(measure, np.inf)
+            refractory = (days[k] == min((d for d in days if d >= window), default=np.nan)
+                          and not any(c in RESPONDERS for c in seq[:k + 1]))
+            assert seq[k] == "PD" or refractory or (
+                seq[k] not in RESPONDERS and any(c in RESPONDERS for c in seq[:k]))
 
 
 def test_death_before_the_first_assessment_is_not_evaluable():

@@ -142,10 +142,14 @@ def test_the_readme_example_at_its_defaults_has_every_index_inside_0_1():
 
     table = sobol_indices("zuma-1", "crs_grade3plus").set_index("parameter")
     il6 = table.loc["p_il6_myeloid_pg_per_ml_day"]
-    # The factor that drives severe CRS: the largest share of the variance by itself. Model v2.2
-    # (endothelium behind tocilizumab's blockade) shares it more with the other factors: S1 0.44
-    # (0.35 low), was above 0.5 on v2.1.
-    assert il6.S1 == table["S1"].max() and il6.S1_low > 0.25, table
+    # Severe CRS is set by IL-6 release and, through the steroids that ICANS brings under
+    # ZUMA-1's policy, by neurovascular susceptibility; proliferation and killing matter little by
+    # themselves. Measured on v2.3 (docs/sensitivity.md): S1 0.29 (0.22 low) and 0.37 (0.30 low)
+    # against 0.03 and 0.05. v2.2, where nearly all ICANS reached grade 3, had IL-6 alone on top.
+    top_two = set(table["S1"].nlargest(2).index)
+    assert top_two == {"p_il6_myeloid_pg_per_ml_day", "k_neurovascular_on_per_day"}, table
+    assert table.loc[list(top_two), "S1_low"].min() > 0.15, table
+    assert table.drop(index=list(top_two))["S1"].max() < 0.15, table
     # Every other index is resolved; IL-6's total index (~0.9 at the joint calibration) has a
     # bootstrap interval that may touch 1 (measured 0.831-1.003, 2026-12-07).
     assert table.drop(index="p_il6_myeloid_pg_per_ml_day").in_unit_interval.all(), table

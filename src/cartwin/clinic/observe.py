@@ -55,14 +55,19 @@ class BedsideMapping:
     low_flow_above: float = 0.15
     high_flow_above: float = 0.40
     ventilation_above: float = 0.70
-    ice_falls_above: float = 0.50
-    # ICE 10 -> 0 over endothelial activation 0.50 -> 0.72: encephalopathy can progress
-    # rapidly from expressive aphasia to global aphasia and obtundation (Lee DW et al. Biol
-    # Blood Marrow Transplant 2019;25:625, ICANS section), so the ICE 3-6 (grade 2) band is
-    # narrow (assumption on its width). Was 0.95 (assumption) until the
-    # ICANS calibration (CHANGELOG): with it, dexamethasone at grade 2 stopped nearly every
-    # patient before ICE <= 2 and no trial reached its published grade >= 3 ICANS rate.
-    ice_zero_at: float = 0.72
+    # ICE 10 -> 0 over neurovascular activation 0.30 -> 0.90 (assumption on the band, model v2.3).
+    # v2.2's band (0.50 -> 0.72) was narrow against the spread of activation peaks, so nearly
+    # every patient who crossed it went through grades 1-2 within a day and reached ICE <= 2
+    # (ZUMA-1: grade 1 6 %, grade 2 8 %, grade >= 3 44 % of infused; published 65 % any, 31 %
+    # grade 3-4, so about half of ICANS is grade 1-2), and ICANS ended ~1 day after the peak
+    # (median duration 6 days against 17: Neelapu SS et al. NEJM 2017;377:2531). With the wider
+    # band, grades 1-2 are a stretch of the course a patient can stop in, and ICANS lasts while
+    # the activation falls back below the ICE 9 threshold. Was 0.95 for ICE 0 before the ICANS
+    # calibration (dexamethasone at grade 2 then stopped every patient before ICE <= 2); that is
+    # no longer so, because dexamethasone now damps the neurovascular drive only partly
+    # (``dex_neurovascular_imax``, model parameters). docs/model.md has the measurements.
+    ice_falls_above: float = 0.30
+    ice_zero_at: float = 0.90
     voice_above: float = 0.82
     tactile_above: float = 0.90
     unarousable_above: float = 0.96

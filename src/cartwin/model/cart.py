@@ -215,6 +215,7 @@ class CarTPatientModel(Model):
             ("k_neurovascular_off_per_day", 0.3, "1/day", 0.0, 100.0, ASSUME + " (ASTCT ICANS resolves over days to ~2 weeks: Neelapu 2017 NEJM 377:2531, median NE duration 17 d on CTCAE)", "neurovascular recovery rate"),
             ("K_il6_endothelial_pg_per_ml", 300.0, "pg/mL", 1e-3, 1e6, ASSUME, "serum IL-6 half-activating endothelium"),
             ("dex_cytokine_imax", 0.9, "1", 0.0, 1.0, ASSUME, "max inhibition of cytokine release/endothelial activation by dexamethasone"),
+            ("dex_neurovascular_imax", 0.5, "1", 0.0, 1.0, ASSUME + " (v2.3; steroids act on cytokine release and endothelium; the blood-brain barrier repairs over days: Gust 2017 Cancer Discov 7:1404, recalled: BBB disruption with high CSF protein in severe neurotoxicity)", "max inhibition of neurovascular (blood-brain-barrier) activation by dexamethasone"),
             ("IC50_dex_ng_per_ml", 2.0, "ng/mL", 1e-3, 1e4, ASSUME + " (glucocorticoid IC50 ~ nM for T-cell cytokines)", "dexamethasone half-inhibitory concentration"),
             # --- drugs ------------------------------------------------------------------
             ("toci_CL_l_per_day", 0.3, "L/day", 1e-3, 10.0, FREY, "tocilizumab linear clearance"),
@@ -436,7 +437,13 @@ class CarTPatientModel(Model):
         # v2: the neurovascular unit follows systemic endothelial activation with its own time
         # scale (Gust 2017: endothelial activation and BBB disruption in severe neurotoxicity),
         # so ICANS lags CRS, can outlast it and can follow tocilizumab's IL-6 rise.
-        dneuro = p.k_neurovascular_on_per_day * endo * cyto_scale * (1.0 - neuro) - p.k_neurovascular_off_per_day * neuro
+        # v2.3: dexamethasone damps the neurovascular drive less than cytokine release
+        # (dex_neurovascular_imax 0.5 against 0.9; assumption): it acts upstream, through the
+        # endothelium, and the barrier repairs on its own time scale. At 0.9, a steroid course
+        # ended ICANS within 1-2 days of the peak (median 6 d against 11-17 d in LBCL) and
+        # grade-2 dexamethasone stopped nearly every patient before ICE <= 2 (TRANSCEND,
+        # ZUMA-2 grade >= 3 ICANS 0-2 % against 10 % and 31-37 %).
+        dneuro = p.k_neurovascular_on_per_day * endo * (1.0 - p.dex_neurovascular_imax * dex_effect) * (1.0 - neuro) - p.k_neurovascular_off_per_day * neuro
 
         # Drugs.
         dtc = (
