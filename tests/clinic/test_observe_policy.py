@@ -185,3 +185,22 @@ def test_severe_crs_only_policy_treats_severe_toxicity_only():
     policy._state["fever_since"] = np.zeros(4)
     assert list(policy.wants_tocilizumab(10.0, crs, icans, febrile)) == [False, True, False, True]
     assert list(policy.wants_steroids(10.0, crs, icans)) == [False, False, True, True]
+
+
+def test_an_inverted_ice_band_is_refused_naming_the_field():
+    from cartwin.clinic.observe import BedsideMapping
+
+    with pytest.raises(ValidationError, match="bedside.ice_zero_at"):
+        BedsideMapping(ice_falls_above=0.95, ice_zero_at=0.90)
+    with pytest.raises(ValidationError, match="bedside.ice_zero_at"):
+        BedsideMapping(ice_falls_above=0.5, ice_zero_at=0.5)
+
+
+def test_the_ice_score_spans_grades_1_to_3_over_the_band():
+    # ASTCT ICE: 7-9 grade 1, 3-6 grade 2, 0-2 grade 3 (Lee DW et al. BBMT 2019;25:625). With the
+    # band 0.30-0.90 (model v2.3) the score is 10 at the band's foot and 0 at its top.
+    from cartwin.clinic.observe import DEFAULT_MAPPING as m
+
+    nv = np.array([0.0, m.ice_falls_above, 0.36, 0.6, 0.78, m.ice_zero_at, 1.0])
+    obs = {"fever_driver": np.full(nv.size, 0.05), "icans_driver": nv, "crp_mg_per_l": np.zeros(nv.size)}
+    assert list(bedside(obs)["ice_score"]) == [10, 10, 9, 5, 2, 0, 0]
