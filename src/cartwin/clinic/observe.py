@@ -30,7 +30,6 @@ import numpy as np
 import pandas as pd
 
 from cartwin.foundation.constraints import Interval, check
-from cartwin.foundation.errors import ValidationError
 from cartwin.foundation.streams import patient_generators
 
 
@@ -83,11 +82,10 @@ class BedsideMapping:
     def __post_init__(self) -> None:
         for name, value in self.__dict__.items():
             check(f"bedside.{name}", value, Interval(0.0, 1000.0))
-        if not self.ice_falls_above < self.ice_zero_at:
-            # the ICE score falls linearly between the two: an empty or inverted band divides by
-            # zero or makes the score rise with neurovascular activation
-            raise ValidationError("bedside.ice_zero_at", f"a value above bedside.ice_falls_above ({self.ice_falls_above})",
-                                  self.ice_zero_at)
+        # The ICE score falls linearly between the two: an empty or inverted band divides by
+        # zero or makes the score rise with neurovascular activation.
+        check("bedside.ice_zero_at", self.ice_zero_at, Interval(self.ice_falls_above, 1000.0, low_open=True),
+              hint="ICE reaches 0 above where it starts to fall (bedside.ice_falls_above)")
 
 
 DEFAULT_MAPPING = BedsideMapping()
