@@ -187,6 +187,52 @@ def test_severe_crs_only_policy_treats_severe_toxicity_only():
     assert list(policy.wants_steroids(10.0, crs, icans)) == [False, False, True, True]
 
 
+def test_lee2014_policy_gives_tocilizumab_at_grade2_to_older_patients_only():
+    """ZUMA-1's algorithm (Lee DW et al. Blood 2014;124:188): tocilizumab from CRS grade 3, or
+    from grade 2 with older age (over 60: cartwin's reading, the IPI age factor); steroids as
+    severe-crs-only."""
+    import numpy as np
+
+    from cartwin.clinic.policy import Lee2014, make_policy
+
+    policy = make_policy("lee-2014", np.full(4, 70.0), age_years=np.array([45.0, 61.0, 61.0, 60.0]))
+    assert isinstance(policy, Lee2014)
+    policy._init(4)
+    crs, icans = np.array([2, 2, 1, 2]), np.array([0, 0, 0, 2])
+    febrile = np.ones(4, dtype=bool)
+    policy._state["fever_since"] = np.zeros(4)
+    assert list(policy.wants_tocilizumab(10.0, crs, icans, febrile)) == [False, True, False, False]
+    assert list(policy.wants_tocilizumab(10.0, np.full(4, 3), icans, febrile)) == [True] * 4
+    assert list(policy.wants_steroids(10.0, crs, icans)) == [False] * 4
+
+
+def test_lee2014_policy_without_ages_is_refused_naming_the_field():
+    import numpy as np
+
+    from cartwin.clinic.policy import make_policy
+
+    with pytest.raises(ValidationError, match="policy.age_years"):
+        make_policy("lee-2014", np.full(2, 70.0))
+    with pytest.raises(ValidationError, match="policy.age_years"):
+        make_policy("lee-2014", np.full(2, 70.0), age_years=np.array([50.0, -3.0]))
+
+
+def test_zuma1_runs_lee2014_and_gives_tocilizumab_to_more_patients_than_severe_only():
+    """The grade-2 rule for older patients is what brings ZUMA-1's tocilizumab use toward the
+    published 43 % (Neelapu SS et al. NEJM 2017;377:2531; not a fitted target), and it lowers
+    grade >= 3 CRS: the same virtual patients under both policies."""
+    from cartwin.trial.protocol import load_protocol
+    from cartwin.trial.runner import run_trial
+
+    zuma1 = load_protocol("zuma-1")
+    assert zuma1.management.policy == "lee-2014"
+    lee = run_trial(zuma1, 150, 1, follow_up_days=40.0).endpoints["infused"]
+    severe = run_trial(zuma1.replace(management={"policy": "severe-crs-only"}), 150, 1,
+                       follow_up_days=40.0).endpoints["infused"]
+    assert lee["tocilizumab_rate"]["estimate"] > severe["tocilizumab_rate"]["estimate"] + 0.05
+    assert lee["crs_grade3plus"]["estimate"] < severe["crs_grade3plus"]["estimate"]
+
+
 def test_an_inverted_ice_band_is_refused_naming_the_field():
     from cartwin.clinic.observe import BedsideMapping
 

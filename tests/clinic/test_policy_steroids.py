@@ -66,7 +66,7 @@ def test_severe_crs_only_starts_at_grade3_continues_through_grade2_then_tapers()
 
 @pytest.mark.parametrize("name", [p for p in POLICIES if p != "none"])
 def test_every_policy_that_gives_steroids_tapers(name):
-    log = _run(make_policy(name, 70.0), lambda t: 3 if 1.0 <= t < 2.0 else 0)
+    log = _run(make_policy(name, 70.0, age_years=50.0), lambda t: 3 if 1.0 <= t < 2.0 else 0)
     got = _steroids(log)
     assert got, name
     last = got[-1]

@@ -28,7 +28,8 @@ def simulate(
     tumour_cells: float = typer.Option(None, help="Baseline tumour cells; default: the indication's typical burden."),
     antigen_negative_fraction: float = typer.Option(None, help="Fraction of tumour cells lacking the target antigen."),
     no_lymphodepletion: bool = typer.Option(False, "--no-lymphodepletion", help="Skip fludarabine/cyclophosphamide."),
-    policy: str = typer.Option("astct-consensus", help="Management policy: astct-consensus, prophylactic-tocilizumab, early-steroids or none."),
+    policy: str = typer.Option("astct-consensus", help="Management policy: astct-consensus, severe-crs-only, lee-2014 (needs --age-years), prophylactic-tocilizumab, early-steroids or none."),
+    age_years: float = typer.Option(None, "--age-years", help="Age (years); the lee-2014 policy gives tocilizumab at CRS grade 2 to patients over 60."),
     rtol: float = typer.Option(1e-6, help="Relative tolerance of the solver."),
     out: Path = typer.Option(Path("cartwin-output"), help="Output directory."),
     nonmem: Path = typer.Option(None, "--nonmem", help="Also write the transgene level at the ELIANA-like qPCR days as a NONMEM-format CSV (read by `cartwin fit`)."),
@@ -45,7 +46,7 @@ def simulate(
 
     with user_errors({"covariates.weight_kg": "--weight-kg", "policy.weight_kg": "--weight-kg", "covariates.height_cm": "--height-cm",
                       "days": "--days", "controller.rtol": "--rtol", "product": "--product", "indication": "--indication",
-                      "management.policy": "--policy", "policy": "--policy"}):
+                      "management.policy": "--policy", "policy": "--policy", "policy.age_years": "--age-years"}):
         check_options(days=days, seed=seed, weight_kg=weight_kg, height_cm=height_cm, tumour_cells=tumour_cells,
                       antigen_negative_fraction=antigen_negative_fraction, rtol=rtol)
         dose_cells, per_kg = parse_dose(dose, "--dose") if dose is not None else (None, None)
@@ -57,7 +58,7 @@ def simulate(
             lymphodepletion=NO_LYMPHODEPLETION if no_lymphodepletion else None,
         )
         covariates = Covariates(weight_kg, height_cm, tumour_cells, antigen_negative_fraction)
-        manager = make_policy(policy, weight_kg)
+        manager = make_policy(policy, weight_kg, age_years)
         saves = np.union1d(ObservationSchedule().days(days), np.arange(0.0, days + 1e-9, 1.0))
         decisions = np.union1d(np.arange(-5.0, min(days, 28.0), 0.25), np.arange(0.0, days + 1e-9, 1.0))
         with console.status(f"simulating {product} in {indication} for {days:g} days..."):

@@ -69,7 +69,8 @@ def grade_observations(obs: pd.DataFrame, scale: str, validated: pd.DataFrame | 
 
 def simulate_batch(spec: CohortSpec, patients: pd.DataFrame, overrides: dict[str, np.ndarray], seed: int, solver=None):
     """One batch. ``patients``: patient_id, weight_kg, height_cm, tumour_cells_at_infusion,
-    antigen_negative_fraction (and optionally dose_cells, memory_fraction, and ``stream_id``: the
+    antigen_negative_fraction (and optionally age_years, which the lee-2014 policy needs, dose_cells,
+    memory_fraction, and ``stream_id``: the
     patient whose measurement-noise and survival streams a row draws from, default its own id —
     copies of one patient under different parameters share them, :func:`cartwin.trial.runner.run_design`)."""
     ind = get_indication(spec.indication)
@@ -78,7 +79,7 @@ def simulate_batch(spec: CohortSpec, patients: pd.DataFrame, overrides: dict[str
     stream_ids = (dict(zip(ids.tolist(), patients["stream_id"].to_numpy(np.int64).tolist(), strict=True))
                   if "stream_id" in patients else None)
     weight = patients["weight_kg"].to_numpy(float)
-    policy = make_policy(spec.policy, weight)
+    policy = make_policy(spec.policy, weight, patients["age_years"].to_numpy(float) if "age_years" in patients else None)
     regimen = Regimen(spec.product, spec.indication, spec.dose_cells, spec.per_kg, spec.lymphodepletion)
     covariates = Covariates(
         weight_kg=weight,

@@ -452,6 +452,7 @@ def _cohort_table(protocol: Protocol, enrolled: pd.DataFrame, journey: pd.DataFr
     infused = journey["infused"].to_numpy(bool)
     cohort = pd.DataFrame({
         "patient_id": enrolled["patient_id"].to_numpy(),
+        "age_years": enrolled["age_years"].to_numpy(float),
         "weight_kg": enrolled["weight_kg"].to_numpy(float),
         "height_cm": enrolled["height_cm"].to_numpy(float),
         "tumour_cells_at_infusion": np.minimum(

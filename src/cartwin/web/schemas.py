@@ -76,6 +76,7 @@ def build_models(settings) -> dict[str, type[BaseModel]]:
         antigen_negative_fraction=_optional(pydantic_field(Interval(0.0, 1.0), None, "share of tumour cells lacking the target")),
         lymphodepletion=(bool, Field(True, description="give the product's fludarabine/cyclophosphamide")),
         policy=pydantic_field(policy, "astct-consensus", "toxicity management policy"),
+        age_years=_optional(pydantic_field(Interval(0.0, 130.0), None, "age (years): needed by the lee-2014 policy only")),
     )
     trial = create_model(
         "TrialJobRequest", __base__=_Strict,

@@ -80,7 +80,7 @@ def simulate(req) -> dict[str, Any]:
     regimen = Regimen(product=req.product, indication=req.indication, dose_cells=dose_cells, per_kg=per_kg,
                       lymphodepletion=None if req.lymphodepletion else NO_LYMPHODEPLETION)
     covariates = Covariates(req.weight_kg, req.height_cm, req.tumour_cells, req.antigen_negative_fraction)
-    manager = make_policy(req.policy, req.weight_kg)
+    manager = make_policy(req.policy, req.weight_kg, req.age_years)
     days = req.days
     # The same save and decision grids as `cartwin simulate` (cli/simulate.py).
     saves = np.union1d(ObservationSchedule().days(days), np.arange(0.0, days + 1e-9, 1.0))
