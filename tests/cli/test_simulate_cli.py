@@ -45,6 +45,8 @@ def test_bad_options_exit_2_with_named_option(tmp_path):
         (["simulate", "--product", "ide-cel", "--indication", "lbcl"], "--indication"),
         (["simulate", "--antigen-negative-fraction", "2"], "--antigen-negative-fraction"),
         (["simulate", "--policy", "magic"], "--policy"),
+        (["simulate", "--policy", "lee-2014"], "--age-years"),
+        (["simulate", "--policy", "lee-2014", "--age-years", "-4"], "--age-years"),
     ]
     for args, name in cases:
         result = runner.invoke(app, args + ["--out", str(tmp_path / "x")])

@@ -219,7 +219,7 @@ def test_lee2014_policy_without_ages_is_refused_naming_the_field():
 
 def test_zuma1_runs_lee2014_and_gives_tocilizumab_to_more_patients_than_severe_only():
     """The grade-2 rule for older patients is what brings ZUMA-1's tocilizumab use toward the
-    published 43 % (Neelapu SS et al. NEJM 2017;377:2531; not a fitted target), and it lowers
+    published 45 % (Neelapu SS et al. NEJM 2017;377:2531; not a fitted target), and it lowers
     grade >= 3 CRS: the same virtual patients under both policies."""
     from cartwin.trial.protocol import load_protocol
     from cartwin.trial.runner import run_trial

@@ -217,7 +217,8 @@ class Lee2014(SevereOnly):
     names no age, so the cut is an *assumption*). Comorbidity is not a covariate of the virtual
     populations, so only age opens the grade-2 rule (an *assumption*: the trials enrolled ECOG
     0-1 patients with adequate organ function). Without it the algorithm gives tocilizumab to
-    fewer patients than ZUMA-1 did (27 % simulated against 43 % published, Neelapu 2017).
+    fewer patients than ZUMA-1 did (27 % simulated against 45 % published, Neelapu 2017;
+    docs/validation.md, "Not fitted").
     """
 
     age_years: np.ndarray | float | None = None
