@@ -73,11 +73,19 @@ def test_simulate_matches_the_library_call(client):
     ({"dose": "lots"}, "dose"),                         # library's parse_dose names it
     ({"product": "ide-cel", "indication": "lbcl"}, "indication"),  # library cross-check
     ({"colour": "blue"}, "colour"),                     # unknown key
+    ({"policy": "lee-2014"}, "age_years"),              # the policy needs the age
+    ({"policy": "lee-2014", "age_years": -1}, "age_years"),
 ])
 def test_simulate_bad_input_names_the_field(client, body, field):
     r = client.post("/api/v1/simulate", json=body)
     assert r.status_code == 422
     assert error_field(r)[0] == field
+
+
+def test_simulate_runs_the_lee2014_policy_with_an_age(client):
+    r = client.post("/api/v1/simulate", json={"product": "axi-cel", "indication": "lbcl", "days": 30, "policy": "lee-2014",
+                                              "age_years": 66})
+    assert r.status_code == 200, r.text
 
 
 def test_trial_job_runs_and_downloads(client, web_settings):

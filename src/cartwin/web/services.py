@@ -80,6 +80,11 @@ def simulate(req) -> dict[str, Any]:
     regimen = Regimen(product=req.product, indication=req.indication, dose_cells=dose_cells, per_kg=per_kg,
                       lymphodepletion=None if req.lymphodepletion else NO_LYMPHODEPLETION)
     covariates = Covariates(req.weight_kg, req.height_cm, req.tumour_cells, req.antigen_negative_fraction)
+    if req.policy == "lee-2014" and req.age_years is None:
+        from cartwin.foundation.errors import ValidationError
+
+        raise ValidationError("age_years", "the patient's age in years (the lee-2014 policy gives tocilizumab at CRS "
+                              "grade 2 to patients over 60)", None)
     manager = make_policy(req.policy, req.weight_kg, req.age_years)
     days = req.days
     # The same save and decision grids as `cartwin simulate` (cli/simulate.py).
