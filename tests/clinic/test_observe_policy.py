@@ -206,6 +206,24 @@ def test_lee2014_policy_gives_tocilizumab_at_grade2_to_older_patients_only():
     assert list(policy.wants_steroids(10.0, crs, icans)) == [False] * 4
 
 
+def test_penn_chop_policy_gives_tocilizumab_from_penn_grade3():
+    """ELIANA's practice (Porter 2018; Maude 2018): tocilizumab for Penn grade 3-4, which at the
+    bedside starts at ASTCT grade 2 (hypotension on fluids, any oxygen); no prolonged-fever
+    rule; steroids for refractory (ASTCT grade 3) CRS or ICANS grade 3."""
+    import numpy as np
+
+    from cartwin.clinic.policy import PennChop, make_policy
+
+    policy = make_policy("penn-chop", np.full(4, 70.0))
+    assert isinstance(policy, PennChop)
+    policy._init(4)
+    crs, icans = np.array([1, 2, 3, 0]), np.array([2, 0, 0, 3])
+    febrile = np.ones(4, dtype=bool)
+    policy._state["fever_since"] = np.zeros(4)  # febrile for 10 days: no fever rule
+    assert list(policy.wants_tocilizumab(10.0, crs, icans, febrile)) == [False, True, True, False]
+    assert list(policy.wants_steroids(10.0, crs, icans)) == [False, False, True, True]
+
+
 def test_lee2014_policy_without_ages_is_refused_naming_the_field():
     import numpy as np
 

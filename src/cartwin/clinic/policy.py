@@ -22,9 +22,11 @@ Default, :class:`ConsensusPolicy`, follows published consensus practice:
 Every policy that gives steroids (all but :class:`NoTreatment`) gives them as such a course; the
 policies differ in the grades that start one (``dex_from_icans_grade``, ``dex_from_crs_grade``).
 
-:class:`SevereOnly` (``severe-crs-only``) is management as JULIET and ELIANA practised it
-(tocilizumab and steroids for severe toxicity only); :class:`Lee2014` (``lee-2014``), ZUMA-1's,
-adds tocilizumab at CRS grade 2 for older patients. Each preset names the policy its trial used.
+:class:`SevereOnly` (``severe-crs-only``) is management as JULIET practised it (tocilizumab and
+steroids for severe toxicity only). :class:`PennChop` (``penn-chop``, ELIANA's) gives tocilizumab
+from Penn grade 3, which is ASTCT grade 2 at the bedside. :class:`Lee2014` (``lee-2014``,
+ZUMA-1's) adds tocilizumab at CRS grade 2 for older patients. Each preset names the policy its
+trial used.
 
 Alternatives for comparison: :class:`NoTreatment`, :class:`ProphylacticTocilizumab`
 (tocilizumab on day 2 whatever the grade; ZUMA-1 cohort 3, Locke FL et al. Blood
@@ -45,7 +47,7 @@ from cartwin.clinic.steroids import METHYLPRED_MG_PER_DEX_MG, SteroidCourses, St
 from cartwin.engine.events import Dose
 from cartwin.foundation.constraints import Interval, check, check_array
 
-POLICIES = ("astct-consensus", "severe-crs-only", "lee-2014", "prophylactic-tocilizumab", "early-steroids", "none")
+POLICIES = ("astct-consensus", "severe-crs-only", "penn-chop", "lee-2014", "prophylactic-tocilizumab", "early-steroids", "none")
 
 
 @dataclass
@@ -188,14 +190,13 @@ class SevereOnly(ConsensusPolicy):
     """Management as the first pivotal trials practised it (2014-2017): tocilizumab for severe
     CRS only, steroids for grade >= 3 neurotoxicity or life-threatening CRS.
 
-    ZUMA-1 cohorts 1+2 followed the Lee 2014 algorithm (Lee DW et al. Blood 2014;124:188:
-    tocilizumab for grade 3 CRS, or grade 2 with comorbidities or older age, corticosteroids
-    for grade 4 or tocilizumab-refractory CRS; corticosteroids for grade >= 3 neurologic events:
-    Neelapu SS et al. NEJM 2017;377:2531, protocol in the supplement); JULIET and ELIANA used the
-    Penn/CHOP algorithm, tocilizumab for Penn grade 3-4 CRS (Porter DL et al. J Hematol Oncol
-    2018;11:35). Mapped onto the ASTCT grades the policy reads: tocilizumab from CRS grade 3 (no
-    prolonged-fever rule), dexamethasone from ICANS grade 3 or CRS grade 4. Lee 2014's exception
-    for older patients at grade 2 is :class:`Lee2014`.
+    This is JULIET as practised. JULIET followed the Penn/CHOP algorithm, tocilizumab for Penn
+    grade 3-4 CRS (Porter DL et al. J Hematol Oncol 2018;11:35), but gave it to 14 % of infused
+    patients (Schuster SJ et al. NEJM 2019;380:45), fewer than the 23 % who reached Penn grade 3.
+    Mapped onto the ASTCT grades the policy reads: tocilizumab from CRS grade 3 (no
+    prolonged-fever rule), dexamethasone from ICANS grade 3 or CRS grade 4. ZUMA-1's Lee 2014
+    algorithm (tocilizumab at grade 2 too for older patients) is :class:`Lee2014`; ELIANA's
+    Penn/CHOP practice is :class:`PennChop`.
     """
 
     toci_from_crs_grade: int = 3
@@ -203,6 +204,27 @@ class SevereOnly(ConsensusPolicy):
     dex_from_icans_grade: int = 3
     dex_from_crs_grade: int = 4
     name: str = "severe-crs-only"
+
+
+@dataclass
+class PennChop(SevereOnly):
+    """The Penn/CHOP algorithm as ELIANA practised it: tocilizumab for Penn grade 3-4 CRS
+    (Porter DL et al. J Hematol Oncol 2018;11:35; Maude SL et al. NEJM 2018;378:439), steroids
+    for CRS that tocilizumab does not control and for grade >= 3 neurotoxicity.
+
+    Penn grade 3 is hypotension treated with fluids or low-dose vasopressors, or any supplemental
+    oxygen; in cartwin's bedside mapping that begins at ASTCT grade 2. So tocilizumab starts at
+    ASTCT grade 2 (there is no prolonged-fever rule), and dexamethasone starts at ASTCT grade 3
+    CRS, which under tocilizumab means refractory CRS, or at ICANS grade 3. ELIANA gave
+    tocilizumab to 51 % of its patients with CRS (KYMRIAH USPI, W&P 5.1: 31/61), close to its
+    Penn grade >= 3 share. :class:`SevereOnly` (tocilizumab from ASTCT grade 3) gave 22 %.
+    JULIET, on the same algorithm on paper, gave tocilizumab to 14 % of infused patients, fewer
+    than its 23 % at Penn grade >= 3, so JULIET keeps ``severe-crs-only``.
+    """
+
+    toci_from_crs_grade: int = 2
+    dex_from_crs_grade: int = 3
+    name: str = "penn-chop"
 
 
 @dataclass
@@ -276,6 +298,7 @@ def make_policy(name: str, weight_kg, age_years=None) -> ConsensusPolicy:
     classes = {
         "astct-consensus": ConsensusPolicy,
         "severe-crs-only": SevereOnly,
+        "penn-chop": PennChop,
         "lee-2014": Lee2014,
         "prophylactic-tocilizumab": ProphylacticTocilizumab,
         "early-steroids": EarlySteroids,

@@ -9,7 +9,8 @@ Two kinds:
   practice, no NaN or negative cell counts.
 * **Per trial** (``data/clinical_realism.csv``, one row per preset and quantity with its
   source): CRS and ICANS onset and duration, B-cell aplasia, cytopenias at day 28, the share of
-  relapses that are antigen-negative, kinetics. The criterion is written in the row (a
+  relapses that are antigen-negative, kinetics, and tocilizumab and corticosteroid use under the
+  trial's own management algorithm. The criterion is written in the row (a
   published 95 % CI from the reported proportion and n, or a factor around a published
   median); it was fixed before the model was run against it.
 
@@ -183,6 +184,20 @@ def _with(syndrome):
     return lambda p: p[f"{syndrome}_max_grade_astct"].fillna(0).to_numpy(float) >= 1
 
 
+def _treated(drug, among=None):
+    # Tocilizumab and corticosteroid use are outcomes of the grades under the trial's own
+    # algorithm (each preset's management policy), so they check the policy and the grades
+    # together; never fitted. ``among``: a mask of the denominator (labels report some shares
+    # among patients with CRS).
+    def measure(p):
+        given = p[drug].fillna(False).to_numpy(bool)
+        if among is not None:
+            given = given[among(p)]
+        return _share(given)
+
+    return measure
+
+
 MEASURES: dict[str, tuple[str, Callable[[pd.DataFrame], float]]] = {
     "crs_onset_median_day": ("median CRS onset (day after infusion), patients with CRS", _median("crs_onset_day", _with("crs"))),
     "crs_duration_median_day": ("median CRS duration (days), patients with CRS", _median("crs_duration_day", _with("crs"))),
@@ -200,6 +215,10 @@ MEASURES: dict[str, tuple[str, Callable[[pd.DataFrame], float]]] = {
     "car_t_day7_median_per_ul": ("median CAR-T at day 7 (cells/µL)", _median("car_t_per_ul_day7")),
     "car_t_day28_median_per_ul": ("median CAR-T at day 28 (cells/µL)", _median("car_t_per_ul_day28")),
     "cmax_copies_median": ("median Cmax (transgene copies/µg gDNA)", _median("cmax_copies_per_ug")),
+    "tocilizumab_rate": ("share given tocilizumab", _treated("tocilizumab")),
+    "steroid_rate": ("share given corticosteroids", _treated("steroids")),
+    "tocilizumab_among_crs": ("share given tocilizumab among patients with CRS", _treated("tocilizumab", _with("crs"))),
+    "steroids_among_crs": ("share given corticosteroids among patients with CRS", _treated("steroids", _with("crs"))),
 }
 
 
