@@ -28,7 +28,7 @@ def simulate(
     tumour_cells: float = typer.Option(None, help="Baseline tumour cells; default: the indication's typical burden."),
     antigen_negative_fraction: float = typer.Option(None, help="Fraction of tumour cells lacking the target antigen."),
     no_lymphodepletion: bool = typer.Option(False, "--no-lymphodepletion", help="Skip fludarabine/cyclophosphamide."),
-    policy: str = typer.Option("astct-consensus", help="Management policy: astct-consensus, severe-crs-only, lee-2014 (needs --age-years), prophylactic-tocilizumab, early-steroids or none."),
+    policy: str = typer.Option("astct-consensus", help="Management policy: astct-consensus, severe-crs-only, penn-chop, lee-2014 (needs --age-years), prophylactic-tocilizumab, early-steroids or none."),
     age_years: float = typer.Option(None, "--age-years", help="Age (years); the lee-2014 policy gives tocilizumab at CRS grade 2 to patients over 60."),
     rtol: float = typer.Option(1e-6, help="Relative tolerance of the solver."),
     out: Path = typer.Option(Path("cartwin-output"), help="Output directory."),

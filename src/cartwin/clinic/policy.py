@@ -22,9 +22,10 @@ Default, :class:`ConsensusPolicy`, follows published consensus practice:
 Every policy that gives steroids (all but :class:`NoTreatment`) gives them as such a course; the
 policies differ in the grades that start one (``dex_from_icans_grade``, ``dex_from_crs_grade``).
 
-:class:`SevereOnly` (``severe-crs-only``) is management as JULIET practised it (tocilizumab and
-steroids for severe toxicity only). :class:`PennChop` (``penn-chop``, ELIANA's) gives tocilizumab
-from Penn grade 3, which is ASTCT grade 2 at the bedside. :class:`Lee2014` (``lee-2014``,
+:class:`SevereOnly` (``severe-crs-only``) is management as JULIET and ELIANA practised it
+(tocilizumab and steroids for severe toxicity only). :class:`PennChop` (``penn-chop``) gives
+tocilizumab from Penn grade 3, which is ASTCT grade 2 at the bedside. That is closer to ELIANA's
+tocilizumab use, but the preset does not use it (see the class). :class:`Lee2014` (``lee-2014``,
 ZUMA-1's) adds tocilizumab at CRS grade 2 for older patients. Each preset names the policy its
 trial used.
 
@@ -190,13 +191,13 @@ class SevereOnly(ConsensusPolicy):
     """Management as the first pivotal trials practised it (2014-2017): tocilizumab for severe
     CRS only, steroids for grade >= 3 neurotoxicity or life-threatening CRS.
 
-    This is JULIET as practised. JULIET followed the Penn/CHOP algorithm, tocilizumab for Penn
+    This is JULIET as practised, and the ELIANA preset's. JULIET followed the Penn/CHOP algorithm, tocilizumab for Penn
     grade 3-4 CRS (Porter DL et al. J Hematol Oncol 2018;11:35), but gave it to 14 % of infused
     patients (Schuster SJ et al. NEJM 2019;380:45), fewer than the 23 % who reached Penn grade 3.
     Mapped onto the ASTCT grades the policy reads: tocilizumab from CRS grade 3 (no
     prolonged-fever rule), dexamethasone from ICANS grade 3 or CRS grade 4. ZUMA-1's Lee 2014
-    algorithm (tocilizumab at grade 2 too for older patients) is :class:`Lee2014`; ELIANA's
-    Penn/CHOP practice is :class:`PennChop`.
+    algorithm (tocilizumab at grade 2 too for older patients) is :class:`Lee2014`. ELIANA also
+    runs this policy; :class:`PennChop` is closer to its tocilizumab use.
     """
 
     toci_from_crs_grade: int = 3
@@ -217,9 +218,13 @@ class PennChop(SevereOnly):
     ASTCT grade 2 (there is no prolonged-fever rule), and dexamethasone starts at ASTCT grade 3
     CRS, which under tocilizumab means refractory CRS, or at ICANS grade 3. ELIANA gave
     tocilizumab to 51 % of its patients with CRS (KYMRIAH USPI, W&P 5.1: 31/61), close to its
-    Penn grade >= 3 share. :class:`SevereOnly` (tocilizumab from ASTCT grade 3) gave 22 %.
-    JULIET, on the same algorithm on paper, gave tocilizumab to 14 % of infused patients, fewer
-    than its 23 % at Penn grade >= 3, so JULIET keeps ``severe-crs-only``.
+    Penn grade >= 3 share. This policy gives 53 % there (v2.3 factors); :class:`SevereOnly`
+    (tocilizumab from ASTCT grade 3) gives 22 %. JULIET, on the same algorithm on paper, gave
+    tocilizumab to 14 % of infused patients, fewer than its 23 % at Penn grade >= 3.
+
+    The ELIANA preset still runs ``severe-crs-only``. Its joint refit under this policy was no
+    better: objective 199.4 against 197.8, and fresh seed 43/53 against 44 (docs/model.md, v2.4).
+    The policy is here for users who model Penn/CHOP practice.
     """
 
     toci_from_crs_grade: int = 2
