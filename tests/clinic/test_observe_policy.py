@@ -170,21 +170,31 @@ def test_tocilizumab_limits_8h_apart_3_per_24h_4_in_total():
     assert (log.loc[log["drug"] == "tocilizumab", "mg"] == 560.0).all()  # 8 mg/kg x 70 kg
 
 
+def _wants(policy, crs, icans, day=10.0):
+    """(tocilizumab, steroids) the policy wants at ``day`` for these grades, every patient
+    febrile since day 0 (so a prolonged-fever rule, where a policy has one, applies)."""
+    import numpy as np
+
+    n = len(crs)
+    policy._init(n)
+    policy._state["fever_since"] = np.zeros(n)
+    crs, icans = np.asarray(crs), np.asarray(icans)
+    return (list(policy.wants_tocilizumab(day, crs, icans, np.ones(n, dtype=bool))),
+            list(policy.wants_steroids(day, crs, icans)))
+
+
 def test_severe_crs_only_policy_treats_severe_toxicity_only():
-    """ZUMA-1/JULIET/ELIANA-era management (Lee 2014; Porter 2018): tocilizumab from CRS grade 3,
-    steroids from ICANS grade 3 or CRS grade 4; no prolonged-fever rule."""
+    """JULIET/ELIANA-era management (Porter 2018): tocilizumab from CRS grade 3, steroids from
+    ICANS grade 3 or CRS grade 4; no prolonged-fever rule."""
     import numpy as np
 
     from cartwin.clinic.policy import SevereOnly, make_policy
 
     policy = make_policy("severe-crs-only", np.full(4, 70.0))
     assert isinstance(policy, SevereOnly)
-    policy._init(4)
-    crs, icans = np.array([2, 3, 1, 4]), np.array([2, 0, 3, 0])
-    febrile = np.ones(4, dtype=bool)
-    policy._state["fever_since"] = np.zeros(4)
-    assert list(policy.wants_tocilizumab(10.0, crs, icans, febrile)) == [False, True, False, True]
-    assert list(policy.wants_steroids(10.0, crs, icans)) == [False, False, True, True]
+    toci, steroids = _wants(policy, [2, 3, 1, 4], [2, 0, 3, 0])
+    assert toci == [False, True, False, True]
+    assert steroids == [False, False, True, True]
 
 
 def test_lee2014_policy_gives_tocilizumab_at_grade2_to_older_patients_only():
@@ -195,33 +205,29 @@ def test_lee2014_policy_gives_tocilizumab_at_grade2_to_older_patients_only():
 
     from cartwin.clinic.policy import Lee2014, make_policy
 
-    policy = make_policy("lee-2014", np.full(4, 70.0), age_years=np.array([45.0, 61.0, 61.0, 60.0]))
+    ages = np.array([45.0, 61.0, 61.0, 60.0])
+    policy = make_policy("lee-2014", np.full(4, 70.0), age_years=ages)
     assert isinstance(policy, Lee2014)
-    policy._init(4)
-    crs, icans = np.array([2, 2, 1, 2]), np.array([0, 0, 0, 2])
-    febrile = np.ones(4, dtype=bool)
-    policy._state["fever_since"] = np.zeros(4)
-    assert list(policy.wants_tocilizumab(10.0, crs, icans, febrile)) == [False, True, False, False]
-    assert list(policy.wants_tocilizumab(10.0, np.full(4, 3), icans, febrile)) == [True] * 4
-    assert list(policy.wants_steroids(10.0, crs, icans)) == [False] * 4
+    toci, steroids = _wants(policy, [2, 2, 1, 2], [0, 0, 0, 2])
+    assert toci == [False, True, False, False]
+    assert steroids == [False] * 4
+    assert _wants(make_policy("lee-2014", np.full(4, 70.0), age_years=ages), [3] * 4, [0] * 4)[0] == [True] * 4
 
 
 def test_penn_chop_policy_gives_tocilizumab_from_penn_grade3():
-    """ELIANA's practice (Porter 2018; Maude 2018): tocilizumab for Penn grade 3-4, which at the
+    """Penn/CHOP practice (Porter 2018; Maude 2018): tocilizumab for Penn grade 3-4, which at the
     bedside starts at ASTCT grade 2 (hypotension on fluids, any oxygen); no prolonged-fever
-    rule; steroids for refractory (ASTCT grade 3) CRS or ICANS grade 3."""
+    rule (the patient at grade 1 has been febrile for 10 days); steroids for refractory (ASTCT
+    grade 3) CRS or ICANS grade 3."""
     import numpy as np
 
     from cartwin.clinic.policy import PennChop, make_policy
 
     policy = make_policy("penn-chop", np.full(4, 70.0))
     assert isinstance(policy, PennChop)
-    policy._init(4)
-    crs, icans = np.array([1, 2, 3, 0]), np.array([2, 0, 0, 3])
-    febrile = np.ones(4, dtype=bool)
-    policy._state["fever_since"] = np.zeros(4)  # febrile for 10 days: no fever rule
-    assert list(policy.wants_tocilizumab(10.0, crs, icans, febrile)) == [False, True, True, False]
-    assert list(policy.wants_steroids(10.0, crs, icans)) == [False, False, True, True]
+    toci, steroids = _wants(policy, [1, 2, 3, 0], [2, 0, 0, 3])
+    assert toci == [False, True, True, False]
+    assert steroids == [False, False, True, True]
 
 
 def test_lee2014_policy_without_ages_is_refused_naming_the_field():
