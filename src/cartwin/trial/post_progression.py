@@ -28,8 +28,9 @@ root finding, :func:`post_progression_model`). Models (values recalled, UNVERIFI
   salvage failures. Survival after CAR-T failure (Spiegel JY et al. Blood 2021;137:1832, median
   5.1 months) agrees with it to about a month.
 * ``mm-triple-class-exposed-locommotion`` — triple-class-exposed myeloma on real-world standard
-  care: LocoMMotion, Mateos MV et al. Leukemia 2022;36:1371-1376, 248 patients (>= 3 prior lines
-  or double-refractory, triple-class exposed), median OS 12.4 months; exponential (no long-term
+  care: LocoMMotion, Mateos MV et al. Leukemia 2024;38:2554-2560 (final analysis), 248 patients
+  (>= 3 prior lines or double-refractory, triple-class exposed), median OS 13.8 months (the primary
+  analysis, Leukemia 2022;36:1371, had 12.4; used until 2026-12-08); exponential (no long-term
   survivors in relapsed myeloma: ``c`` = 0). KarMMa-3's progressors (2-4 prior regimens, triple-
   class exposed, one more line) are this population; CARTITUDE-4's (1-3 prior lines,
   lenalidomide-refractory, after PVd/DPd or cilta-cel) are a line earlier and mostly triple-class
@@ -125,9 +126,10 @@ def _models() -> Mapping[str, PostProgression]:
          "line": "a second-line patient of either arm who progresses is refractory to his second-line therapy: SCHOLAR-1's population"})
     loco = _solve(
         "mm-triple-class-exposed-locommotion", "triple-class-exposed myeloma on real-world standard care (LocoMMotion)", "mm",
-        12.4, None, 0.0,
-        "Mateos MV et al. Leukemia 2022;36:1371-1376 (LocoMMotion): median OS 12.4 months in 248 triple-class-exposed "
-        "patients on real-world standard care (UNVERIFIED)",
+        13.8, None, 0.0,
+        "Mateos MV et al. Leukemia 2024;38:2554-2560 (LocoMMotion final analysis, abstract): median OS 13.8 months "
+        "(95 % CI 10.8-17.0) in 248 triple-class-exposed patients on real-world standard care (until 2026-12-08 the "
+        "primary analysis's 12.4 months, Leukemia 2022;36:1371)",
         {"form": "exponential: no long-term survivors in relapsed myeloma",
          "line": "assumption: stands for progressors after 1-4 prior lines who are triple-class exposed after their trial line"})
     return MappingProxyType({m.key: m for m in (scholar, loco)})

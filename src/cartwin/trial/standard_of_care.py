@@ -297,10 +297,12 @@ def _solve(r: SocRegimen, name: str, target: SourceValue, low: float, high: floa
 
 def calibrated_regimen(base: SocRegimen, *, fit: Mapping[str, str]) -> SocRegimen:
     """``base`` with its free parameters solved on its sources: ``fit`` maps a parameter
-    (``cure_given_consolidation``, ``responder_pfs_median_days``, ``post_progression_median_days``)
+    (``cure_given_consolidation``, ``responder_pfs_median_days``, ``nonresponder_progression_median_days``,
+    ``post_progression_median_days``)
     to the endpoint of :attr:`SocRegimen.sources` it reproduces, solved coordinate-wise in the
     order given until none moves."""
     bounds = {"cure_given_consolidation": (0.0, 1.0), "responder_pfs_median_days": (1.0, 20 * DAYS_PER_YEAR),
+              "nonresponder_progression_median_days": (1.0, 20 * DAYS_PER_YEAR),
               "post_progression_median_days": (1.0, 30 * DAYS_PER_YEAR)}
     r = base
     by_endpoint = {s.endpoint: s for s in base.sources}
@@ -327,6 +329,8 @@ _ASPIRE = "Stewart AK et al. N Engl J Med 2015;372:142-152 (ASPIRE)"
 _ENDEAVOR = "Dimopoulos MA et al. Lancet Oncol 2016;17:27-38 (ENDEAVOR)"
 _ELOQUENT3 = "Dimopoulos MA et al. N Engl J Med 2018;379:1811-1822 (ELOQUENT-3)"
 _TOURMALINE = "Moreau P et al. N Engl J Med 2016;374:1621-1634 (TOURMALINE-MM1)"
+_LOCOMMOTION = ("Mateos MV et al. Leukemia 2024;38:2554-2560 (LocoMMotion final analysis, abstract); duration of "
+                "response from Janssen Medical Information, 'CARVYKTI - LocoMMotion (MMY4001) Study' (2024)")
 
 #: Assumptions shared by the LBCL salvage models.
 _LBCL_ASSUMED = {
@@ -438,6 +442,35 @@ _REGIMENS = [
         SourceValue("cr_rate", 0.12, 360, f"{_TOURMALINE}: CR 12 % (UNVERIFIED)"),
         SourceValue("pfs_median_month", 20.6, 360, f"{_TOURMALINE}: median PFS 20.6 months (UNVERIFIED)"),
     ], fit={"responder_pfs_median_days": "pfs_median_month"}),
+    # LocoMMotion: the prospective cohort of triple-class-exposed patients (a PI, an IMiD and an
+    # anti-CD38 antibody before; progressing on the last line; ECOG 0-1) on the regimens of
+    # everyday practice (91 regimens), 248 patients, median 4 prior lines (2-13). The registration
+    # trials above enrolled patients before anti-CD38 exposure was usual, so their PFS is not a
+    # triple-class-exposed patient's on the same drugs. The responders' median PFS is time to
+    # response plus the median duration of response (7.4 months), and the non-responders' median
+    # is solved on the median PFS (the other myeloma models assume it and solve the responders').
+    calibrated_regimen(SocRegimen(
+        "mm-real-world-locommotion", "real-world standard regimens in triple-class-exposed myeloma (LocoMMotion)", "mm",
+        orr=0.319, cr_rate=0.01, response_day=56.0, nonresponder_progression_median_days=91.0,
+        post_progression_median_days=365.0, nrm_1y=0.077, responder_pfs_median_days=56.0 + 7.4 * DAYS_PER_MONTH,
+        sources=(
+            SourceValue("orr", 0.319, 248, f"{_LOCOMMOTION}: ORR 31.9 % (95 % CI 26.1-38.0)", ci_low=0.261, ci_high=0.380,
+                        verified=True),
+            SourceValue("pfs_median_month", 4.6, 248, f"{_LOCOMMOTION}: median PFS 4.6 months (95 % CI 3.9-5.6)",
+                        ci_low=3.9, ci_high=5.6, verified=True),
+            SourceValue("os_median_month", 13.8, 248, f"{_LOCOMMOTION}: median OS 13.8 months (95 % CI 10.8-17.0)",
+                        ci_low=10.8, ci_high=17.0, verified=True),
+        ),
+        assumptions=MappingProxyType({
+            "response_day": _MM_ASSUMED["response_day"],
+            "cr_rate": "assumption: 1 %; the source reports responses as 'neither deep nor durable' (CR share not read)",
+            "responder_pfs_median_days": f"time to response (day 56, assumption) + median duration of response 7.4 months "
+                                         f"(95 % CI 4.9-11.1; {_LOCOMMOTION})",
+            "nonresponder_progression_median_days": "solved on the median PFS",
+            "post_progression_median_days": "solved on the median OS",
+            "nrm_1y": "Mateos MV et al. Leukemia 2022;36:1371-1376 (primary analysis): 19 of 248 patients died of adverse "
+                      "events, ~1 year of follow-up (follow-up length UNVERIFIED): 7.7 % a year",
+        })), fit={"nonresponder_progression_median_days": "pfs_median_month", "post_progression_median_days": "os_median_month"}),
 ]
 
 # ---- toxicity of each regimen, from its own source ---------------------------------------
