@@ -432,7 +432,10 @@ class JointSettings:
     seed: int = 1  # common random numbers: one seed for every design point
     follow_up_days: float = 365.0
     initial_points: int = 40  # Latin-hypercube points per trial over the whole box
-    refine_rounds: int = 2
+    # Three since 2026-12-08: after two, the optimum of a refit with ELIANA's new escape subclone
+    # sat where ELIANA's emulators were wrong (CRS any emulated near its target, simulated 0.49
+    # against 0.77); a third, narrower round puts design points at that optimum.
+    refine_rounds: int = 3
     refine_points: int = 12  # per trial and round, around the current optimum
     refine_half_width: float = 0.6  # of the refined box, on the fitted scale (x/÷ 1.8 for factors)
     bootstrap: int = 20  # parametric-bootstrap refits for parameter uncertainty

@@ -245,6 +245,22 @@ def burden_to_cells(measure: str, values: np.ndarray, indication: str) -> np.nda
     return np.clip(cells, 1.0, 1e14)
 
 
+def _escape_subclone() -> ZeroInflated:
+    """B-ALL's CD19-negative escape subclone, below detection at enrolment: the prevalence fitted
+    to ELIANA's 14 CD19-negative of 19 relapses (cartwin.calibrate.antigen_escape, whose record
+    ships in population/data/antigen_escape.json), log-uniform size between its stated bounds."""
+    import json
+    from importlib import resources
+
+    record = json.loads(resources.files("cartwin.population").joinpath("data/antigen_escape.json").read_text())
+    return ZeroInflated(
+        float(record["prevalence"]), float(record["low_fraction"]), float(record["high_fraction"]),
+        f"fitted ({record['date']}; {record['command']}): prevalence {record['prevalence']} "
+        f"(95 % {record['interval_95'][0]}-{record['interval_95'][1]}) of a subclone of "
+        f"{record['low_fraction']:g}-{record['high_fraction']:g} of the leukaemic cells, on {record['data']['source']}; "
+        "until 2026-12-08 an assumption of 5 % of patients with 1e-4-0.05")
+
+
 # ---- shared marginals (assumptions unless cited) ---------------------------------------
 def _adult(n: int, male: float, male_src: str, ecog1: float, ecog_src: str) -> dict[str, Marginal]:
     return {
@@ -283,7 +299,7 @@ _MODELS = [
             "alc_per_ul": SplitNormal(800.0, 100.0, 5000.0, 79, log=True, source="assumption"),
             "crp_mg_per_l": SplitNormal(5.0, 0.3, 200.0, 79, log=True, source="assumption"),
             "ferritin_ng_per_ml": SplitNormal(900.0, 30.0, 15000.0, 79, log=True, source="assumption: transfusion iron load after prior alloHSCT (61 %, pivotal_trials.csv ELIANA)"),
-            "antigen_negative_fraction": ZeroInflated(0.05, 1e-4, 0.05, "assumption: CD19-negative blasts usually undetectable before CTL019 (CD19-negative relapse arises later)"),
+            "antigen_negative_fraction": _escape_subclone(),
         },
         PAEDIATRIC_CORRELATIONS, "ELIANA: children and young adults with r/r B-ALL",
     ),

@@ -168,11 +168,34 @@ def _neutropenia_day28(p):
     return _share(p["anc_per_ul_day28"].to_numpy(float) < 1000.0)
 
 
-def _antigen_negative_relapses(p):
-    relapsed = p[p["progression_day"].notna() & p["best_response"].isin(["CR", "PR", "VGPR", "sCR"])]
+#: Best responses that count as a response (Lugano, IMWG, ALL remission).
+RESPONSES = ("CR", "PR", "VGPR", "sCR")
+
+
+def relapses_after_response(p: pd.DataFrame) -> pd.DataFrame:
+    """The infused patients who responded and later progressed (relapsed)."""
+    return p[p["progression_day"].notna() & p["best_response"].isin(RESPONSES)]
+
+
+def antigen_negative_share_of_relapses(p: pd.DataFrame) -> float:
+    """Share of responders' relapses whose tumour is mostly antigen-negative at the end (NaN
+    below 10 relapses); what B-ALL's escape prevalence is fitted on (cartwin.calibrate.antigen_escape)."""
+    relapsed = relapses_after_response(p)
     total = relapsed["tumor_cells_end"].to_numpy(float)
     neg = relapsed["tumor_antigen_neg_cells_end"].to_numpy(float)
     return _share(neg > 0.5 * total) if len(relapsed) >= 10 else float("nan")
+
+
+def _relapse_free_at(day: float):
+    # Relapse-free survival among responders, from the response: the duration of response
+    # (progression or death), as ELIANA reports it. Follow-up of 730 days leaves every
+    # responder observable to 12 months after his response.
+    def measure(p):
+        responders = p[p["best_response"].isin(RESPONSES)]
+        ended = responders["dor_event"].fillna(False).to_numpy(bool) & (responders["dor_day"].to_numpy(float) <= day)
+        return _share(~ended) if len(responders) >= 10 else float("nan")
+
+    return measure
 
 
 def _hypogamma(p):
@@ -210,7 +233,9 @@ MEASURES: dict[str, tuple[str, Callable[[pd.DataFrame], float]]] = {
     "cytopenia_grade3plus_day28": ("share with ANC < 1,000/µL or platelets < 50/nL at day 28", _cytopenia_day28),
     "neutropenia_grade3plus_day28": ("share with ANC < 1,000/µL at day 28", _neutropenia_day28),
     "antigen_negative_share_of_relapses": ("share of relapses after response that are antigen-negative",
-                                           _antigen_negative_relapses),
+                                           antigen_negative_share_of_relapses),
+    "relapse_free_12m_responders": ("share of responders alive and relapse-free 12 months after their response",
+                                    _relapse_free_at(365.25)),
     "hypogammaglobulinaemia": ("share with IgG nadir < 4 g/L", _hypogamma),
     "car_t_day7_median_per_ul": ("median CAR-T at day 7 (cells/µL)", _median("car_t_per_ul_day7")),
     "car_t_day28_median_per_ul": ("median CAR-T at day 28 (cells/µL)", _median("car_t_per_ul_day28")),
