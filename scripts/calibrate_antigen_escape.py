@@ -9,9 +9,11 @@ reads (cartwin.population.covariates). Method and assumptions: cartwin.calibrate
 """
 
 import argparse
+import sys
 import time
 
 from cartwin.calibrate.antigen_escape import GRID, fit, write
+from cartwin.foundation.errors import ValidationError
 
 
 def main() -> None:
@@ -20,7 +22,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     start = time.time()
-    record = fit(args.n, args.seed, GRID)
+    try:
+        record = fit(args.n, args.seed, GRID)
+    except ValidationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     record["seconds"] = round(time.time() - start, 1)
     path = write(record)
     print(f"prevalence {record['prevalence']} (95 % {record['interval_95']}); simulated share "

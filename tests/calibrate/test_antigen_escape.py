@@ -49,3 +49,13 @@ def test_escape_share_rises_with_the_prevalence():
     low, n_low = ae.simulated_share(0.1, 300, seed=2)
     high, n_high = ae.simulated_share(0.7, 300, seed=2)
     assert n_high > n_low and high > low + 0.2
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [({"n": -5}, "n"), ({"n": 50}, "n"), ({"seed": -1}, "seed"),
+                                                ({"grid": (0.5, 0.2, 0.9)}, "grid"), ({"grid": (0.0, 0.5, 1.0)}, "grid")])
+def test_fit_refuses_bad_settings_before_simulating(kwargs, field):
+    from cartwin.foundation.errors import ValidationError
+
+    with pytest.raises(ValidationError) as err:
+        ae.fit(**kwargs)
+    assert err.value.field == field

@@ -81,6 +81,15 @@ def binomial_loglik(share: float, k: int, n: int) -> float:
 
 def fit(n: int = 2000, seed: int = 1, grid: Sequence[float] = GRID) -> dict[str, Any]:
     """The maximum-likelihood prevalence on ``grid`` (interpolated) and its profile interval."""
+    from cartwin.foundation.constraints import Interval, check
+    from cartwin.foundation.errors import ValidationError
+
+    # Checked before the first of the grid's trials runs (a bad value would fail minutes in).
+    check("n", n, Interval(100, 1e8, integer=True), hint="patients enrolled per candidate; fewer than 100 leave "
+          "too few relapses for a share")
+    check("seed", seed, Interval(0, 2**63 - 1, integer=True))
+    if len(grid) < 3 or not all(0.0 < p < 1.0 for p in grid) or list(grid) != sorted(set(grid)):
+        raise ValidationError("grid", "at least three increasing prevalences strictly between 0 and 1", list(grid))
     k, m = DATA["antigen_negative_relapses"], DATA["relapses"]
     rows = []
     for p in grid:
