@@ -1,7 +1,7 @@
 """Fit the B-ALL antigen-escape prevalence to ELIANA's CD19-negative share of relapses.
 
 Usage:
-    python scripts/calibrate_antigen_escape.py            # n 2,000 per candidate, seed 1 (~3 min on 2 cores)
+    python scripts/calibrate_antigen_escape.py            # n 2,000 per candidate, seed 1 (~1 min on 2 cores)
     python scripts/calibrate_antigen_escape.py --n 500    # quicker, noisier
 
 Writes src/cartwin/population/data/antigen_escape.json, which the ``eliana`` covariate model

@@ -31,7 +31,7 @@ rate and CAR-T cells do not kill it (cartwin.model.cart: ``tn``).
 Not used in the fit, so it stays a check: ELIANA's relapse-free share of responders at 12 months
 (59 %, Laetsch 2023; the ``relapse_free_12m_responders`` realism check).
 
-Run: ``python scripts/calibrate_antigen_escape.py`` (writes :data:`RECORD`; ~3 min on 2 cores).
+Run: ``python scripts/calibrate_antigen_escape.py`` (writes :data:`RECORD`; 46-95 s measured on 2 cores).
 """
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ def fit(n: int = 2000, seed: int = 1, grid: Sequence[float] = GRID) -> dict[str,
     """The maximum-likelihood prevalence on ``grid`` (interpolated) and its profile interval."""
     from cartwin.foundation.constraints import Interval, check
     from cartwin.foundation.errors import ValidationError
+    from cartwin.model.calibrated import committed_record_path
 
     # Checked before the first of the grid's trials runs (a bad value would fail minutes in).
     check("n", n, Interval(100, 1e8, integer=True), hint="patients enrolled per candidate; fewer than 100 leave "
@@ -103,8 +104,6 @@ def fit(n: int = 2000, seed: int = 1, grid: Sequence[float] = GRID) -> dict[str,
     best = float(fine[np.argmax(curve)])
     inside = fine[curve >= curve.max() - 1.92]
     at_best = float(np.interp(best, ps, [r["simulated_share"] for r in rows]))
-    from cartwin.model.calibrated import committed_record_path
-
     joint = json.loads(committed_record_path().read_text())
     return {
         "prevalence": round(best, 3), "interval_95": [round(float(inside.min()), 3), round(float(inside.max()), 3)],
